@@ -1,0 +1,193 @@
+# Top-level, non-recursive Makefile for gardener-extension-provider-equinix-metal.
+#
+#   make                 build bin/gardener-extension-provider-equinix-metal (installs missing packages first)
+#   make test            every test, then every test again under ASan+UBSan; ends with a TAP summary line
+#   make bench           benchmarks, each printing a ratio against a baseline measured in the same run
+#   make fuzz            libFuzzer targets for the parsers that face the network (FUZZ_SECONDS each)
+#   make soak            long-running soak tests
+#   make format          clang-format in place;  make check-format  fails on a diff
+#   make install-requirements   apt-get the Debian packages that are missing (no-op when all are present)
+#
+# Variants: VARIANT=release (default, build/release) or VARIANT=asan (build/asan, -fsanitize=address,undefined).
+# Sources are discovered by wildcard: a new engine/*.c, providers/equinix-metal/*.c, webhook/*.c,
+# test/unit/*_test.c, test/tools/*.c or test/bench/*.c file needs no Makefile change.
+
+VERSION   := 0.1.0
+NAME      := gardener-extension-provider-equinix-metal
+VARIANT   ?= release
+B         := build/$(VARIANT)
+PKGS      := sqlite3 libcurl jansson yaml-0.1 gnutls
+CC        ?= cc
+
+# Debian's libev-dev ships no libev.pc: fall back to -lev.
+LIBEV_LIBS := $(shell pkg-config --exists libev 2>/dev/null && pkg-config --libs libev || echo -lev)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(LIBEV_LIBS) -lm
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wwrite-strings -Wno-missing-field-initializers
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -DEQXM_VERSION='"$(VERSION)"' -DPROG_NAME='"$(NAME)"' $(WARN) \
+                 -I. -Iengine -I$(B)/gen $(PKG_CFLAGS) -MMD -MP
+ifeq ($(VARIANT),asan)
+  OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+  LDOPT   := -fsanitize=address,undefined
+else
+  OPT     := -O2 -g
+  LDOPT   :=
+endif
+ALL_CFLAGS := $(CFLAGS_COMMON) $(OPT) $(CFLAGS)
+ALL_LDFLAGS := $(LDOPT) $(LDFLAGS)
+
+ENGINE_SRC  := $(sort $(wildcard engine/*.c engine/*/*.c))
+METAL_MAIN  := providers/equinix-metal/main.c
+METAL_SRC   := $(sort $(filter-out $(METAL_MAIN),$(wildcard providers/equinix-metal/*.c providers/equinix-metal/*/*.c)))
+WEBHOOK_SRC := $(sort $(wildcard webhook/*.c))
+SCHEMA_SQL  := $(sort $(wildcard schema/*.sql))
+GEN_SRC     := $(B)/gen/schema_sql.c
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+ENGINE_LIB  := $(B)/libengine.a
+METAL_LIB   := $(B)/libmetal.a
+WEBHOOK_LIB := $(B)/libwebhook.a
+LIBS        := $(METAL_LIB) $(WEBHOOK_LIB) $(ENGINE_LIB)
+
+ifeq ($(VARIANT),release)
+  BIN := bin/$(NAME)
+else
+  BIN := $(B)/bin/$(NAME)
+endif
+
+UNIT_SRC   := $(sort $(wildcard test/unit/*_test.c))
+UNIT_BIN   := $(patsubst test/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))
+TOOL_SRC   := $(sort $(wildcard test/tools/*.c))
+TOOL_BIN   := $(patsubst test/tools/%.c,$(B)/test/tools/%,$(TOOL_SRC))
+BENCH_SRC  := $(sort $(wildcard test/bench/*.c))
+BENCH_BIN  := $(patsubst test/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+FUZZ_SRC   := $(sort $(wildcard test/fuzz/*_fuzz.c))
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build tests test test-release test-asan check bench fuzz fuzz-build soak format \
+        check-format install-requirements clean
+.DEFAULT_GOAL := all
+# Keep objects of test programs between builds.
+.SECONDARY:
+
+all: install-requirements
+	@$(MAKE) --no-print-directory build
+
+build: $(BIN)
+
+tests: $(BIN) $(UNIT_BIN) $(TOOL_BIN)
+
+install-requirements:
+	@hack/install-requirements.sh
+
+# The whole suite twice: a plain -O2 build, then an ASan+UBSan build. prove prints the TAP summary.
+test: install-requirements
+	@$(MAKE) --no-print-directory test-release
+	@$(MAKE) --no-print-directory test-asan
+	@echo "make test: all tests passed in the release and the ASan+UBSan builds"
+
+test-release:
+	@$(MAKE) --no-print-directory VARIANT=release tests
+	@hack/run-tests.sh release
+
+test-asan:
+	@$(MAKE) --no-print-directory VARIANT=asan tests
+	@hack/run-tests.sh asan
+
+check: test
+
+bench: install-requirements
+	@$(MAKE) --no-print-directory VARIANT=release tests $(patsubst test/bench/%.c,build/release/bench/%,$(BENCH_SRC))
+	@hack/run-bench.sh
+
+fuzz: install-requirements
+	@hack/run-fuzz.sh $(FUZZ_SECONDS)
+
+soak: install-requirements
+	@$(MAKE) --no-print-directory VARIANT=release tests
+	@hack/run-soak.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+check-format:
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build bin
+
+# ---- build rules -----------------------------------------------------------------------------
+
+$(BIN): $(call obj,$(METAL_MAIN)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(SAY) "  LINK    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(ENGINE_LIB): $(call obj,$(ENGINE_SRC)) $(call obj,$(GEN_SRC))
+$(METAL_LIB): $(call obj,$(METAL_SRC))
+$(WEBHOOK_LIB): $(call obj,$(WEBHOOK_SRC))
+$(ENGINE_LIB) $(METAL_LIB) $(WEBHOOK_LIB): $(B)/obj/empty.o
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(SAY) "  AR      $@"
+	$(Q)ar rcs $@ $^
+
+$(B)/obj/empty.o:
+	@mkdir -p $(dir $@)
+	echo 'extern int eqxm_empty_archive_member; int eqxm_empty_archive_member;' | $(CC) -x c -c -o $@ -
+
+# V=1 shows the full compiler command lines.
+ifeq ($(V),1)
+  Q :=
+  SAY := @true
+else
+  Q := @
+  SAY := @echo
+endif
+
+$(B)/obj/%.o: %.c | $(GEN_SRC)
+	@mkdir -p $(dir $@)
+	$(SAY) "  CC      $<  [$(VARIANT)]"
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Generated sources live under $(B)/gen; their objects under $(B)/obj/$(B)/gen.
+$(B)/obj/$(B)/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(SAY) "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(GEN_SRC): $(SCHEMA_SQL) hack/embed-sql.sh
+	@mkdir -p $(dir $@)
+	hack/embed-sql.sh $@ $(SCHEMA_SQL)
+
+$(B)/test/unit/%: $(B)/obj/test/unit/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(SAY) "  LINK    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/test/tools/%: $(B)/obj/test/tools/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(SAY) "  LINK    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/bench/%: $(B)/obj/test/bench/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(SAY) "  LINK    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Fuzz targets (test/fuzz/*_fuzz.c, each defining LLVMFuzzerTestOneInput) are built with clang and
+# libFuzzer into build/fuzz/fuzz/; hack/run-fuzz.sh runs each for FUZZ_SECONDS.
+FUZZ_BIN := $(patsubst test/fuzz/%.c,build/fuzz/fuzz/%,$(FUZZ_SRC))
+fuzz-build:
+	@$(MAKE) --no-print-directory VARIANT=fuzz CC=clang \
+	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined" \
+	  LDOPT="-fsanitize=address,undefined" $(FUZZ_BIN)
+
+build/fuzz/fuzz/%: build/fuzz/obj/test/fuzz/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(SAY) "  LINK    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+-include $(shell find build/$(VARIANT)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# check-deps.sh : the layering rules, made mechanical. Prints every violation and exits 1 if any.
+#
+#  1. engine/ knows nothing of Equinix Metal or of webhooks: no include of providers/ or webhook/
+#     headers and no mention of "equinix" in engine code.
+#  2. Reducers are pure. A reducer is any C file whose name starts with "reduce" (engine/reduce*.c,
+#     providers/*/reduce*.c). They include no I/O headers and call no clock, random or I/O function.
+#  3. providers/ and webhook/ do not include each other (main.c, the composition root, excepted).
+set -uo pipefail
+cd "${1:-$(dirname "$0")/..}"
+bad=0
+complain() { echo "check-deps: $*"; bad=1; }
+
+while IFS= read -r f; do
+  grep -nE '#include[[:space:]]+"(providers|webhook)/' "$f" | while IFS= read -r l; do
+    echo "check-deps: $f:$l: engine/ must not include provider or webhook headers"; done
+  if grep -qiE '#include[[:space:]]+"(providers|webhook)/' "$f"; then bad=1; fi
+  if grep -niq 'equinix' "$f"; then
+    complain "$f: engine/ must not know Equinix Metal (found: $(grep -ni 'equinix' "$f" | head -1))"
+  fi
+done < <(find engine -name '*.[ch]' | sort)
+
+forbidden_inc='#include[[:space:]]*[<"](sqlite3\.h|curl/|ev\.h|gnutls/|yaml\.h|unistd\.h|fcntl\.h|sys/|time\.h|pthread\.h|clock\.h|log\.h|http\.h|journal\.h|store\.h|executor\.h|dirent\.h|signal\.h)'
+forbidden_call='(^|[^A-Za-z0-9_])(time|clock_gettime|gettimeofday|rand|random|srand|srandom|drand48|getenv|fopen|open|read|write|printf|fprintf|puts|system|clock_now_ms|clock_mono_ms|sleep|usleep)[[:space:]]*\('
+while IFS= read -r f; do
+  if grep -nE "$forbidden_inc" "$f" >/dev/null; then
+    complain "$f: a reducer includes an I/O or clock header: $(grep -nE "$forbidden_inc" "$f" | head -1)"
+  fi
+  # Strip comments and string literals crudely before looking for calls.
+  if sed -e 's://.*$::' -e 's:/\*.*\*/::g' -e 's/"[^"]*"//g' "$f" | grep -nE "$forbidden_call" >/dev/null; then
+    complain "$f: a reducer calls an I/O, clock or random function: $(sed -e 's/"[^"]*"//g' "$f" | grep -nE "$forbidden_call" | head -1)"
+  fi
+done < <(find engine providers -name 'reduce*.c' -o -name 'reduce*.h' | sort)
+
+while IFS= read -r f; do
+  [ "$f" = providers/equinix-metal/main.c ] && continue
+  if grep -nE '#include[[:space:]]+"webhook/' "$f" >/dev/null; then complain "$f: providers must not include webhook headers"; fi
+done < <(find providers -name '*.[ch]' | sort)
+while IFS= read -r f; do
+  if grep -nE '#include[[:space:]]+"providers/' "$f" >/dev/null; then complain "$f: webhook must not include provider headers"; fi
+done < <(find webhook -name '*.[ch]' 2>/dev/null | sort)
+
+exit $bad

@@ -1,0 +1,216 @@
+/*
+ * core_test.c - buf, b64, timefmt, jsonx, err, cli and log scrubbing.
+ */
+#include "common.h"
+#include "b64.h"
+#include "buf.h"
+#include "cli.h"
+#include "err.h"
+#include "jsonx.h"
+#include "log.h"
+#include "sha256.h"
+#include "timefmt.h"
+#include "xalloc.h"
+
+#include "test/tap.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_buf_cap(void) {
+  struct buf b;
+  buf_init(&b, 8);
+  ASSERT_EQ(ENG_OK, buf_appends(&b, "1234"));
+  ASSERT_EQ(ENG_OK, buf_appends(&b, "5678"));
+  ASSERT_EQ(ENG_TOOLARGE, buf_appends(&b, "9"));
+  ASSERT_STR_EQ("12345678", b.data);
+  buf_consume(&b, 3);
+  ASSERT_STR_EQ("45678", b.data);
+  ASSERT_EQ(ENG_OK, buf_printf(&b, "%d", 12));
+  ASSERT_STR_EQ("4567812", b.data);
+  size_t n;
+  char *s = buf_take(&b, &n);
+  ASSERT_EQ(7, n);
+  ASSERT_EQ(0, b.len);
+  free(s);
+  buf_release(&b);
+}
+
+static void test_buf_printf_long(void) {
+  struct buf b;
+  buf_init(&b, 4096);
+  char big[1000];
+  memset(big, 'x', sizeof(big) - 1);
+  big[sizeof(big) - 1] = 0;
+  ASSERT_EQ(ENG_OK, buf_printf(&b, "<%s>", big));
+  ASSERT_EQ(1001, b.len);
+  ASSERT_EQ('>', b.data[1000]);
+  buf_release(&b);
+}
+
+static void test_b64_roundtrip(void) {
+  const char *cases[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+  const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+    char *e = b64_encode(cases[i], strlen(cases[i]));
+    ASSERT_STR_EQ(want[i], e);
+    unsigned char *d;
+    size_t dl;
+    ASSERT_EQ(ENG_OK, b64_decode(e, strlen(e), &d, &dl));
+    ASSERT_EQ(strlen(cases[i]), dl);
+    ASSERT(memcmp(d, cases[i], dl) == 0);
+    free(d);
+    free(e);
+  }
+  unsigned char *d;
+  size_t dl;
+  ASSERT_EQ(ENG_INVALID, b64_decode("Zm9v!", 5, &d, &dl));
+  ASSERT_EQ(ENG_INVALID, b64_decode("Zg==Zg", 6, &d, &dl));
+  ASSERT_EQ(ENG_OK, b64_decode("Zm9v\nYmFy", 9, &d, &dl));
+  ASSERT_STR_EQ("foobar", (char *)d);
+  free(d);
+}
+
+static void test_timefmt(void) {
+  char out[TIMEFMT_LEN];
+  timefmt_rfc3339(0, out);
+  ASSERT_STR_EQ("1970-01-01T00:00:00Z", out);
+  int64_t ms;
+  ASSERT_EQ(ENG_OK, timefmt_parse("2026-11-23T10:11:12.345Z", &ms));
+  timefmt_rfc3339_ms(ms, out);
+  ASSERT_STR_EQ("2026-11-23T10:11:12.345Z", out);
+  timefmt_micro(ms, out);
+  ASSERT_STR_EQ("2026-11-23T10:11:12.345000Z", out);
+  int64_t ms2;
+  ASSERT_EQ(ENG_OK, timefmt_parse("2026-11-23T12:11:12.345+02:00", &ms2));
+  ASSERT_EQ(ms, ms2);
+  ASSERT_EQ(ENG_OK, timefmt_parse("2000-02-29T00:00:00Z", &ms));
+  timefmt_rfc3339(ms, out);
+  ASSERT_STR_EQ("2000-02-29T00:00:00Z", out);
+  ASSERT_EQ(ENG_INVALID, timefmt_parse("2026-13-01T00:00:00Z", &ms));
+  ASSERT_EQ(ENG_INVALID, timefmt_parse("yesterday", &ms));
+  ASSERT_EQ(ENG_INVALID, timefmt_parse("2026-11-23T10:11:12", &ms));
+}
+
+static void test_json_canonical(void) {
+  struct eng_error err;
+  const char *in = "{\"b\": 1, \"a\": {\"z\": [3, 2], \"y\": \"\xc3\xa9\"}}";
+  json_t *v = jsonx_parse(in, strlen(in), "test input", &err);
+  ASSERT(v);
+  char *c = jsonx_canonical(v);
+  ASSERT_STR_EQ("{\"a\":{\"y\":\"\xc3\xa9\",\"z\":[3,2]},\"b\":1}", c);
+  ASSERT_STR_EQ("\xc3\xa9", jsonx_str(v, "a.y"));
+  ASSERT_EQ(1, jsonx_int(v, "b", -1));
+  ASSERT_EQ(-1, jsonx_int(v, "a.nope", -1));
+  free(c);
+  json_decref(v);
+  v = jsonx_parse("{\"a\":", 5, "the watch event", &err);
+  ASSERT(!v);
+  ASSERT_EQ(ENG_INVALID, err.code);
+  ASSERT_CONTAINS(err.msg, "the watch event is not valid JSON");
+}
+
+static void test_err_prefix(void) {
+  struct eng_error err;
+  eng_error_clear(&err);
+  ASSERT_EQ(ENG_NOTFOUND, eng_error_set(&err, ENG_NOTFOUND, "key %s missing", "x"));
+  eng_error_prefix(&err, "reading %s", "secret");
+  ASSERT_STR_EQ("reading secret: key x missing", err.msg);
+  ASSERT_STR_EQ("ENG_NOTFOUND", eng_err_name(ENG_NOTFOUND));
+  ASSERT(eng_err_retryable(ENG_RATELIMIT));
+  ASSERT(!eng_err_retryable(ENG_UNAUTHENTICATED));
+}
+
+static void test_cli_parse(void) {
+  const char *path = NULL;
+  bool flag = false;
+  long n = 5;
+  struct cli_list list = {0};
+  const struct cli_opt opts[] = {
+      {"journal", CLI_STRING, &path, "PATH", "the journal", NULL},
+      {"leader-election", CLI_BOOL, &flag, NULL, "elect", NULL},
+      {"max", CLI_INT, &n, "N", "max", NULL},
+      {"controllers", CLI_LIST, &list, "A,B", "list", NULL},
+      {0}};
+  const struct cli_spec spec = {"prog test", "[options] FILE", NULL, opts, 1, 1};
+  char *argv[] = {(char *)"--journal=/tmp/j", (char *)"--leader-election", (char *)"--max", (char *)"7", (char *)"file.db",
+                  (char *)"--controllers=a,b", (char *)"--controllers", (char *)"c"};
+  char *pos[8];
+  int npos;
+  ASSERT_EQ(CLI_OK, cli_parse(&spec, 8, argv, &npos, pos));
+  ASSERT_STR_EQ("/tmp/j", path);
+  ASSERT(flag);
+  ASSERT_EQ(7, n);
+  ASSERT_EQ(1, npos);
+  ASSERT_STR_EQ("file.db", pos[0]);
+  ASSERT_EQ(3, list.n);
+  ASSERT(cli_list_has(&list, "c"));
+  cli_list_free(&list);
+  char *bad1[] = {(char *)"--nope", (char *)"x"};
+  ASSERT_EQ(CLI_ERROR, cli_parse(&spec, 2, bad1, &npos, pos));
+  char *bad2[] = {(char *)"--max=abc", (char *)"x"};
+  ASSERT_EQ(CLI_ERROR, cli_parse(&spec, 2, bad2, &npos, pos));
+  char *bad3[] = {(char *)"--leader-election=maybe", (char *)"x"};
+  ASSERT_EQ(CLI_ERROR, cli_parse(&spec, 2, bad3, &npos, pos));
+  char *bad4[] = {(char *)"--journal"};
+  ASSERT_EQ(CLI_ERROR, cli_parse(&spec, 1, bad4, &npos, pos));
+  ASSERT_EQ(CLI_ERROR, cli_parse(&spec, 0, NULL, &npos, pos)); /* missing FILE */
+}
+
+static void test_log_scrub(void) {
+  log_register_secret("s3cr3t-token-value");
+  log_register_secret("ab"); /* too short: ignored */
+  char *s = log_scrub("Authorization: Bearer s3cr3t-token-value; again s3cr3t-token-value ab");
+  ASSERT_STR_EQ("Authorization: Bearer [REDACTED]; again [REDACTED] ab", s);
+  free(s);
+  /* A log line never carries the secret. */
+  int fds[2];
+  ASSERT_OK(pipe(fds));
+  log_setup(LOG_DEBUG, LOG_FORMAT_JSON, fds[1]);
+  log_info("calling api", "token", "s3cr3t-token-value", "quote", "a\"b", NULL);
+  log_setup(LOG_INFO, LOG_FORMAT_JSON, 2);
+  close(fds[1]);
+  char line[1024] = {0};
+  ssize_t r = read(fds[0], line, sizeof(line) - 1);
+  close(fds[0]);
+  ASSERT(r > 0);
+  ASSERT_NOT_CONTAINS(line, "s3cr3t");
+  ASSERT_CONTAINS(line, "\"token\":\"[REDACTED]\"");
+  ASSERT_CONTAINS(line, "\"quote\":\"a\\\"b\"");
+  json_error_t je;
+  json_t *j = json_loads(line, 0, &je);
+  ASSERT(j);
+  ASSERT_STR_EQ("info", jsonx_str(j, "level"));
+  json_decref(j);
+  log_forget_all_secrets();
+}
+
+static void test_sha256(void) {
+  char hex[SHA256_HEX_LEN + 1];
+  sha256_hex("abc", 3, hex);
+  ASSERT_STR_EQ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", hex);
+  struct sha256_ctx c;
+  uint8_t d[SHA256_LEN];
+  sha256_begin(&c);
+  sha256_update(&c, "a", 1);
+  sha256_update(&c, "bc", 2);
+  sha256_end(&c, d);
+  char hex2[SHA256_HEX_LEN + 1];
+  hex_encode(d, SHA256_LEN, hex2);
+  ASSERT_STR_EQ(hex, hex2);
+}
+
+int main(void) {
+  xalloc_init();
+  TEST(test_buf_cap);
+  TEST(test_buf_printf_long);
+  TEST(test_b64_roundtrip);
+  TEST(test_timefmt);
+  TEST(test_json_canonical);
+  TEST(test_err_prefix);
+  TEST(test_cli_parse);
+  TEST(test_log_scrub);
+  TEST(test_sha256);
+  return tap_done();
+}
