@@ -178,13 +178,18 @@ struct journal_retention_result {
 };
 
 /*
- * Apply the policy at time now_ms. Deletes only events at or below the cut: the
- * newest seq that (a) the policy wants gone and (b) every snapshot name has a
- * snapshot at or after, so replay from each name's snapshot still works. The
- * chain anchor (seq and hash of the newest removed event) is stored so verify
- * keeps working; snapshots older than each name's kept one are removed; free
- * pages are returned to the file system (incremental vacuum). Commits pending
- * events first. Without any snapshot nothing is deleted (held_by_snapshot).
+ * Apply the policy at time now_ms. Events are removed from the oldest up to a
+ * cut that is always the seq of a snapshot (so replay restarts from the state
+ * right before the oldest kept event) and never above the newest snapshot of
+ * any snapshot name (so every reducer can still replay):
+ *  - max_age_ms: up to the newest such snapshot recorded before now - max_age;
+ *  - max_bytes: up to the oldest such snapshot that brings the used size under
+ *    the limit (or as far as allowed).
+ * Without any snapshot nothing is deleted (held_by_snapshot). The chain anchor
+ * (seq and hash of the newest removed event) is stored so verify keeps
+ * working, snapshots below the cut are removed, and free pages go back to the
+ * file system (incremental vacuum, then a passive checkpoint). Commits pending
+ * events first. Deletes in transactions of 10,000 events.
  */
 enum eng_err journal_retain(struct journal *j, const struct journal_retention *policy,
                             int64_t now_ms, struct journal_retention_result *out,

@@ -40,6 +40,21 @@ static bool wal_has_frames(const char *path) {
   return has;
 }
 
+/* A writer creates the journal, its -wal and its -shm next to each other. */
+static enum eng_err check_dir_writable(struct journal *j, struct eng_error *err) {
+  if (faccessat(AT_FDCWD, j->dir, W_OK | X_OK, AT_EACCESS) == 0)
+    return ENG_OK;
+  int e = errno;
+  if (e == EACCES || e == EPERM || e == EROFS)
+    return eng_error_set(err, ENG_READONLY,
+                         "journal %s: the directory %s is not writable (%s); the controller "
+                         "creates the journal and its -wal and -shm files there, so give it "
+                         "write access or choose another journal path",
+                         j->path, j->dir, strerror(e));
+  return eng_error_set(err, ENG_IO, "journal %s: cannot use the directory %s: %s", j->path, j->dir,
+                       strerror(e));
+}
+
 /*
  * Look at the file with read(2) only. *is_new: absent or empty (a journal is
  * created there). Errors name the file and what is wrong with it.
@@ -62,7 +77,7 @@ static enum eng_err check_file(struct journal *j, bool *is_new, struct eng_error
     if (!S_ISDIR(ds.st_mode))
       return eng_error_set(err, ENG_INVALID, "journal %s: %s is not a directory", j->path, j->dir);
     *is_new = true;
-    return ENG_OK;
+    return check_dir_writable(j, err);
   }
   if (!S_ISREG(st.st_mode))
     return eng_error_set(err, ENG_INVALID,
@@ -76,7 +91,12 @@ static enum eng_err check_file(struct journal *j, bool *is_new, struct eng_error
                            "the journal on its first start)",
                            j->path);
     *is_new = true;
-    return ENG_OK;
+    return check_dir_writable(j, err);
+  }
+  if (!j->read_only) {
+    enum eng_err e = check_dir_writable(j, err);
+    if (e)
+      return e;
   }
   int fd = open(j->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
