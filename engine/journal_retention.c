@@ -87,14 +87,14 @@ static enum eng_err used_bytes(struct journal *j, int64_t *out, struct eng_error
  * want_* of 0 means "no wish". *held: the policy wanted more than allowed.
  */
 static enum eng_err choose_cut(struct journal *j, int64_t anchor, int64_t want_age,
-                               int64_t want_size, int64_t *cut, bool *held,
-                               struct eng_error *err) {
+                               int64_t want_size, int64_t *cut, bool *held, struct eng_error *err) {
   int64_t safe = 0, age_cut = 0, size_cut = 0;
   bool none = false;
   *cut = anchor;
   *held = false;
-  enum eng_err e = one_int(j, "SELECT min(m) FROM (SELECT max(seq) AS m FROM snapshots GROUP BY name)",
-                           0, false, &safe, &none, err);
+  enum eng_err e =
+      one_int(j, "SELECT min(m) FROM (SELECT max(seq) AS m FROM snapshots GROUP BY name)", 0, false,
+              &safe, &none, err);
   if (e)
     return e;
   if (none || safe <= anchor) {
@@ -183,8 +183,9 @@ enum eng_err journal_retain(struct journal *j, const struct journal_retention *p
   if (out)
     *out = res;
   if (j->read_only)
-    return eng_error_set(err, ENG_READONLY, "journal %s was opened read-only; retention needs "
-                                            "write access",
+    return eng_error_set(err, ENG_READONLY,
+                         "journal %s was opened read-only; retention needs "
+                         "write access",
                          j->path);
   enum eng_err e = journal_flush(j, err);
   if (e)

@@ -223,9 +223,8 @@ static void new_uuid(char out[37]) {
     abort(); /* the library's generator failed: nothing sensible to do */
   b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
   b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-  snprintf(out, 37,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-           b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
            b[15]);
 }
 
@@ -237,8 +236,8 @@ static enum eng_err init_meta(struct journal *j, struct eng_error *err) {
   memset(zero, '0', 2 * SHA256_LEN);
   zero[2 * SHA256_LEN] = '\0';
   const char *kv[][2] = {
-      {"journal_id", id},   {"created_ms", ms},    {"created_by", PROG_NAME " " EQXM_VERSION},
-      {"head_seq", "0"},    {"head_hash", zero},   {"anchor_seq", "0"},
+      {"journal_id", id},   {"created_ms", ms},  {"created_by", PROG_NAME " " EQXM_VERSION},
+      {"head_seq", "0"},    {"head_hash", zero}, {"anchor_seq", "0"},
       {"anchor_hash", zero}};
   for (size_t i = 0; i < ARRAY_SIZE(kv); i++) {
     enum eng_err e = journal_meta_set(j, j->db, kv[i][0], kv[i][1], err);
@@ -335,15 +334,15 @@ static enum eng_err open_writer(struct journal *j, const struct journal_options 
   if (!e)
     e = pragma_text(j, "PRAGMA journal_mode = WAL", "wal", "switching to WAL mode", err);
   if (!e) {
-    static const char *const sync_sql[] = {"PRAGMA synchronous = FULL",
-                                           "PRAGMA synchronous = NORMAL",
-                                           "PRAGMA synchronous = OFF"};
+    static const char *const sync_sql[] = {
+        "PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = OFF"};
     unsigned s = (unsigned)opt->sync < ARRAY_SIZE(sync_sql) ? (unsigned)opt->sync : 0;
     e = journal_exec(j, j->db, sync_sql[s], "setting durability", err);
   }
   if (!e)
     /* The WAL is truncated back to this size after a checkpoint resets it. */
-    e = journal_exec(j, j->db, "PRAGMA journal_size_limit = 67108864", "setting the WAL limit", err);
+    e = journal_exec(j, j->db, "PRAGMA journal_size_limit = 67108864", "setting the WAL limit",
+                     err);
   if (!e && opt->max_page_count > 0) {
     char sql[64];
     snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %ld", opt->max_page_count);

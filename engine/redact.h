@@ -45,7 +45,7 @@
 
 #include <jansson.h>
 
-#define REDACTED "[redacted]"
+#define REDACTED             "[redacted]"
 #define REDACT_DIGEST_PREFIX "sha256:"
 
 enum redact_hint {
@@ -57,6 +57,10 @@ enum redact_hint {
 
 /* A redacted deep copy of v (NULL gives NULL); the caller owns the result. */
 json_t *redact_copy(const json_t *v, enum redact_hint hint);
+
+/* Would redact_copy(v, hint) differ from v? Walks without allocating, so a
+ * caller can skip the copy for the (usual) document without credentials. */
+bool redact_needed(const json_t *v, enum redact_hint hint);
 
 /* True when rule 2 applies to a key with this name. */
 bool redact_is_credential_key(const char *key);

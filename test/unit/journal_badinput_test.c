@@ -30,8 +30,12 @@ static char *make_journal(const char *name, int n) {
   filler[1024] = 0;
   for (int i = 1; i <= n; i++) {
     json_t *pl = json_pack("{s:i,s:s}", "i", i, "filler", filler);
-    struct jevent ev = {.source = "kube", .type = "kube.modified", .group_kind = "/ConfigMap",
-                        .ns = "ns", .name = "cm", .payload = pl};
+    struct jevent ev = {.source = "kube",
+                        .type = "kube.modified",
+                        .group_kind = "/ConfigMap",
+                        .ns = "ns",
+                        .name = "cm",
+                        .payload = pl};
     journal_append(j, &ev, &err);
     json_decref(pl);
   }
@@ -67,9 +71,9 @@ static bool refuses(const char *path, enum eng_err code, const char *what) {
     struct eng_error err;
     struct journal *j = fx_open(path, ro, &err);
     if (j || err.code != code || !strstr(err.msg, path) || !strstr(err.msg, what)) {
-      printf("# %s open of %s: got %s \"%s\", wanted %s with \"%s\"\n", ro ? "read-only" : "writable",
-             path, j ? "success" : eng_err_name(err.code), j ? "" : err.msg, eng_err_name(code),
-             what);
+      printf("# %s open of %s: got %s \"%s\", wanted %s with \"%s\"\n",
+             ro ? "read-only" : "writable", path, j ? "success" : eng_err_name(err.code),
+             j ? "" : err.msg, eng_err_name(code), what);
       ok = false;
     }
     journal_close(j);
@@ -227,8 +231,7 @@ static int readonly_checks(const char *dir, const char *existing, const char *ro
   /* An existing, writable journal in a read-only directory: its WAL cannot be created. */
   j = fx_open(existing, false, &err);
   if (j || err.code != ENG_READONLY || !strstr(err.msg, existing)) {
-    printf("# existing journal in a read-only directory: %s %s\n", eng_err_name(err.code),
-           err.msg);
+    printf("# existing journal in a read-only directory: %s %s\n", eng_err_name(err.code), err.msg);
     failed++;
   }
   journal_close(j);
@@ -279,8 +282,7 @@ static void test_readonly_directory(void) {
   ASSERT_EQ(pid, waitpid(pid, &ws, 0));
   chmod(dir, 0755);
   ASSERT_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) != 100, "could not drop root privileges");
-  ASSERT_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "%d read-only checks failed",
-             WEXITSTATUS(ws));
+  ASSERT_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "%d read-only checks failed", WEXITSTATUS(ws));
   free(existing);
   free(dir);
   free(rofile);
@@ -329,9 +331,8 @@ static void test_full_disk(void) {
   ASSERT_EQ(10, journal_pending(j)); /* kept for a retry */
   ASSERT_EQ(ENG_NOSPACE, journal_commit(j, &err));
   /* An intent that cannot be made durable is taken back. */
-  ASSERT_EQ(-1, journal_append_durable(j, &(struct jevent){.source = "executor",
-                                                           .type = "executor.intent"},
-                                       &err));
+  ASSERT_EQ(-1, journal_append_durable(
+                    j, &(struct jevent){.source = "executor", .type = "executor.intent"}, &err));
   ASSERT_EQ(10, journal_pending(j));
   /* Everything committed before stays readable and verifiable. */
   struct journal *r = fx_open(p, true, &err);
@@ -371,7 +372,8 @@ static void test_tampering_named_by_seq(void) {
   char msg[ENG_ERROR_MSG_MAX];
   char *p = make_journal("tamper1.db", 20);
   ASSERT_EQ(0, verify_first_bad(p, msg, sizeof(msg)));
-  ASSERT_OK(sql(p, "UPDATE events SET payload = replace(payload, '\"i\":5', '\"i\":50') WHERE seq = 5"));
+  ASSERT_OK(
+      sql(p, "UPDATE events SET payload = replace(payload, '\"i\":5', '\"i\":50') WHERE seq = 5"));
   ASSERT_EQ(5, verify_first_bad(p, msg, sizeof(msg)));
   ASSERT_CONTAINS(msg, "seq 5");
   ASSERT_CONTAINS(msg, p);
@@ -389,12 +391,13 @@ static void test_tampering_named_by_seq(void) {
     sqlite3 *db;
     ASSERT_OK(sqlite3_open(p, &db));
     sqlite3_stmt *st;
-    ASSERT_OK(sqlite3_prepare_v2(db,
-                                 "SELECT e.seq, e.recorded_ms, e.source, e.type, e.group_kind, "
-                                 "e.namespace, e.name, e.uid, e.resource_version, e.correlation_id, "
-                                 "p.hash FROM events e JOIN events p ON p.seq = e.seq - 1 WHERE "
-                                 "e.seq = 10",
-                                 -1, &st, NULL));
+    ASSERT_OK(
+        sqlite3_prepare_v2(db,
+                           "SELECT e.seq, e.recorded_ms, e.source, e.type, e.group_kind, "
+                           "e.namespace, e.name, e.uid, e.resource_version, e.correlation_id, "
+                           "p.hash FROM events e JOIN events p ON p.seq = e.seq - 1 WHERE "
+                           "e.seq = 10",
+                           -1, &st, NULL));
     ASSERT_EQ(SQLITE_ROW, sqlite3_step(st));
     const char *strs[8];
     char *copies[8];
@@ -402,8 +405,8 @@ static void test_tampering_named_by_seq(void) {
       strs[k] = copies[k] = xstrdup((const char *)sqlite3_column_text(st, 2 + k));
     const char *forged = "{\"i\":10,\"forged\":true}";
     size_t len;
-    char *row = journal_row_bytes(10, sqlite3_column_int64(st, 1), strs, forged, strlen(forged),
-                                  &len);
+    char *row =
+        journal_row_bytes(10, sqlite3_column_int64(st, 1), strs, forged, strlen(forged), &len);
     uint8_t h[SHA256_LEN];
     journal_chain_hash(sqlite3_column_blob(st, 10), row, len, h);
     sqlite3_finalize(st);

@@ -102,16 +102,16 @@ static void test_age_keeps_events_after_snapshot(void) {
   journal_close(j);
   j = fx_open(p, false, &err);
   ASSERT_MSG(j, "%s", err.msg);
-  ASSERT_EQ(101, journal_append_durable(j, &(struct jevent){.source = "clock", .type = "clock.tick"},
-                                        &err));
+  ASSERT_EQ(101, journal_append_durable(
+                     j, &(struct jevent){.source = "clock", .type = "clock.tick"}, &err));
   ASSERT_OK(journal_verify(j, NULL, NULL, &vr, &err));
   ASSERT_EQ(41, vr.events);
   /* Tampering right after the anchor is still caught. */
   journal_close(j);
   sqlite3 *db;
   ASSERT_OK(sqlite3_open(p, &db));
-  ASSERT_OK(sqlite3_exec(db, "UPDATE events SET type = 'kube.deleted' WHERE seq = 61", NULL, NULL,
-                         NULL));
+  ASSERT_OK(
+      sqlite3_exec(db, "UPDATE events SET type = 'kube.deleted' WHERE seq = 61", NULL, NULL, NULL));
   sqlite3_close(db);
   j = fx_open(p, true, &err);
   ASSERT(j);
