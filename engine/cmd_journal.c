@@ -375,6 +375,8 @@ static int cmd_stats(int argc, char **argv) {
   else
     printf("  %-13s0\n", "events");
   printf("  %-13s%s .. %s\n", "recorded", t0, t1);
+  printf("  %-13sseq %" JSON_INTEGER_FORMAT ", hash %s\n", "head", jsonx_int(s, "head_seq", 0),
+         jsonx_str(s, "head_hash") ? jsonx_str(s, "head_hash") : "?");
   json_int_t anchor = jsonx_int(s, "anchor_seq", 0);
   if (anchor)
     printf("  %-13sevents up to seq %" JSON_INTEGER_FORMAT " were removed; the chain is anchored "

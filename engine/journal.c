@@ -676,6 +676,24 @@ int64_t journal_append_durable(struct journal *j, const struct jevent *ev, struc
   return seq;
 }
 
+static void sink_append(void *ud, const struct jevent *ev) {
+  struct journal *j = ud;
+  struct eng_error err;
+  eng_error_clear(&err);
+  if (journal_append(j, ev, &err) < 0) {
+    j->sink_failures++;
+    log_error("an event could not be journaled", "journal", j->path, "type",
+              ev && ev->type ? ev->type : "", "error", err.msg, NULL);
+  }
+}
+
+struct jevent_sink journal_sink(struct journal *j) {
+  struct jevent_sink s = {sink_append, j};
+  return s;
+}
+
+uint64_t journal_sink_failures(const struct journal *j) { return j->sink_failures; }
+
 void journal_file_sizes(const struct journal *j, int64_t *db_bytes, int64_t *wal_bytes) {
   struct stat st;
   *db_bytes = stat(j->path, &st) == 0 ? (int64_t)st.st_size : -1;

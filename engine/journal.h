@@ -94,6 +94,16 @@ int64_t journal_append_durable(struct journal *j, const struct jevent *ev, struc
 /* Drop the pending events; last_seq goes back to durable_seq. */
 void journal_discard_pending(struct journal *j);
 
+/*
+ * A jevent_sink (event.h) that appends to j, for observers that cannot handle
+ * an error themselves (watch and poll callbacks). A failed append is logged
+ * (log_error, with the journal's message) and counted in
+ * journal_sink_failures(); durability still comes from journal_commit(),
+ * which the owner of j calls (e.g. once per event-loop iteration).
+ */
+struct jevent_sink journal_sink(struct journal *j);
+uint64_t journal_sink_failures(const struct journal *j);
+
 int64_t journal_durable_seq(const struct journal *j); /* newest committed seq (0: none) */
 int64_t journal_last_seq(const struct journal *j);    /* newest appended seq, committed or not */
 size_t journal_pending(const struct journal *j);      /* events appended but not committed */

@@ -51,6 +51,7 @@ struct journal {
   struct journal_pending *pend;
   size_t npend, pend_cap, pend_bytes;
   struct buf scratch; /* payload and row bytes of the event being appended */
+  uint64_t sink_failures;
 };
 
 /*

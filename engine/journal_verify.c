@@ -253,7 +253,8 @@ json_t *journal_stats(struct journal *j, struct eng_error *err) {
   json_object_set_new(o, "journal_id", json_string(j->id));
   json_object_set_new(o, "schema_version", json_integer(j->schema_version));
   enum eng_err e = ENG_OK;
-  static const char *const meta_keys[] = {"created_ms", "created_by", "anchor_seq", "head_seq"};
+  static const char *const meta_keys[] = {"created_ms", "created_by", "anchor_seq", "head_seq",
+                                          "head_hash"};
   for (size_t i = 0; i < ARRAY_SIZE(meta_keys) && !e; i++) {
     char *v = NULL;
     e = journal_meta_get(j, db, meta_keys[i], &v, err);

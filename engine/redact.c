@@ -84,7 +84,22 @@ enum redact_hint redact_hint_for_kind(const char *group_kind) {
   return REDACT_HINT_NONE;
 }
 
+/* Is s already one of our digests? Then it is kept, so redaction is
+ * idempotent (a reducer state holding digests survives a snapshot). A base64
+ * value can never look like this (':' is not in its alphabet). */
+static bool is_digest(const char *s, size_t len) {
+  size_t pl = sizeof(REDACT_DIGEST_PREFIX) - 1;
+  if (len != REDACT_DIGEST_LEN || memcmp(s, REDACT_DIGEST_PREFIX, pl) != 0)
+    return false;
+  for (size_t i = pl; i < len; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return false;
+  return true;
+}
+
 static json_t *digest_string(const char *s, size_t len) {
+  if (is_digest(s, len))
+    return json_stringn(s, len);
   char d[REDACT_DIGEST_LEN + 1];
   redact_digest(s, len, d);
   return json_string(d);
@@ -160,9 +175,13 @@ static json_t *digest_map(const json_t *m, bool base64) {
     }
     const char *s = json_string_value(val);
     size_t len = json_string_length(val);
+    if (len == sizeof(REDACTED) - 1 && memcmp(s, REDACTED, len) == 0) {
+      json_object_setn_new(out, k, klen, json_string(REDACTED)); /* from an earlier pass */
+      continue;
+    }
     unsigned char *dec = NULL;
     size_t declen = 0;
-    if (base64 && b64_decode(s, len, &dec, &declen) == ENG_OK) {
+    if (base64 && !is_digest(s, len) && b64_decode(s, len, &dec, &declen) == ENG_OK) {
       json_object_setn_new(out, k, klen, digest_string((const char *)dec, declen));
       explicit_bzero(dec, declen);
       free(dec);
@@ -179,7 +198,7 @@ static json_t *copy_secret_metadata(const json_t *md, int depth) {
   json_t *ann = json_object_get(out, "annotations");
   json_t *la = json_object_get(ann, LAST_APPLIED);
   if (la) {
-    if (json_is_string(la))
+    if (json_is_string(la)) /* digest_string keeps an existing digest */
       json_object_set_new(ann, LAST_APPLIED,
                           digest_string(json_string_value(la), json_string_length(la)));
     else

@@ -35,6 +35,10 @@
  *     HTTP header line for Authorization, Proxy-Authorization, X-Auth-Token or
  *     Cookie keeps only the header name ("Authorization: [redacted]").
  *
+ * A value that already is a digest ("sha256:" and 64 lower-case hex digits) is
+ * kept, so redacting twice changes nothing (snapshots of reducer state that
+ * holds digests stay as they were).
+ *
  * Digests are plain SHA-256: they identify content and reveal changes but are
  * not a hiding scheme for guessable values (see docs/journal.md).
  */

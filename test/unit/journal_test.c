@@ -99,6 +99,24 @@ static void test_group_commit_batch_max(void) {
   free(p);
 }
 
+static void test_sink(void) {
+  char *p = fx_path("sink.db");
+  struct eng_error err;
+  struct journal *j = fx_open(p, false, &err);
+  ASSERT(j);
+  struct jevent_sink s = journal_sink(j);
+  log_setup(LOG_OFF, LOG_FORMAT_TEXT, 2);
+  jevent_emit(&s, &(struct jevent){.source = "clock", .type = "clock.tick"});
+  jevent_emit(&s, &(struct jevent){.source = "clock"}); /* no type: refused, counted */
+  log_setup(LOG_INFO, LOG_FORMAT_JSON, 2);
+  ASSERT_EQ(1, journal_last_seq(j));
+  ASSERT_EQ(1, journal_sink_failures(j));
+  ASSERT_OK(journal_commit(j, &err));
+  ASSERT_EQ(1, journal_durable_seq(j));
+  journal_close(j);
+  free(p);
+}
+
 static void test_bad_events_rejected(void) {
   char *p = fx_path("bad-ev.db");
   struct eng_error err;
@@ -474,6 +492,7 @@ int main(void) {
   fx_setup("journal-test");
   TEST(test_create_append_commit_reopen);
   TEST(test_group_commit_batch_max);
+  TEST(test_sink);
   TEST(test_bad_events_rejected);
   TEST(test_canonical_row_and_chain);
   TEST(test_iteration_filters);
