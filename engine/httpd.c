@@ -695,12 +695,15 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   struct conn *c = w->data;
   if (c->state == CONN_READ && c->inlen > 0) {
     /* A request started but did not finish in time: say so, then close. */
-    static const char msg[] = "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; "
-                              "charset=utf-8\r\nContent-Length: 16\r\nConnection: close\r\n\r\n"
-                              "request timeout\n";
-    (void)!send(c->fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    c->close_after = true;
+    c->inlen = 0;
+    error_response(c, 408, "request timeout\n", false);
+    c->state = CONN_WRITE;
+    conn_watch(c, EV_WRITE, c->srv->read_timeout);
+    conn_advance(c);
+    return;
   }
-  conn_close(c);
+  conn_close(c); /* idle, or the client does not read its answer, or the drain is over */
 }
 
 /* ---- listener ---------------------------------------------------------------------------- */
