@@ -30,7 +30,9 @@ struct health {
 
 static const char *const kind_names[] = {"healthz", "readyz"};
 
-struct health *health_new(void) { return xcalloc(1, sizeof(struct health)); }
+struct health *health_new(void) {
+  return xcalloc(1, sizeof(struct health));
+}
 
 void health_free(struct health *h) {
   if (!h)
@@ -111,8 +113,7 @@ static bool run_check(enum health_kind kind, struct check *c, struct eng_error *
              c->name, "error", msg, NULL);
     free(msg);
   } else if (!rc && c->failing) {
-    log_info(kind == HEALTH_READYZ ? "readiness check passes again"
-                                   : "liveness check passes again",
+    log_info(kind == HEALTH_READYZ ? "readiness check passes again" : "liveness check passes again",
              "check", c->name, NULL);
   }
   c->failing = rc != ENG_OK;
@@ -172,7 +173,7 @@ int health_serve(struct health *h, enum health_kind kind, const char *subpath, c
   struct checklist *l = &h->lists[kind];
   bool verbose = httpd_query_has(query ? query : "", "verbose");
   /* The exclude=... values, with a flag each telling whether a check matched it. */
-  char (*excl)[HEALTH_NAME_MAX + 1] = NULL;
+  char(*excl)[HEALTH_NAME_MAX + 1] = NULL;
   bool *used = NULL;
   size_t nex = 0;
   const char *cur = query ? query : "";

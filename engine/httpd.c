@@ -26,9 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTPD_DRAIN_MAX (64u * 1024)
+#define HTTPD_DRAIN_MAX     (64u * 1024)
 #define HTTPD_DRAIN_TIMEOUT 2.0
-#define HTTPD_ACCEPT_PAUSE 0.5
+#define HTTPD_ACCEPT_PAUSE  0.5
 
 struct route {
   char *path;
@@ -249,13 +249,12 @@ static void build_response(struct conn *c, int status, const char *ctype, const 
   strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   buf_reset(&c->out);
   c->outpos = 0;
-  enum eng_err rc =
-      buf_printf(&c->out,
-                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                 "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n%s%s\r\n",
-                 status, reason_phrase(status), date, ctype, blen,
-                 status == 405 ? "Allow: GET, HEAD\r\n" : "",
-                 c->close_after ? "Connection: close\r\n" : "");
+  enum eng_err rc = buf_printf(
+      &c->out,
+      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+      "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n%s%s\r\n",
+      status, reason_phrase(status), date, ctype, blen, status == 405 ? "Allow: GET, HEAD\r\n" : "",
+      c->close_after ? "Connection: close\r\n" : "");
   if (!rc && !head_only && blen)
     rc = buf_append(&c->out, body, blen);
   if (rc) {
@@ -263,7 +262,7 @@ static void build_response(struct conn *c, int status, const char *ctype, const 
     buf_reset(&c->out);
     c->close_after = true;
     (void)!buf_appends(&c->out, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-                               "Connection: close\r\n\r\n");
+                                "Connection: close\r\n\r\n");
   }
 }
 
@@ -763,8 +762,7 @@ static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   ev_io_start(loop, &s->accept_w);
 }
 
-static enum eng_err listen_error(struct eng_error *err, const char *flag, const char *addr,
-                                 int e) {
+static enum eng_err listen_error(struct eng_error *err, const char *flag, const char *addr, int e) {
   switch (e) {
   case EADDRINUSE:
     return eng_error_set(err, ENG_BUSY,
@@ -832,7 +830,8 @@ struct httpd *httpd_new(struct ev_loop *loop, const char *flag, const struct htt
       fd = open_listener((struct sockaddr *)&a4, sizeof(a4), false);
     }
   } else {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char port[16];
@@ -873,7 +872,8 @@ struct httpd *httpd_new(struct ev_loop *loop, const char *flag, const struct htt
   s->port = port;
   s->flag = xstrdup(flag);
   s->addr_text = xstrdup(addr->text);
-  s->read_timeout = opts && opts->read_timeout > 0 ? opts->read_timeout : HTTPD_DEFAULT_READ_TIMEOUT;
+  s->read_timeout =
+      opts && opts->read_timeout > 0 ? opts->read_timeout : HTTPD_DEFAULT_READ_TIMEOUT;
   s->max_conns = opts && opts->max_conns ? opts->max_conns : HTTPD_DEFAULT_MAX_CONNS;
   s->max_response = opts && opts->max_response ? opts->max_response : BUF_MAX_HTTP_BODY;
   ev_io_init(&s->accept_w, accept_cb, fd, EV_READ);

@@ -26,17 +26,17 @@
 struct ev_loop;
 struct httpd;
 
-#define HTTPD_MAX_HEADER_BYTES (8u * 1024)
-#define HTTPD_MAX_HEADERS 64
+#define HTTPD_MAX_HEADER_BYTES     (8u * 1024)
+#define HTTPD_MAX_HEADERS          64
 #define HTTPD_DEFAULT_READ_TIMEOUT 10.0
-#define HTTPD_DEFAULT_MAX_CONNS 64
-#define HTTPD_HOST_MAX 256
+#define HTTPD_DEFAULT_MAX_CONNS    64
+#define HTTPD_HOST_MAX             256
 
 /* A parsed listen address. */
 struct httpd_addr {
-  bool disabled;              /* "0", or empty without a default */
-  char host[HTTPD_HOST_MAX];  /* "" = every interface; IPv6 without brackets */
-  int port;                   /* 0 = pick a free port */
+  bool disabled;                  /* "0", or empty without a default */
+  char host[HTTPD_HOST_MAX];      /* "" = every interface; IPv6 without brackets */
+  int port;                       /* 0 = pick a free port */
   char text[HTTPD_HOST_MAX + 16]; /* the address as given, for messages */
 };
 
@@ -72,9 +72,9 @@ typedef enum eng_err (*httpd_handler_fn)(void *ud, const struct httpd_request *r
                                          struct httpd_response *resp);
 
 struct httpd_options {
-  double read_timeout;  /* seconds for one request to arrive and its response to leave; 0 = 10 */
-  size_t max_conns;     /* 0 = HTTPD_DEFAULT_MAX_CONNS */
-  size_t max_response;  /* body cap; 0 = BUF_MAX_HTTP_BODY */
+  double read_timeout; /* seconds for one request to arrive and its response to leave; 0 = 10 */
+  size_t max_conns;    /* 0 = HTTPD_DEFAULT_MAX_CONNS */
+  size_t max_response; /* body cap; 0 = BUF_MAX_HTTP_BODY */
 };
 
 /*

@@ -329,8 +329,8 @@ static struct metrics_metric *metric_new(struct metrics_registry *r, enum metric
     }
     for (size_t j = 0; j < nl; j++) {
       if (!strcmp(labels[j], labels[nl])) {
-        eng_error_set(err, ENG_INVALID, "cannot define metric %s: label \"%s\" appears twice",
-                      name, labels[nl]);
+        eng_error_set(err, ENG_INVALID, "cannot define metric %s: label \"%s\" appears twice", name,
+                      labels[nl]);
         return NULL;
       }
     }

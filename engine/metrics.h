@@ -6,9 +6,9 @@
  * names; label values are given at update time, in the same order:
  *
  *   struct metrics_metric *m = metrics_counter_new(reg, "eqxm_actions_total", "Actions run.",
- *                                                  (const char *[]){"controller", "kind", "result", NULL},
- *                                                  &err);
- *   metrics_counter_inc(m, (const char *[]){"infrastructure", "sshkey.ensure", "success"}, 1);
+ *                                                  (const char *[]){"controller", "kind", "result",
+ * NULL}, &err); metrics_counter_inc(m, (const char *[]){"infrastructure", "sshkey.ensure",
+ * "success"}, 1);
  *
  * The values array must hold exactly as many entries as the metric has label
  * names (NULL entries count as ""); pass NULL for a metric without labels.
@@ -35,11 +35,11 @@
 #include "buf.h"
 #include "err.h"
 
-#define METRICS_MAX_LABELS 8
-#define METRICS_MAX_BUCKETS 32
-#define METRICS_MAX_LABEL_VALUE 256
+#define METRICS_MAX_LABELS         8
+#define METRICS_MAX_BUCKETS        32
+#define METRICS_MAX_LABEL_VALUE    256
 #define METRICS_DEFAULT_MAX_SERIES 1000
-#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_CONTENT_TYPE       "text/plain; version=0.0.4; charset=utf-8"
 /* The counter of dropped label sets every registry carries. */
 #define METRICS_OVERFLOW_NAME "eqxm_metrics_label_overflow_total"
 
@@ -95,8 +95,7 @@ void metrics_counter_inc(struct metrics_metric *m, const char *const *label_valu
 void metrics_gauge_set(struct metrics_metric *m, const char *const *label_values, double v);
 void metrics_gauge_add(struct metrics_metric *m, const char *const *label_values, double v);
 /* Record one observation (NaN is ignored). */
-void metrics_histogram_observe(struct metrics_metric *m, const char *const *label_values,
-                               double v);
+void metrics_histogram_observe(struct metrics_metric *m, const char *const *label_values, double v);
 /* Forget every label set of m (for example a gauge of objects that went away). */
 void metrics_reset(struct metrics_metric *m);
 

@@ -205,22 +205,22 @@ enum eng_err metrics_process_register(struct metrics_registry *r, struct eng_err
     const char *name, *help;
     metrics_value_fn fn;
   } defs[] = {
-      {METRICS_COUNTER, "process_cpu_seconds_total", "CPU time (user and system) used by the process, in seconds.",
-       cpu_seconds},
-      {METRICS_GAUGE, "process_resident_memory_bytes", "Memory of the process resident in RAM, in bytes.",
-       resident_bytes},
-      {METRICS_GAUGE, "process_virtual_memory_bytes", "Virtual memory mapped by the process, in bytes.",
-       virtual_bytes},
+      {METRICS_COUNTER, "process_cpu_seconds_total",
+       "CPU time (user and system) used by the process, in seconds.", cpu_seconds},
+      {METRICS_GAUGE, "process_resident_memory_bytes",
+       "Memory of the process resident in RAM, in bytes.", resident_bytes},
+      {METRICS_GAUGE, "process_virtual_memory_bytes",
+       "Virtual memory mapped by the process, in bytes.", virtual_bytes},
       {METRICS_GAUGE, "process_start_time_seconds",
        "When the process started, in seconds since the Unix epoch.", start_time},
       {METRICS_GAUGE, "process_open_fds", "File descriptors the process has open.", open_fds},
-      {METRICS_GAUGE, "process_max_fds", "Limit (soft) on the file descriptors the process may open.", max_fds},
+      {METRICS_GAUGE, "process_max_fds",
+       "Limit (soft) on the file descriptors the process may open.", max_fds},
   };
   for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
-    struct metrics_metric *m =
-        defs[i].type == METRICS_COUNTER
-            ? metrics_counter_new(r, defs[i].name, defs[i].help, NULL, err)
-            : metrics_gauge_new(r, defs[i].name, defs[i].help, NULL, err);
+    struct metrics_metric *m = defs[i].type == METRICS_COUNTER
+                                   ? metrics_counter_new(r, defs[i].name, defs[i].help, NULL, err)
+                                   : metrics_gauge_new(r, defs[i].name, defs[i].help, NULL, err);
     if (!m)
       return err->code;
     (void)metrics_set_fn(m, defs[i].fn, NULL);

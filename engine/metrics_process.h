@@ -21,8 +21,8 @@
 struct metrics_registry;
 
 /* Add the process metrics to r. Fails only when a name is already taken. */
-enum eng_err metrics_process_register(struct metrics_registry *r, struct eng_error *err)
-    WARN_UNUSED;
+enum eng_err metrics_process_register(struct metrics_registry *r,
+                                      struct eng_error *err) WARN_UNUSED;
 
 /* The fields of /proc/<pid>/stat the collector uses. */
 struct metrics_proc_stat {

@@ -36,13 +36,13 @@ enum eng_err metrics_std_init(struct metrics_registry *r, struct eng_error *err)
   struct metrics_std s;
   memset(&s, 0, sizeof(s));
 #define COUNTER(field, name, help, labels)                                                         \
-  if (!(s.field = metrics_counter_new(r, name, help, labels, err)))                               \
+  if (!(s.field = metrics_counter_new(r, name, help, labels, err)))                                \
     return err->code;
 #define GAUGE(field, name, help, labels)                                                           \
-  if (!(s.field = metrics_gauge_new(r, name, help, labels, err)))                                 \
+  if (!(s.field = metrics_gauge_new(r, name, help, labels, err)))                                  \
     return err->code;
 #define HISTOGRAM(field, name, help, labels, b)                                                    \
-  if (!(s.field = metrics_histogram_new(r, name, help, labels, b, ARRAY_SIZE(b), err)))           \
+  if (!(s.field = metrics_histogram_new(r, name, help, labels, b, ARRAY_SIZE(b), err)))            \
     return err->code;
 
   COUNTER(reconciles_total, "eqxm_reconciles_total",
@@ -120,8 +120,8 @@ const char *metrics_std_reason(enum eng_err e) {
   return names[e];
 }
 
-void metrics_std_api_request(const char *api, const char *method, long status,
-                             enum eng_err result, double seconds) {
+void metrics_std_api_request(const char *api, const char *method, long status, enum eng_err result,
+                             double seconds) {
   char code[24];
   if (status > 0)
     snprintf(code, sizeof(code), "%ld", status);

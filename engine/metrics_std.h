@@ -70,8 +70,8 @@ void metrics_std_clear(void);
  * one eqxm_api_errors_total{api, method, reason} where reason is the lower-case
  * name of result ("timeout", "ratelimit", "unavailable", ...).
  */
-void metrics_std_api_request(const char *api, const char *method, long status,
-                             enum eng_err result, double seconds);
+void metrics_std_api_request(const char *api, const char *method, long status, enum eng_err result,
+                             double seconds);
 
 /* One finished reconcile: eqxm_reconciles_total and eqxm_reconcile_duration_seconds. */
 void metrics_std_reconcile(const char *controller, const char *operation, const char *result,

@@ -144,8 +144,9 @@ static void test_bad_registrations(void) {
   ASSERT_CONTAINS(err.msg, "journal");
   /* The same name on the other endpoint is fine. */
   ASSERT_EQ(ENG_OK, health_add_check(h, HEALTH_HEALTHZ, "journal", fake_check, &f, &err));
-  const char *bad[] = {"", "Journal", "a/b", "a b", "x?y",
-                       "a-very-long-name-that-goes-on-and-on-and-on-past-sixty-three-chars"};
+  const char *bad[] = {"",    "Journal",
+                       "a/b", "a b",
+                       "x?y", "a-very-long-name-that-goes-on-and-on-and-on-past-sixty-three-chars"};
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
     ASSERT_EQ(ENG_INVALID, health_add_check(h, HEALTH_READYZ, bad[i], fake_check, &f, &err));
   }

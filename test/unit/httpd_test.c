@@ -58,9 +58,18 @@ static void test_addr_parse(void) {
     ASSERT_STR_EQ(ok[i].host, a.host);
     ASSERT_EQ(ok[i].port, a.port);
   }
-  const char *bad[] = {"8080",      "::1:8080", "[::1]8080", "[::1",      "[::1]",
-                       ":65536",    ":http",    ":-1",       "ho st:80",  "a]:80",
-                       ":99999999999999999999", "x/y:80"};
+  const char *bad[] = {"8080",
+                       "::1:8080",
+                       "[::1]8080",
+                       "[::1",
+                       "[::1]",
+                       ":65536",
+                       ":http",
+                       ":-1",
+                       "ho st:80",
+                       "a]:80",
+                       ":99999999999999999999",
+                       "x/y:80"};
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
     struct httpd_addr a;
     struct eng_error err;
@@ -191,8 +200,7 @@ static void fixture_up(void) {
                                    (const char *const[]){"kind", NULL}, NULL);
   fx.health = health_new();
   fx.journal_rc = ENG_UNAVAILABLE;
-  (void)!health_add_check(fx.health, HEALTH_READYZ, "journal", journal_check, &fx.journal_rc,
-                          NULL);
+  (void)!health_add_check(fx.health, HEALTH_READYZ, "journal", journal_check, &fx.journal_rc, NULL);
   httpd_route(fx.srv, "/metrics", metrics_http_handler, fx.reg);
   httpd_route(fx.srv, "/fail", failing_handler, NULL);
   httpd_route(fx.srv, "/big", big_handler, NULL);
@@ -238,8 +246,8 @@ static void fetch(const char *method, const char *host, int port, const char *pa
                   struct result *res) {
   memset(res, 0, sizeof(*res));
   char *url = xasprintf("http://%s:%d%s", host, port, path);
-  struct http_request r = {.method = method, .url = url, .timeout_ms = 10000,
-                           .on_done = on_done, .ud = res};
+  struct http_request r = {
+      .method = method, .url = url, .timeout_ms = 10000, .on_done = on_done, .ud = res};
   if (method && !strcmp(method, "POST")) {
     r.body = "x=1";
     r.body_len = 3;
@@ -469,8 +477,8 @@ static void expect_status(const char *request, size_t len, const char *status_li
   ASSERT_MSG(strncmp(r.resp, status_line, strlen(status_line)) == 0,
              "request %.40s...: expected %s, got: %.80s", request, status_line, r.resp);
   /* The server closes after an error: exactly one response arrives. */
-  ASSERT_MSG(responses(r.resp) == 1, "request %.40s...: more than one response: %s",
-             request, r.resp);
+  ASSERT_MSG(responses(r.resp) == 1, "request %.40s...: more than one response: %s", request,
+             r.resp);
 }
 
 FIXTURE_TEST(test_malformed_requests) {

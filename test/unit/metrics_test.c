@@ -118,9 +118,16 @@ static void test_format_value(void) {
   struct {
     double v;
     const char *s;
-  } cases[] = {{0, "0"},          {1, "1"},           {-2, "-2"},         {0.1, "0.1"},
-               {0.005, "0.005"},  {1e-9, "1e-09"},    {123456789, "123456789"},
-               {1e21, "1e+21"},   {INFINITY, "+Inf"}, {-INFINITY, "-Inf"}};
+  } cases[] = {{0, "0"},
+               {1, "1"},
+               {-2, "-2"},
+               {0.1, "0.1"},
+               {0.005, "0.005"},
+               {1e-9, "1e-09"},
+               {123456789, "123456789"},
+               {1e21, "1e+21"},
+               {INFINITY, "+Inf"},
+               {-INFINITY, "-Inf"}};
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
     metrics_format_value(cases[i].v, b);
     ASSERT_STR_EQ(cases[i].s, b);
@@ -147,8 +154,8 @@ static void test_bad_definitions(void) {
   ASSERT(!metrics_counter_new(r, "ok_total", "x", NAMES("a:b"), &err));
   ASSERT(!metrics_counter_new(r, "ok_total", "x", NAMES("a", "a"), &err));
   ASSERT_CONTAINS(err.msg, "twice");
-  ASSERT(!metrics_counter_new(r, "ok_total", "x", NAMES("a", "b", "c", "d", "e", "f", "g", "h", "i"),
-                              &err));
+  ASSERT(!metrics_counter_new(r, "ok_total", "x",
+                              NAMES("a", "b", "c", "d", "e", "f", "g", "h", "i"), &err));
   ASSERT(!metrics_histogram_new(r, "h", "x", NAMES("le"), (double[]){1}, 1, &err));
   ASSERT(!metrics_histogram_new(r, "h", "x", NULL, (double[]){2, 1}, 2, &err));
   ASSERT(!metrics_histogram_new(r, "h", "x", NULL, (double[]){1, 1}, 2, &err));
@@ -214,11 +221,17 @@ static void test_label_values_normalised(void) {
   struct metrics_registry *r = metrics_registry_new();
   struct metrics_metric *c = metrics_counter_new(r, "c_total", "x", NAMES("v"), NULL);
   ASSERT(c);
-  metrics_counter_inc(c, V("caf\xc3\xa9"), 1);     /* valid UTF-8 kept */
-  metrics_counter_inc(c, V("bad\xff" "byte"), 1);  /* invalid byte → U+FFFD */
-  metrics_counter_inc(c, V("bad\xfe" "byte"), 1);  /* the same after normalising */
+  metrics_counter_inc(c, V("caf\xc3\xa9"), 1); /* valid UTF-8 kept */
+  metrics_counter_inc(c,
+                      V("bad\xff"
+                        "byte"),
+                      1); /* invalid byte → U+FFFD */
+  metrics_counter_inc(c,
+                      V("bad\xfe"
+                        "byte"),
+                      1);                           /* the same after normalising */
   metrics_counter_inc(c, V("over\xc0\xaflong"), 1); /* overlong '/' is invalid */
-  metrics_counter_inc(c, V(NULL), 2);              /* NULL is "" */
+  metrics_counter_inc(c, V(NULL), 2);               /* NULL is "" */
   char longv[METRICS_MAX_LABEL_VALUE + 100];
   memset(longv, 'x', sizeof(longv) - 1);
   longv[sizeof(longv) - 1] = '\0';
@@ -226,10 +239,12 @@ static void test_label_values_normalised(void) {
   longv[METRICS_MAX_LABEL_VALUE] = '\xa9';
   metrics_counter_inc(c, V(longv), 1);
   ASSERT_EQ(5, metrics_series_count(c));
-  ASSERT_EQ(2, (int)metrics_value(c, V("bad\xef\xbf\xbd" "byte")));
+  ASSERT_EQ(2, (int)metrics_value(c, V("bad\xef\xbf\xbd"
+                                       "byte")));
   char *out = render(r);
   ASSERT_CONTAINS(out, "c_total{v=\"caf\xc3\xa9\"} 1\n");
-  ASSERT_CONTAINS(out, "c_total{v=\"bad\xef\xbf\xbd" "byte\"} 2\n");
+  ASSERT_CONTAINS(out, "c_total{v=\"bad\xef\xbf\xbd"
+                       "byte\"} 2\n");
   ASSERT_CONTAINS(out, "c_total{v=\"over\xef\xbf\xbd\xef\xbf\xbdlong\"} 1\n");
   ASSERT_CONTAINS(out, "c_total{v=\"\"} 2\n");
   char want[METRICS_MAX_LABEL_VALUE + 40];
@@ -314,11 +329,11 @@ static void test_proc_parsers(void) {
   ASSERT_EQ(ENG_CORRUPT, metrics_proc_parse_stat("", &st));
   ASSERT_EQ(ENG_CORRUPT, metrics_proc_parse_stat("1 (x) S 1 2 3", &st));
   ASSERT_EQ(ENG_CORRUPT, metrics_proc_parse_stat(NULL, &st));
-  ASSERT_EQ(ENG_CORRUPT,
-            metrics_proc_parse_stat("1 (x) S 1 2 3 4 -1 4 9 0 0 0 abc 25 0 0 20 0 1 0 1 2 3\n",
-                                    &st));
+  ASSERT_EQ(ENG_CORRUPT, metrics_proc_parse_stat(
+                             "1 (x) S 1 2 3 4 -1 4 9 0 0 0 abc 25 0 0 20 0 1 0 1 2 3\n", &st));
   uint64_t bt = 0;
-  ASSERT_EQ(ENG_OK, metrics_proc_parse_btime("cpu 1 2 3\nintr 5\nbtime 1795474368\nprocs 9\n", &bt));
+  ASSERT_EQ(ENG_OK,
+            metrics_proc_parse_btime("cpu 1 2 3\nintr 5\nbtime 1795474368\nprocs 9\n", &bt));
   ASSERT_EQ(1795474368, bt);
   ASSERT_EQ(ENG_CORRUPT, metrics_proc_parse_btime("cpu 1 2 3\n", &bt));
   ASSERT_EQ(ENG_CORRUPT, metrics_proc_parse_btime("btime x\n", &bt));
@@ -389,9 +404,12 @@ static void test_std_metrics_documented(void) {
   size_t dl = fread(doc, 1, sizeof(doc) - 1, f);
   fclose(f);
   doc[dl] = '\0';
-  static const char *const process[] = {"process_cpu_seconds_total", "process_resident_memory_bytes",
-                                        "process_virtual_memory_bytes", "process_start_time_seconds",
-                                        "process_open_fds", "process_max_fds",
+  static const char *const process[] = {"process_cpu_seconds_total",
+                                        "process_resident_memory_bytes",
+                                        "process_virtual_memory_bytes",
+                                        "process_start_time_seconds",
+                                        "process_open_fds",
+                                        "process_max_fds",
                                         METRICS_OVERFLOW_NAME};
   char pat[160];
   for (size_t i = 0; i < n + ARRAY_SIZE(process); i++) {
@@ -416,8 +434,10 @@ static void test_std_metrics_documented(void) {
   metrics_std_api_request("kube", "GET", 0, ENG_TIMEOUT, 30);
   metrics_std_api_request("kube", "PATCH", 429, ENG_RATELIMIT, 0.01);
   metrics_std_reconcile("infrastructure", "reconcile", "success", 1.5);
-  ASSERT_EQ(1, (int)metrics_value(metrics_std.api_request_duration_seconds, V("metal", "POST", "201")));
-  ASSERT_EQ(1, (int)metrics_value(metrics_std.api_request_duration_seconds, V("kube", "GET", "error")));
+  ASSERT_EQ(
+      1, (int)metrics_value(metrics_std.api_request_duration_seconds, V("metal", "POST", "201")));
+  ASSERT_EQ(
+      1, (int)metrics_value(metrics_std.api_request_duration_seconds, V("kube", "GET", "error")));
   ASSERT_EQ(1, (int)metrics_value(metrics_std.api_errors_total, V("kube", "GET", "timeout")));
   ASSERT_EQ(1, (int)metrics_value(metrics_std.api_errors_total, V("kube", "PATCH", "ratelimit")));
   ASSERT_EQ(2, metrics_series_count(metrics_std.api_errors_total));
