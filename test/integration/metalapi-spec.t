@@ -125,6 +125,15 @@ def test_auth(c, m, other_token, other_project):
     c("GET", "/devices/{id}", 403, "another project's device: 403", id=theirs)
     c("DELETE", "/devices/{id}", 403, "deleting another project's device: 403", id=theirs)
     c("GET", "/devices/{id}", 200, "its own token sees it", token=other_token, id=theirs)
+    m.add_token("tok-user-" + p, "*")
+    c("GET", "/devices/{id}", 200, "a '*' token sees every project", token="tok-user-" + p, id=theirs)
+    c("GET", "/projects/{id}/devices", 404, "a '*' token: unknown project 404", token="tok-user-" + p,
+      id=str(uuid.uuid4()))
+    r = m.request("POST", "/_test/faults", body={"action": "explode"}, token=None)
+    t.ok(r.status == 400 and "action" in r.json.get("error", ""), "control API rejects a bad fault rule",
+         diag=repr(r))
+    r = m.request("POST", "/_test/devices/x/state", body={"state": "active"}, token=None)
+    t.eq(404, r.status, "forcing the state of an unknown device: 404")
     r = c("GET", "/projects/{id}", 200, "GET /projects/{id}", id=p)
     t.eq(p, r.json.get("id"), "project id echoed")
     log = m.requests()

@@ -115,7 +115,7 @@ def _seed(app, body):
 
 
 def handle(app, method, path, body):
-    """Dispatch one control request; returns (status, body)."""
+    """Dispatch one control request; returns (status, body). Success is 200 (204 for DELETE)."""
     st = app.store
     try:
         if path == "/_test/faults":
@@ -124,7 +124,7 @@ def handle(app, method, path, body):
                     rule = app.faults.add(_obj(body))
                 except FaultError as e:
                     raise ControlError(400, str(e)) from None
-                return 201, {"id": rule.id}
+                return 200, {"id": rule.id}
             if method == "GET":
                 return 200, app.faults.list()
             if method == "DELETE":
@@ -147,7 +147,7 @@ def handle(app, method, path, body):
         elif path == "/_test/request-violations" and method == "GET":
             return 200, app.violations_list("request")
         elif path == "/_test/seed" and method == "POST":
-            return 201, _seed(app, body)
+            return 200, _seed(app, body)
         elif path == "/_test/time-scale" and method == "POST":
             scale = _num(_obj(body).get("scale"), "scale", positive=True)
             st.set_time_scale(scale)
@@ -169,7 +169,7 @@ def handle(app, method, path, body):
             if project != "*":
                 project = _project(body)
             st.add_token(token, project)
-            return 201, {"token": token, "project": project}
+            return 200, {"token": token, "project": project}
         elif path == "/_test/capacity":
             if method == "POST":
                 body = _obj(body)
@@ -209,7 +209,7 @@ def handle(app, method, path, body):
                     raise ControlError(400, "times must be a positive count or -1")
                 with st.lock:
                     st.provision_failures.append(rule)
-                return 201, rule
+                return 200, rule
             if method == "DELETE":
                 with st.lock:
                     st.provision_failures.clear()
@@ -228,7 +228,7 @@ def handle(app, method, path, body):
                 st.ensure_project(pid)
                 if hid in st.hw:
                     raise ControlError(409, f"hardware reservation {hid} exists")
-                return 201, {"id": st.add_hw_reservation(pid, plan, metro, hid)}
+                return 200, {"id": st.add_hw_reservation(pid, plan, metro, hid)}
         else:
             m = re.match(r"^/_test/devices/([^/]+)/state$", path)
             if m and method == "POST":

@@ -20,6 +20,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 
@@ -234,7 +235,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if json_err:
                 self._send_json(400, {"error": f"the body is not valid JSON: {json_err}"})
                 return
-            status, out = control.handle(app, self.command, path, body)
+            try:
+                status, out = control.handle(app, self.command, path, body)
+            except Exception as e:  # noqa: BLE001 - a bug here must not kill the connection silently
+                traceback.print_exc()
+                status, out = 500, {"error": f"test server bug: {e!r}"}
             self._send_json(status, out)
             return
 
@@ -279,7 +284,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             tmpl, _fn, _args = api.route(self.command, api_path)
         else:
             ctx = api.Ctx(self.command, api_path, query, body, json_err, scope)
-            status, out, tmpl = api.dispatch(app.store, ctx)
+            try:
+                status, out, tmpl = api.dispatch(app.store, ctx)
+            except Exception as e:  # noqa: BLE001 - answer, and say so on stderr
+                traceback.print_exc()
+                status, out, tmpl = 500, {"error": f"test server bug: {e!r}"}, None
             if app.validate and tmpl and (body is not None or json_err):
                 self._check_request(tmpl, api_path, body)
         if app.validate and tmpl:
