@@ -10,6 +10,7 @@
  */
 #include "common.h"
 #include "httpd.h"
+#include "httpd_parse.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -135,6 +136,8 @@ enum eng_err httpd_addr_parse(const char *flag, const char *value, const char *e
   if (pn > 65535)
     return addr_error(err, flag, value, "the port must be a number from 0 to 65535");
   size_t hl = (size_t)(host_end - host);
+  if (hl >= sizeof(out->host))
+    return addr_error(err, flag, value, "the host name is too long");
   memcpy(out->host, host, hl);
   out->host[hl] = '\0';
   out->port = (int)pn; /* an empty port means 0, as in Go */
@@ -142,42 +145,6 @@ enum eng_err httpd_addr_parse(const char *flag, const char *value, const char *e
 }
 
 /* ---- query strings ----------------------------------------------------------------------- */
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* Decode [s, e) into out (cut to outsz - 1 bytes); '+' becomes a space when plus is set.
- * Returns false on a malformed escape or a NUL byte. */
-static bool pct_decode(const char *s, const char *e, char *out, size_t outsz, bool plus) {
-  size_t o = 0;
-  bool ok = true;
-  while (s < e) {
-    char c = *s++;
-    if (c == '%') {
-      int h = e - s >= 2 ? hexval(s[0]) : -1, l = e - s >= 2 ? hexval(s[1]) : -1;
-      if (h < 0 || l < 0 || (h == 0 && l == 0)) {
-        ok = false;
-        break;
-      }
-      c = (char)(h * 16 + l);
-      s += 2;
-    } else if (plus && c == '+') {
-      c = ' ';
-    }
-    if (o + 1 < outsz)
-      out[o++] = c;
-  }
-  if (outsz)
-    out[o] = '\0';
-  return ok;
-}
 
 bool httpd_query_next(const char **cursor, char *key, size_t keysz, char *val, size_t valsz) {
   const char *p = *cursor;
@@ -191,10 +158,10 @@ bool httpd_query_next(const char **cursor, char *key, size_t keysz, char *val, s
   }
   const char *end = p + strcspn(p, "&;");
   const char *eq = memchr(p, '=', (size_t)(end - p));
-  if (!pct_decode(p, eq ? eq : end, key, keysz, true) && keysz)
+  if (!httpd_parse_pct_decode(p, eq ? eq : end, key, keysz, true) && keysz)
     key[0] = '\0';
   if (eq) {
-    if (!pct_decode(eq + 1, end, val, valsz, true) && valsz)
+    if (!httpd_parse_pct_decode(eq + 1, end, val, valsz, true) && valsz)
       val[0] = '\0';
   } else if (valsz) {
     val[0] = '\0';
@@ -303,172 +270,6 @@ static void conn_watch(struct conn *c, int events, double timeout) {
   }
 }
 
-struct parsed {
-  char method[16];
-  char *target;
-  int minor;
-  bool has_host;
-  bool conn_close;
-  bool has_body;
-};
-
-static bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static bool has_token(const char *list, const char *tok) {
-  size_t tl = strlen(tok);
-  const char *p = list;
-  while (*p) {
-    while (*p == ' ' || *p == '\t' || *p == ',')
-      p++;
-    const char *e = p + strcspn(p, ",");
-    const char *t = e;
-    while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
-      t--;
-    if ((size_t)(t - p) == tl && strncasecmp(p, tok, tl) == 0)
-      return true;
-    p = e;
-  }
-  return false;
-}
-
-/*
- * Parse the request head in hdr (NUL-terminated, lines ending in LF or CRLF,
- * the final empty line included). Returns 0 or the HTTP status to answer
- * with; *why names the problem for a 400.
- */
-static int parse_head(char *hdr, struct parsed *pq, const char **why) {
-  memset(pq, 0, sizeof(*pq));
-  char *line = hdr;
-  int nheaders = 0;
-  long long clen = -1;
-  for (int lineno = 0;; lineno++) {
-    char *nl = strchr(line, '\n');
-    if (!nl) {
-      *why = "the request head is incomplete";
-      return 400;
-    }
-    *nl = '\0';
-    if (nl > line && nl[-1] == '\r')
-      nl[-1] = '\0';
-    if (strchr(line, '\r')) {
-      *why = "a line contains a bare carriage return";
-      return 400;
-    }
-    char *next = nl + 1;
-    if (lineno == 0) {
-      char *sp1 = strchr(line, ' ');
-      char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-      if (!sp1 || !sp2 || strchr(sp2 + 1, ' ')) {
-        *why = "the request line must be \"METHOD /path HTTP/1.1\"";
-        return 400;
-      }
-      *sp1 = *sp2 = '\0';
-      size_t ml = strlen(line);
-      if (ml == 0 || ml >= sizeof(pq->method)) {
-        *why = "the method is missing or too long";
-        return 400;
-      }
-      for (char *p = line; *p; p++)
-        if (!is_tchar((unsigned char)*p)) {
-          *why = "the method contains an invalid character";
-          return 400;
-        }
-      memcpy(pq->method, line, ml + 1);
-      pq->target = sp1 + 1;
-      if (pq->target[0] != '/') {
-        *why = "the request target must be a path starting with '/'";
-        return 400;
-      }
-      for (char *p = pq->target; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-          *why = "the request target contains an invalid character";
-          return 400;
-        }
-      const char *ver = sp2 + 1;
-      if (strncmp(ver, "HTTP/", 5) != 0 || ver[5] < '0' || ver[5] > '9' || ver[6] != '.' ||
-          ver[7] < '0' || ver[7] > '9' || ver[8] != '\0') {
-        *why = "the protocol must be HTTP/1.0 or HTTP/1.1";
-        return 400;
-      }
-      if (ver[5] != '1')
-        return 505;
-      pq->minor = ver[7] - '0';
-      line = next;
-      continue;
-    }
-    if (*line == '\0')
-      break; /* end of the head */
-    if (++nheaders > HTTPD_MAX_HEADERS)
-      return 431;
-    if (*line == ' ' || *line == '\t') {
-      *why = "folded header lines are not allowed";
-      return 400;
-    }
-    char *colon = line;
-    while (*colon && is_tchar((unsigned char)*colon))
-      colon++;
-    if (*colon != ':' || colon == line) {
-      *why = "a header line must be \"Name: value\"";
-      return 400;
-    }
-    *colon = '\0';
-    char *v = colon + 1;
-    while (*v == ' ' || *v == '\t')
-      v++;
-    char *ve = v + strlen(v);
-    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-      *--ve = '\0';
-    for (char *p = v; *p; p++) {
-      unsigned char ch = (unsigned char)*p;
-      if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-        *why = "a header value contains a control character";
-        return 400;
-      }
-    }
-    if (strcasecmp(line, "Host") == 0) {
-      if (pq->has_host) {
-        *why = "more than one Host header";
-        return 400;
-      }
-      pq->has_host = true;
-    } else if (strcasecmp(line, "Content-Length") == 0) {
-      long long n = 0;
-      if (!*v || strlen(v) > 18) {
-        *why = "invalid Content-Length";
-        return 400;
-      }
-      for (char *p = v; *p; p++) {
-        if (*p < '0' || *p > '9') {
-          *why = "invalid Content-Length";
-          return 400;
-        }
-        n = n * 10 + (*p - '0');
-      }
-      if (clen >= 0 && clen != n) {
-        *why = "conflicting Content-Length headers";
-        return 400;
-      }
-      clen = n;
-      if (n > 0)
-        pq->has_body = true;
-    } else if (strcasecmp(line, "Transfer-Encoding") == 0) {
-      pq->has_body = true;
-    } else if (strcasecmp(line, "Connection") == 0) {
-      if (has_token(v, "close"))
-        pq->conn_close = true;
-    }
-    line = next;
-  }
-  if (pq->minor >= 1 && !pq->has_host) {
-    *why = "HTTP/1.1 requests need a Host header";
-    return 400;
-  }
-  return 0;
-}
-
 /* The handler of the longest route matching path, or NULL. */
 static const struct route *find_route(const struct httpd *s, const char *path) {
   const struct route *best = NULL;
@@ -489,9 +290,9 @@ static const struct route *find_route(const struct httpd *s, const char *path) {
 /* Answer the request whose head is in hdr; fills c->out and c->close_after. */
 static void handle_request(struct conn *c, char *hdr) {
   struct httpd *s = c->srv;
-  struct parsed pq;
+  struct httpd_parse_head pq;
   const char *why = "";
-  int st = parse_head(hdr, &pq, &why);
+  int st = httpd_parse_head(hdr, &pq, &why);
   bool head_only = st == 0 && strcmp(pq.method, "HEAD") == 0;
   c->close_after = st != 0 || pq.conn_close || pq.minor == 0 || pq.has_body;
   if (st == 431) {
@@ -519,7 +320,8 @@ static void handle_request(struct conn *c, char *hdr) {
     query = q + 1;
   }
   char path[HTTPD_MAX_HEADER_BYTES];
-  if (!pct_decode(pq.target, pq.target + strlen(pq.target), path, sizeof(path), false)) {
+  if (!httpd_parse_pct_decode(pq.target, pq.target + strlen(pq.target), path, sizeof(path),
+                              false)) {
     c->close_after = true;
     error_response(c, 400, "bad request: the path contains an invalid percent escape\n", false);
     return;
@@ -574,19 +376,6 @@ static void skip_leading_newlines(struct conn *c) {
   }
 }
 
-/* Length of the request head at the start of c->in (through the empty line), 0 if incomplete. */
-static size_t head_length(const struct conn *c) {
-  for (size_t i = 0; i < c->inlen; i++) {
-    if (c->in[i] != '\n')
-      continue;
-    if (i + 1 < c->inlen && c->in[i + 1] == '\n')
-      return i + 2;
-    if (i + 2 < c->inlen && c->in[i + 1] == '\r' && c->in[i + 2] == '\n')
-      return i + 3;
-  }
-  return 0;
-}
-
 static void conn_start_drain(struct conn *c) {
   c->state = CONN_DRAIN;
   shutdown(c->fd, SHUT_WR);
@@ -602,7 +391,7 @@ static void conn_advance(struct conn *c) {
   for (;;) {
     if (c->state == CONN_READ) {
       skip_leading_newlines(c);
-      size_t hl = head_length(c);
+      size_t hl = httpd_parse_head_length(c->in, c->inlen);
       if (!hl) {
         if (c->inlen < sizeof(c->in))
           return; /* wait for more */

@@ -54,6 +54,9 @@ enum eng_err metrics_std_init(struct metrics_registry *r, struct eng_error *err)
   COUNTER(actions_total, "eqxm_actions_total",
           "Actions the executor finished, by controller, action kind and result.",
           L("controller", "kind", "result"));
+  HISTOGRAM(action_duration_seconds, "eqxm_action_duration_seconds",
+            "Duration of one action attempt (the external call), in seconds.",
+            L("controller", "kind"), api_buckets);
   HISTOGRAM(api_request_duration_seconds, "eqxm_api_request_duration_seconds",
             "Duration of requests to the Kubernetes and infrastructure APIs, in seconds, by API, "
             "HTTP method and status code (\"error\" when no response arrived).",
@@ -132,6 +135,15 @@ void metrics_std_api_request(const char *api, const char *method, long status, e
   if (result != ENG_OK)
     metrics_counter_inc(metrics_std.api_errors_total,
                         (const char *const[]){api, method, metrics_std_reason(result)}, 1);
+}
+
+void metrics_std_action(const char *controller, const char *kind, bool ok, bool retryable,
+                        double seconds) {
+  const char *result = ok ? "success" : retryable ? "retry" : "error";
+  metrics_counter_inc(metrics_std.actions_total, (const char *const[]){controller, kind, result},
+                      1);
+  metrics_histogram_observe(metrics_std.action_duration_seconds,
+                            (const char *const[]){controller, kind}, seconds);
 }
 
 void metrics_std_reconcile(const char *controller, const char *operation, const char *result,

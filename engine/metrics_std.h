@@ -28,8 +28,9 @@ struct metrics_std {
   /* Reconciles: counter {controller, operation, result}; histogram {controller, operation}. */
   struct metrics_metric *reconciles_total;
   struct metrics_metric *reconcile_duration_seconds;
-  /* Executor actions: counter {controller, kind, result}. */
+  /* Executor actions: counter {controller, kind, result}; histogram {controller, kind}. */
   struct metrics_metric *actions_total;
+  struct metrics_metric *action_duration_seconds;
   /* Outgoing API calls: histogram {api, method, code}; counter {api, method, reason}. */
   struct metrics_metric *api_request_duration_seconds;
   struct metrics_metric *api_errors_total;
@@ -76,6 +77,14 @@ void metrics_std_api_request(const char *api, const char *method, long status, e
 /* One finished reconcile: eqxm_reconciles_total and eqxm_reconcile_duration_seconds. */
 void metrics_std_reconcile(const char *controller, const char *operation, const char *result,
                            double seconds);
+
+/*
+ * One finished action attempt (for the executor's "finished" hook):
+ * eqxm_actions_total{controller, kind, result} with result "success", "retry"
+ * (failed, retryable) or "error", and eqxm_action_duration_seconds.
+ */
+void metrics_std_action(const char *controller, const char *kind, bool ok, bool retryable,
+                        double seconds);
 
 /* The reason label for an error code: "timeout" for ENG_TIMEOUT. */
 const char *metrics_std_reason(enum eng_err e);

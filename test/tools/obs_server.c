@@ -48,8 +48,8 @@ static void sample_data(void) {
   metrics_std_reconcile("infrastructure", "reconcile", "success", 0.42);
   metrics_std_reconcile("infrastructure", "reconcile", "error", 3.5);
   metrics_std_reconcile("worker", "delete", "requeue", 0.004);
-  metrics_counter_inc(metrics_std.actions_total,
-                      (const char *const[]){"infrastructure", "metal.sshkey.ensure", "success"}, 2);
+  metrics_std_action("infrastructure", "metal.sshkey.ensure", true, false, 0.25);
+  metrics_std_action("infrastructure", "metal.sshkey.ensure", true, false, 0.5);
   metrics_counter_inc(metrics_std.actions_total,
                       (const char *const[]){"worker", "weird \"kind\"\\with\nnewline", "retry"}, 1);
   metrics_std_api_request("metal", "POST", 201, ENG_OK, 0.18);

@@ -9,6 +9,7 @@
 #include "health.h"
 #include "http.h"
 #include "httpd.h"
+#include "httpd_parse.h"
 #include "log.h"
 #include "metrics.h"
 #include "xalloc.h"
@@ -80,6 +81,16 @@ static void test_addr_parse(void) {
   }
   struct httpd_addr a;
   struct eng_error err;
+  /* A host that fills the field exactly is refused, not cut or overrun (found by fuzzing). */
+  char longhost[HTTPD_HOST_MAX + 8];
+  memset(longhost, 'h', sizeof(longhost));
+  strcpy(longhost + HTTPD_HOST_MAX, ":80");
+  ASSERT_EQ(ENG_USAGE, httpd_addr_parse("--x", longhost, NULL, &a, &err));
+  ASSERT_CONTAINS(err.msg, "too long");
+  longhost[HTTPD_HOST_MAX - 1] = '\0';
+  strcat(longhost, ":80");
+  ASSERT_EQ(ENG_OK, httpd_addr_parse("--x", longhost, NULL, &a, &err));
+  ASSERT_EQ(HTTPD_HOST_MAX - 1, strlen(a.host));
   ASSERT_EQ(ENG_USAGE, httpd_addr_parse("--x", "::1:80", NULL, &a, &err));
   ASSERT_CONTAINS(err.msg, "[::1]:8080"); /* says how to write it */
 }
@@ -105,6 +116,36 @@ static void test_query(void) {
   ASSERT(httpd_query_has("a=1&verbose", "verbose"));
   ASSERT(!httpd_query_has("verbosex=1", "verbose"));
   ASSERT(!httpd_query_has("", "verbose"));
+}
+
+static void test_parse_head(void) {
+  char h1[] = "HEAD /readyz?verbose HTTP/1.1\nHost: x\nConnection: keep-alive, Close\n"
+              "Content-Length: 0\n\n";
+  ASSERT_EQ(sizeof(h1) - 1, httpd_parse_head_length(h1, sizeof(h1) - 1));
+  ASSERT_EQ(0, httpd_parse_head_length(h1, sizeof(h1) - 2)); /* one byte short */
+  struct httpd_parse_head p;
+  const char *why = NULL;
+  ASSERT_EQ(0, httpd_parse_head(h1, &p, &why));
+  ASSERT_STR_EQ("HEAD", p.method);
+  ASSERT_STR_EQ("/readyz?verbose", p.target);
+  ASSERT_EQ(1, p.minor);
+  ASSERT(p.has_host && p.conn_close && !p.has_body);
+  char h2[] = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
+  ASSERT_EQ(400, httpd_parse_head(h2, &p, &why));
+  ASSERT_CONTAINS(why, "Content-Length");
+  char h3[] = "GET / HTTP/1.9\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  ASSERT_EQ(0, httpd_parse_head(h3, &p, &why));
+  ASSERT_EQ(1, p.minor); /* a later 1.x is served as 1.1 */
+  ASSERT(p.has_body);
+  char h4[] = "GET / HTTP/3.0\r\n\r\n";
+  ASSERT_EQ(505, httpd_parse_head(h4, &p, &why));
+  char out[8];
+  ASSERT(httpd_parse_pct_decode("a%41+b", "a%41+b" + 6, out, sizeof(out), true));
+  ASSERT_STR_EQ("aA b", out);
+  ASSERT(httpd_parse_pct_decode("abcdefghij", "abcdefghij" + 10, out, sizeof(out), false));
+  ASSERT_STR_EQ("abcdefg", out); /* cut to the buffer */
+  ASSERT(!httpd_parse_pct_decode("%4", "%4" + 2, out, sizeof(out), false));
+  ASSERT(!httpd_parse_pct_decode("%00", "%00" + 3, out, sizeof(out), false));
 }
 
 /* ---- a server on a loop ---------------------------------------------------------------- */
@@ -649,6 +690,7 @@ int main(void) {
   log_setup(LOG_OFF, LOG_FORMAT_TEXT, 2);
   TEST(test_addr_parse);
   TEST(test_query);
+  TEST(test_parse_head);
   TEST(test_metrics_endpoint);
   TEST(test_health_endpoints);
   TEST(test_routing_and_methods);

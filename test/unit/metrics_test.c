@@ -434,6 +434,14 @@ static void test_std_metrics_documented(void) {
   metrics_std_api_request("kube", "GET", 0, ENG_TIMEOUT, 30);
   metrics_std_api_request("kube", "PATCH", 429, ENG_RATELIMIT, 0.01);
   metrics_std_reconcile("infrastructure", "reconcile", "success", 1.5);
+  metrics_std_action("infrastructure", "metal.sshkey.ensure", false, true, 0.3);
+  metrics_std_action("infrastructure", "metal.sshkey.ensure", true, false, 0.2);
+  ASSERT_EQ(1, (int)metrics_value(metrics_std.actions_total,
+                                  V("infrastructure", "metal.sshkey.ensure", "retry")));
+  ASSERT_EQ(1, (int)metrics_value(metrics_std.actions_total,
+                                  V("infrastructure", "metal.sshkey.ensure", "success")));
+  ASSERT_EQ(2, (int)metrics_value(metrics_std.action_duration_seconds,
+                                  V("infrastructure", "metal.sshkey.ensure")));
   ASSERT_EQ(
       1, (int)metrics_value(metrics_std.api_request_duration_seconds, V("metal", "POST", "201")));
   ASSERT_EQ(
