@@ -35,6 +35,7 @@ struct metrics_metric {
   char **label_names;
   size_t nlabels;
   double *bounds; /* histogram upper bounds */
+  char (*le)[32]; /* the bounds formatted for the le label */
   size_t nbounds;
   metrics_value_fn fn;
   void *fn_ud;
@@ -277,6 +278,7 @@ static void metric_free(struct metrics_metric *m) {
     free(m->label_names[i]);
   free(m->label_names);
   free(m->bounds);
+  free(m->le);
   free(m->name);
   free(m->help);
   free(m);
@@ -373,6 +375,9 @@ static struct metrics_metric *metric_new(struct metrics_registry *r, enum metric
   if (t == METRICS_HISTOGRAM) {
     m->bounds = xmalloc(nbounds * sizeof(double));
     memcpy(m->bounds, bounds, nbounds * sizeof(double));
+    m->le = xmalloc(nbounds * sizeof(*m->le));
+    for (size_t i = 0; i < nbounds; i++)
+      metrics_format_value(bounds[i], m->le[i]);
     m->nbounds = nbounds;
   }
   /* An unlabelled metric has its one series from the start, so it shows 0 before any update. */
@@ -521,6 +526,11 @@ void metrics_format_value(double v, char out[32]) {
     strcpy(out, v > 0 ? "+Inf" : "-Inf");
     return;
   }
+  /* Integers (bucket counts, most counters) without the round-trip search. */
+  if (v == (double)(int64_t)v && fabs(v) < 1e15) {
+    snprintf(out, 32, "%" PRId64, (int64_t)v);
+    return;
+  }
   /* The shortest of %.15g..%.17g that reads back as the same double. */
   for (int prec = 15; prec <= 17; prec++) {
     snprintf(out, 32, "%.*g", prec, v);
@@ -558,14 +568,24 @@ static enum eng_err append_labels(struct buf *out, const struct metrics_metric *
     return ENG_OK;
   enum eng_err rc = buf_appends(out, "{");
   for (size_t i = 0; !rc && i < m->nlabels; i++) {
-    rc = buf_printf(out, "%s%s=\"", i ? "," : "", m->label_names[i]);
+    if (i)
+      rc = buf_appends(out, ",");
+    if (!rc)
+      rc = buf_appends(out, m->label_names[i]);
+    if (!rc)
+      rc = buf_appends(out, "=\"");
     if (!rc)
       rc = append_escaped(out, s->values[i], true);
     if (!rc)
       rc = buf_appends(out, "\"");
   }
-  if (!rc && le)
-    rc = buf_printf(out, "%sle=\"%s\"", m->nlabels ? "," : "", le);
+  if (!rc && le) {
+    rc = buf_appends(out, m->nlabels ? ",le=\"" : "le=\"");
+    if (!rc)
+      rc = buf_appends(out, le);
+    if (!rc)
+      rc = buf_appends(out, "\"");
+  }
   if (!rc)
     rc = buf_appends(out, "}");
   return rc;
@@ -576,11 +596,17 @@ static enum eng_err append_sample(struct buf *out, const struct metrics_metric *
                                   const char *le, double v) {
   char num[32];
   metrics_format_value(v, num);
-  enum eng_err rc = buf_printf(out, "%s%s", m->name, suffix);
+  enum eng_err rc = buf_appends(out, m->name);
+  if (!rc)
+    rc = buf_appends(out, suffix);
   if (!rc)
     rc = append_labels(out, m, s, le);
   if (!rc)
-    rc = buf_printf(out, " %s\n", num);
+    rc = buf_appends(out, " ");
+  if (!rc)
+    rc = buf_appends(out, num);
+  if (!rc)
+    rc = buf_appends(out, "\n");
   return rc;
 }
 
@@ -604,10 +630,8 @@ static enum eng_err render_series(struct buf *out, const struct metrics_metric *
   enum eng_err rc = ENG_OK;
   uint64_t cum = 0;
   for (size_t i = 0; !rc && i < m->nbounds; i++) {
-    char le[32];
-    metrics_format_value(m->bounds[i], le);
     cum += s->buckets[i];
-    rc = append_sample(out, m, "_bucket", s, le, (double)cum);
+    rc = append_sample(out, m, "_bucket", s, m->le[i], (double)cum);
   }
   if (!rc)
     rc = append_sample(out, m, "_bucket", s, "+Inf", (double)s->count);
