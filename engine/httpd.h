@@ -66,7 +66,8 @@ struct httpd_response {
 
 /*
  * A route handler. Returns ENG_OK with resp filled; any other code turns the
- * response into a 500 (the body is discarded).
+ * response into a 500 (the body is discarded). It runs on the loop, must not
+ * block, and must not free the server it was called from.
  */
 typedef enum eng_err (*httpd_handler_fn)(void *ud, const struct httpd_request *req,
                                          struct httpd_response *resp);
