@@ -408,6 +408,8 @@ def faults(k):
         w.close()
     t.eq((3, 3), (dropped, cut), "drop-watches cuts every open watch")
     t.ok(k.wait_watches(0), "no watches open afterwards")
+    st, body = k.delete("/api/v1/namespaces")
+    t.eq(405, st, "deletecollection of namespaces is not allowed")
     # A client that vanishes mid-watch does not hurt the server.
     w = k.watch(CMS, {"resourceVersion": now["metadata"]["resourceVersion"]})
     w.conn.sock.shutdown(socket.SHUT_RDWR)
@@ -468,6 +470,17 @@ def namespace_deletion(k):
     t.eq(404, st, "namespace disappears once empty")
 
 
+def chunking():
+    """With --watch-chunk-bytes 7 events straddle HTTP chunk boundaries; a stream parser still sees them whole."""
+    with KubeAPI(extra_args=["--watch-chunk-bytes", "7"]) as k:
+        st, base = k.get("/api/v1/namespaces/default/configmaps")
+        with k.watch("/api/v1/namespaces/default/configmaps", {"resourceVersion": base["metadata"]["resourceVersion"]}) as w:
+            for i in range(3):
+                k.create("/api/v1/namespaces/default/configmaps", cm(f"c{i}", data={"k": "x" * 50}))
+            evs = w.collect(3)
+            t.eq(["c0", "c1", "c2"], [e["object"]["metadata"]["name"] for e in evs], "events split across 7-byte chunks arrive whole")
+
+
 def performance():
     """10,000 objects: list (plain and paged) and a 10,000-event watch. Durations are reported, not asserted."""
     with KubeAPI(history=25000) as k:
@@ -515,6 +528,7 @@ def main():
         t.eq(0, rc, "SIGTERM: the server exits 0")
     finally:
         k.stop()
+    t.run("chunking", chunking)
     t.run("performance", performance)
 
 

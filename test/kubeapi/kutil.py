@@ -122,7 +122,7 @@ def status_obj(code, reason, message, details=None, list_meta=None):
     if reason:
         st["reason"] = reason
     if details:
-        st["details"] = details
+        st["details"] = {k: v for k, v in details.items() if not (k == "group" and v == "")}
     st["code"] = code
     return st
 

@@ -222,24 +222,24 @@ class Registry:
         for k, r in list(self.by_gvr.items()):
             if r.crd_name == crd_name:
                 del self.by_gvr[k]
-        live = {(r.group, r.version) for r in self.by_gvr.values()}
+        live = {(r.group, r.version) for r in list(self.by_gvr.values())}
         self.order = [gv for gv in self.order if gv in live]
 
     def get(self, group, version, plural):
         return self.by_gvr.get((group, version, plural))
 
     def versions_of(self, group):
-        return [v for (g, v) in self.order if g == group]
+        return [v for (g, v) in list(self.order) if g == group]
 
     def groups(self):
         seen = []
-        for g, _ in self.order:
+        for g, _ in list(self.order):
             if g and g not in seen:
                 seen.append(g)
         return seen
 
     def in_gv(self, group, version):
-        return [r for (g, v, _), r in self.by_gvr.items() if g == group and v == version]
+        return [r for (g, v, _), r in list(self.by_gvr.items()) if g == group and v == version]
 
     def all(self):
         return list(self.by_gvr.values())

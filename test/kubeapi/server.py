@@ -553,7 +553,7 @@ class Handler(BaseHTTPRequestHandler):
                     raise ApiError(405, "MethodNotAllowed", f"POST is not supported on {res.group_resource} across all namespaces; use a namespaced path")
                 obj = st.create(res, ns, self.json_body(), dry, fv, self.warnings)
                 return self.send_obj(201, res, obj)
-            if method == "DELETE":
+            if method == "DELETE" and res.skey != ("", "namespaces"):
                 return self.delete_collection(res, ns, q, dry)
             raise self.method_not_allowed(method, res)
         if is_watch:
@@ -837,19 +837,19 @@ class Handler(BaseHTTPRequestHandler):
                     keep = lines[:budget]
                     if keep:
                         data = b"".join(keep)
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                        self.chunk(data)
                     nxt = lines[budget] if budget < len(lines) else b'{"type":"MODIFIED","object":{"kind"'
                     raise DropConnection(nxt)
                 budget -= len(lines)
             data = b"".join(lines)
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.chunk(data)
 
         def error_event(e):
             return ('{"type":"ERROR","object":%s}\n' % dumps(status_obj(410, "Expired", e.message))).encode("utf-8")
 
         try:
             if expired is not None:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(error_event(expired)), error_event(expired)))
+                self.chunk(error_event(expired))
                 self.wfile.write(b"0\r\n\r\n")
                 return
             batch = []
@@ -862,7 +862,7 @@ class Handler(BaseHTTPRequestHandler):
             if budget == 0:
                 raise DropConnection(b"")
             if send_initial and bookmarks:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(bookmark(cursor, True)), bookmark(cursor, True)))
+                self.chunk(bookmark(cursor, True))
             while True:
                 with st.lock:
                     if state.drop:
@@ -887,7 +887,7 @@ class Handler(BaseHTTPRequestHandler):
                     force_bm = state.bookmark_seq != srv.bookmark_seq
                     state.bookmark_seq = srv.bookmark_seq
                 if evs is None:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(error_event(err)), error_event(err)))
+                    self.chunk(error_event(err))
                     self.wfile.write(b"0\r\n\r\n")
                     return
                 lines = []
@@ -915,12 +915,12 @@ class Handler(BaseHTTPRequestHandler):
                 now = time.monotonic()
                 if bookmarks and (now >= next_bm or force_bm):
                     bm = bookmark(cursor)
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(bm), bm))
+                    self.chunk(bm)
                     next_bm = now + interval
                 if now >= deadline:
                     if bookmarks:
                         bm = bookmark(cursor)
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(bm), bm))
+                        self.chunk(bm)
                     self.wfile.write(b"0\r\n\r\n")
                     return
                 if self.client_gone():
@@ -929,6 +929,16 @@ class Handler(BaseHTTPRequestHandler):
         except DropConnection as d:
             partial = d.args[0] if d.args else b""
             self.abort_connection(partial)
+
+    def chunk(self, data):
+        """Write data as one HTTP chunk, or as several of --watch-chunk-bytes bytes (events then straddle
+        chunk boundaries, which clients must handle)."""
+        n = self.server.opts.watch_chunk_bytes
+        if n and n > 0 and len(data) > n:
+            out = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + n]), data[i:i + n]) for i in range(0, len(data), n))
+            self.wfile.write(out)
+        else:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def client_gone(self):
         """True if the client closed its side (a watch client never sends anything while streaming)."""
@@ -1063,6 +1073,8 @@ def main(argv=None):
     ap.add_argument("--token", help="bearer token to accept (default: random)")
     ap.add_argument("--bookmark-interval", type=float, default=1.0, help="seconds between BOOKMARK events (default 1)")
     ap.add_argument("--watch-timeout", type=float, default=1800.0, help="watch timeout when timeoutSeconds is unset")
+    ap.add_argument("--watch-chunk-bytes", type=int, default=0,
+                    help="split watch output into HTTP chunks of at most this many bytes (0 = one chunk per batch)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     opts = ap.parse_args(argv)
     if opts.history < 1:
@@ -1083,7 +1095,7 @@ def main(argv=None):
         sys.stderr.write(f"kubeapi: cannot start: {e}\n")
         return 1
     token = opts.token or secrets.token_hex(24)
-    write_file(os.path.join(d, "token"), token + "\n", 0o600)
+    write_file(os.path.join(d, "token"), token, 0o600)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
