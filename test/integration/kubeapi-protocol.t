@@ -74,6 +74,8 @@ def auth(k):
 def errors(k):
     st, body = k.get("/apis/nope.example.com/v1/things")
     t.eq((404, "Status", "NotFound"), (st, (body or {}).get("kind"), body.get("reason")), "unknown path: 404 Status")
+    st, body = k.get("/api/v1/namespaces/de%66ault")
+    t.eq((200, "default"), (st, body["metadata"]["name"]), "percent-escaped path segments are decoded")
     st, body = k.request("POST", INFRAS, "{not json", content_type="application/json")
     t.eq((400, "BadRequest"), (st, body.get("reason")), "malformed JSON: 400 BadRequest Status")
     st, body = k.create(f"{EXT}/namespaces/missing-ns/infrastructures", dict(infra("x"), metadata={"name": "x"}))

@@ -24,7 +24,7 @@ import time
 import traceback
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -372,7 +372,7 @@ class Handler(BaseHTTPRequestHandler):
         self.logged = False
         self.warnings = []
         url = urlsplit(self.path)
-        path = url.path or "/"
+        path = unquote(url.path or "/")  # like Go's URL.Path: percent-escapes decoded
         q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         is_watch = q.get("watch") in TRUE or "/watch/" in path
         control = path.startswith("/_test/") or path == "/_test"
