@@ -427,7 +427,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_test/faults":
             if method == "POST":
                 fid = srv.faults.add(self.json_body())
-                return self.send_json(201, {"id": fid})
+                return self.send_json(200, {"id": fid})
             if method == "GET":
                 return self.send_json(200, srv.faults.list())
             if method == "DELETE":
@@ -496,7 +496,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.create(res, ns, it)
                 n += 1
             rv = st.rv
-        return self.send_json(201, {"created": n, "resourceVersion": str(rv)})
+        return self.send_json(200, {"created": n, "resourceVersion": str(rv)})
 
     # -- routing
     def route(self, method, path, q, is_watch, drop_fault):
