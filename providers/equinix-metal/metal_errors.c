@@ -150,6 +150,11 @@ enum eng_err metal_classify_422(const char *text) {
     code = ENG_QUOTA;
     goto out;
   }
+  /* "There aren't available c3.small.x86 servers in any metro", "no public IPv4 addresses left" */
+  if ((has(l, "available") && has(l, "server")) || has(l, " left in ")) {
+    code = ENG_DEPLETED;
+    goto out;
+  }
   for (size_t i = 0; i < ARRAY_SIZE(depleted); i++) {
     if (has(l, depleted[i])) {
       code = ENG_DEPLETED;
