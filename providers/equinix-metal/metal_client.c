@@ -320,6 +320,7 @@ static void submit(struct metal_op *op) {
       .timeout_ms = c->timeout_ms,
       .connect_timeout_ms = c->connect_timeout_ms,
       .tls = &tls,
+      .fresh_connect = !op->idempotent,
       .on_done = on_http_done,
       .ud = op,
   };
