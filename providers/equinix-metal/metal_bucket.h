@@ -13,10 +13,10 @@
 #include "common.h"
 
 struct metal_bucket {
-  double rate;         /* tokens per second (> 0) */
-  double burst;        /* capacity (>= 1) */
-  double tokens;       /* available now */
-  int64_t last_ms;     /* time of the last refill */
+  double rate;     /* tokens per second (> 0) */
+  double burst;    /* capacity (>= 1) */
+  double tokens;   /* available now */
+  int64_t last_ms; /* time of the last refill */
   int64_t paused_until_ms;
 };
 

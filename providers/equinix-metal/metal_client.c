@@ -49,22 +49,25 @@ struct metal_client *metal_client_new(struct ev_loop *loop, const struct metal_c
   if (!*token) {
     free(token);
     free(project);
-    eng_error_set(err, ENG_CONFIG,
-                  "the Equinix Metal API token is empty: set apiToken in the cloud provider secret");
+    eng_error_set(
+        err, ENG_CONFIG,
+        "the Equinix Metal API token is empty: set apiToken in the cloud provider secret");
     return NULL;
   }
   log_register_secret(token);
   if (!*project) {
     xfree_secret(token);
     free(project);
-    eng_error_set(err, ENG_CONFIG,
-                  "the Equinix Metal project ID is empty: set projectID in the cloud provider secret");
+    eng_error_set(
+        err, ENG_CONFIG,
+        "the Equinix Metal project ID is empty: set projectID in the cloud provider secret");
     return NULL;
   }
   if (strncmp(base, "https://", 8) != 0 && strncmp(base, "http://", 7) != 0) {
     xfree_secret(token);
     free(project);
-    eng_error_set(err, ENG_CONFIG, "the Equinix Metal API URL '%s' does not start with https://", base);
+    eng_error_set(err, ENG_CONFIG, "the Equinix Metal API URL '%s' does not start with https://",
+                  base);
     return NULL;
   }
   struct metal_client *c = xcalloc(1, sizeof(*c));
@@ -85,8 +88,8 @@ struct metal_client *metal_client_new(struct ev_loop *loop, const struct metal_c
   c->max_pages = o->max_pages > 0 ? o->max_pages : 1000;
   c->max_inflight = o->max_inflight > 0 ? o->max_inflight : 8;
   c->max_retries = o->max_retries > 0 ? o->max_retries : (o->max_retries < 0 ? 0 : 3);
-  c->max_rl_retries =
-      o->max_ratelimit_retries > 0 ? o->max_ratelimit_retries : (o->max_ratelimit_retries < 0 ? 0 : 5);
+  c->max_rl_retries = o->max_ratelimit_retries > 0 ? o->max_ratelimit_retries
+                                                   : (o->max_ratelimit_retries < 0 ? 0 : 5);
   c->max_create_attempts = o->max_create_attempts > 0 ? o->max_create_attempts : 2;
   c->retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms : 500;
   c->retry_max_ms = o->retry_max_ms > 0 ? o->retry_max_ms : 30000;
@@ -127,7 +130,9 @@ void metal_client_free(struct metal_client *c) {
   free(c);
 }
 
-struct ev_loop *metal_client_loop(const struct metal_client *c) { return c->loop; }
+struct ev_loop *metal_client_loop(const struct metal_client *c) {
+  return c->loop;
+}
 const char *metal_client_project(const struct metal_client *c) { return c->project; }
 uint64_t metal_client_requests(const struct metal_client *c) { return c->requests; }
 size_t metal_client_pending(const struct metal_client *c) { return c->nops; }
@@ -144,7 +149,8 @@ static void op_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     fn(op);
 }
 
-struct metal_op *metal_op_new(struct metal_client *c, const char *what, metal_done_fn cb, void *ud) {
+struct metal_op *metal_op_new(struct metal_client *c, const char *what, metal_done_fn cb,
+                              void *ud) {
   struct metal_op *op = xcalloc(1, sizeof(*op));
   op->c = c;
   op->cb = cb;
@@ -534,8 +540,8 @@ static void list_step(struct metal_op *op, const struct metal_resp *r) {
 }
 
 static void list_request(struct metal_op *op) {
-  char *path = xasprintf("%s%cpage=%u&per_page=%u", op->list_path, strchr(op->list_path, '?') ? '&' : '?',
-                         op->list_page, op->c->per_page);
+  char *path = xasprintf("%s%cpage=%u&per_page=%u", op->list_path,
+                         strchr(op->list_path, '?') ? '&' : '?', op->list_page, op->c->per_page);
   metal_op_send(op, "GET", path, NULL, true, list_step);
   free(path);
 }

@@ -54,7 +54,7 @@ struct metal_client;
 struct metal_op;
 
 #define METAL_DEFAULT_BASE_URL "https://api.equinix.com/metal/v1"
-#define METAL_USER_AGENT "gardener-extension-provider-equinix-metal/" EQXM_VERSION
+#define METAL_USER_AGENT       "gardener-extension-provider-equinix-metal/" EQXM_VERSION
 
 /* ---- client handle ------------------------------------------------------------------------ */
 
@@ -63,31 +63,31 @@ struct metal_op;
  * so `struct metal_client_opts o = {.token = t, .project_id = p};` is complete.
  */
 struct metal_client_opts {
-  const char *base_url;     /* default METAL_DEFAULT_BASE_URL; http:// only for tests */
-  const char *ca_path;      /* PEM bundle for private endpoints and tests; NULL = system store */
-  const char *token;        /* API token (required); copied, registered as a log secret */
-  const char *project_id;   /* project UUID (required) */
-  double rate;              /* requests per second for this client, default 10 */
-  double burst;             /* token bucket size, default 20 */
-  long timeout_ms;          /* one HTTP request, default 60000 */
-  long connect_timeout_ms;  /* default 10000 */
-  unsigned per_page;        /* page size of paginated lists, default 100 (API max 1000) */
-  unsigned max_pages;       /* a list longer than this fails with ENG_PROTOCOL, default 1000 */
-  int max_retries;          /* retries of GET/DELETE on 5xx, timeouts, connection errors;
-                               default 3, negative = none */
-  int max_ratelimit_retries;/* retries of any request after a 429 (each after the pause);
-                               default 5, negative = none */
-  long retry_base_ms;       /* first backoff of those retries (doubles each time), default 500 */
-  long retry_max_ms;        /* longest backoff, default 30000 */
-  long ratelimit_pause_ms;  /* pause after a 429 without Retry-After or X-RateLimit-Reset,
-                               default 5000 */
-  long max_pause_ms;        /* cap on any server-requested pause, default 300000 */
-  unsigned max_inflight;    /* concurrent HTTP requests of this client, default 8 */
-  long settle_ms;           /* wait after an ambiguous create before the confirming lookup,
-                               default 2000 */
-  int max_create_attempts;  /* POSTs one ensure may make (each after a lookup confirmed
-                               absence), default 2 */
-  struct http_client *http; /* shared HTTP client on the same loop (borrowed); NULL = own */
+  const char *base_url;      /* default METAL_DEFAULT_BASE_URL; http:// only for tests */
+  const char *ca_path;       /* PEM bundle for private endpoints and tests; NULL = system store */
+  const char *token;         /* API token (required); copied, registered as a log secret */
+  const char *project_id;    /* project UUID (required) */
+  double rate;               /* requests per second for this client, default 10 */
+  double burst;              /* token bucket size, default 20 */
+  long timeout_ms;           /* one HTTP request, default 60000 */
+  long connect_timeout_ms;   /* default 10000 */
+  unsigned per_page;         /* page size of paginated lists, default 100 (API max 1000) */
+  unsigned max_pages;        /* a list longer than this fails with ENG_PROTOCOL, default 1000 */
+  int max_retries;           /* retries of GET/DELETE on 5xx, timeouts, connection errors;
+                                default 3, negative = none */
+  int max_ratelimit_retries; /* retries of any request after a 429 (each after the pause);
+                                default 5, negative = none */
+  long retry_base_ms;        /* first backoff of those retries (doubles each time), default 500 */
+  long retry_max_ms;         /* longest backoff, default 30000 */
+  long ratelimit_pause_ms;   /* pause after a 429 without Retry-After or X-RateLimit-Reset,
+                                default 5000 */
+  long max_pause_ms;         /* cap on any server-requested pause, default 300000 */
+  unsigned max_inflight;     /* concurrent HTTP requests of this client, default 8 */
+  long settle_ms;            /* wait after an ambiguous create before the confirming lookup,
+                                default 2000 */
+  int max_create_attempts;   /* POSTs one ensure may make (each after a lookup confirmed
+                                absence), default 2 */
+  struct http_client *http;  /* shared HTTP client on the same loop (borrowed); NULL = own */
 };
 
 /*
@@ -112,7 +112,7 @@ void metal_op_cancel(struct metal_op *op);
 /* ---- decoded objects ---------------------------------------------------------------------- */
 
 struct metal_ip {
-  char *id;           /* "" when absent */
+  char *id; /* "" when absent */
   char *address;
   char *network;
   char *gateway;
@@ -126,15 +126,15 @@ struct metal_ip {
 
 struct metal_device {
   char *id;
-  char *hostname;          /* "" when absent */
-  char *state;             /* queued, provisioning, active, failed, ... */
-  char *metro;             /* metro code, "" when absent */
-  char *plan;              /* plan slug */
-  char *operating_system;  /* OS slug */
+  char *hostname;         /* "" when absent */
+  char *state;            /* queued, provisioning, active, failed, ... */
+  char *metro;            /* metro code, "" when absent */
+  char *plan;             /* plan slug */
+  char *operating_system; /* OS slug */
   char *billing_cycle;
-  char *created_at;        /* RFC 3339 as received */
+  char *created_at;              /* RFC 3339 as received */
   char *hardware_reservation_id; /* "" when none */
-  char *ipxe_script_url;   /* "" when none */
+  char *ipxe_script_url;         /* "" when none */
   char **tags;
   size_t ntags;
   struct metal_ip *ips;
@@ -149,13 +149,13 @@ struct metal_device {
 struct metal_device_list {
   struct metal_device *items; /* sorted by id, no duplicates */
   size_t n;
-  unsigned pages;             /* pages read */
+  unsigned pages; /* pages read */
 };
 
 struct metal_sshkey {
   char *id;
   char *label;
-  char *key;          /* public key */
+  char *key; /* public key */
   char *fingerprint;
   char *created_at;
   char **tags;
@@ -174,9 +174,9 @@ struct metal_ip_reservation {
   char *address;
   char *network;
   char *gateway;
-  char *type;          /* public_ipv4, private_ipv4, public_ipv6, global_ipv4, vrf */
-  char *state;         /* "" when absent */
-  char *metro;         /* metro code, "" when absent */
+  char *type;  /* public_ipv4, private_ipv4, public_ipv6, global_ipv4, vrf */
+  char *state; /* "" when absent */
+  char *metro; /* metro code, "" when absent */
   int address_family;
   int cidr;
   bool public_ip;
@@ -220,18 +220,18 @@ bool metal_state_transitional(const char *state);
 /* ---- results ------------------------------------------------------------------------------ */
 
 struct metal_result {
-  enum eng_err code;                        /* ENG_OK or the error class */
-  const struct eng_error *err;              /* never NULL; code ENG_OK and "" on success */
-  const struct metal_device *device;        /* device get, create, ensure */
-  const struct metal_device_list *devices;  /* device list, find */
-  const struct metal_sshkey *sshkey;        /* sshkey get, create, ensure */
-  const struct metal_sshkey_list *sshkeys;  /* sshkey list */
-  const struct metal_ip_list *ips;          /* ip list */
-  bool adopted;     /* ensure: an object created earlier with this key was found and adopted */
-  bool gone;        /* delete: the object did not exist (HTTP 404), which counts as success */
-  bool key_differs; /* sshkey ensure: the adopted key has the label but another public key */
-  size_t duplicates;/* ensure: more than one object carried the key; the oldest was adopted */
-  unsigned requests;/* HTTP requests this operation sent (retries included) */
+  enum eng_err code;                       /* ENG_OK or the error class */
+  const struct eng_error *err;             /* never NULL; code ENG_OK and "" on success */
+  const struct metal_device *device;       /* device get, create, ensure */
+  const struct metal_device_list *devices; /* device list, find */
+  const struct metal_sshkey *sshkey;       /* sshkey get, create, ensure */
+  const struct metal_sshkey_list *sshkeys; /* sshkey list */
+  const struct metal_ip_list *ips;         /* ip list */
+  bool adopted;      /* ensure: an object created earlier with this key was found and adopted */
+  bool gone;         /* delete: the object did not exist (HTTP 404), which counts as success */
+  bool key_differs;  /* sshkey ensure: the adopted key has the label but another public key */
+  size_t duplicates; /* ensure: more than one object carried the key; the oldest was adopted */
+  unsigned requests; /* HTTP requests this operation sent (retries included) */
 };
 
 typedef void (*metal_done_fn)(void *ud, const struct metal_result *res);
@@ -246,18 +246,19 @@ struct metal_device_spec {
   const char *operating_system; /* OS slug; NULL with ipxe_script_url set = "custom_ipxe" */
   const char *ipxe_script_url;  /* NULL = none */
   bool always_pxe;
-  const char *userdata;         /* NULL = none; never logged */
-  const char *const *tags;      /* extra tags (cluster, role), ntags entries */
+  const char *userdata;    /* NULL = none; never logged */
+  const char *const *tags; /* extra tags (cluster, role), ntags entries */
   size_t ntags;
   const char *const *project_ssh_keys; /* project SSH key UUIDs, nkeys entries */
   size_t nkeys;
-  const char *billing_cycle;    /* default "hourly" */
+  const char *billing_cycle;           /* default "hourly" */
   const char *hardware_reservation_id; /* UUID or "next-available"; NULL = on demand */
-  const char *description;      /* NULL = none */
+  const char *description;             /* NULL = none */
 };
 
 /* GET /devices/{id}?include=ip_addresses.parent_block. 404 gives ENG_NOTFOUND. */
-struct metal_op *metal_device_get(struct metal_client *c, const char *id, metal_done_fn cb, void *ud);
+struct metal_op *metal_device_get(struct metal_client *c, const char *id, metal_done_fn cb,
+                                  void *ud);
 /* Every device of the project carrying tag (NULL = all), every page. Result: devices. */
 struct metal_op *metal_device_list(struct metal_client *c, const char *tag, metal_done_fn cb,
                                    void *ud);
@@ -292,7 +293,8 @@ struct metal_op *metal_sshkey_create(struct metal_client *c, const char *label, 
                                      metal_done_fn cb, void *ud);
 /* Every project SSH key (every page when the server paginates). Result: sshkeys. */
 struct metal_op *metal_sshkey_list(struct metal_client *c, metal_done_fn cb, void *ud);
-struct metal_op *metal_sshkey_get(struct metal_client *c, const char *id, metal_done_fn cb, void *ud);
+struct metal_op *metal_sshkey_get(struct metal_client *c, const char *id, metal_done_fn cb,
+                                  void *ud);
 /* DELETE /ssh-keys/{id}; 404 is success with result.gone. */
 struct metal_op *metal_sshkey_delete(struct metal_client *c, const char *id, metal_done_fn cb,
                                      void *ud);
@@ -319,12 +321,14 @@ struct metal_op *metal_ip_list(struct metal_client *c, const char *types, metal_
  * callback. *out gets an owned copy (free with the matching _free); err gets the
  * error. The return value is the result code.
  */
-enum eng_err metal_device_get_sync(struct metal_client *c, const char *id, struct metal_device **out,
-                                   struct eng_error *err) WARN_UNUSED;
+enum eng_err metal_device_get_sync(struct metal_client *c, const char *id,
+                                   struct metal_device **out, struct eng_error *err) WARN_UNUSED;
 enum eng_err metal_device_list_sync(struct metal_client *c, const char *tag,
-                                    struct metal_device_list **out, struct eng_error *err) WARN_UNUSED;
+                                    struct metal_device_list **out,
+                                    struct eng_error *err) WARN_UNUSED;
 enum eng_err metal_device_find_sync(struct metal_client *c, const char *key,
-                                    struct metal_device_list **out, struct eng_error *err) WARN_UNUSED;
+                                    struct metal_device_list **out,
+                                    struct eng_error *err) WARN_UNUSED;
 enum eng_err metal_device_create_sync(struct metal_client *c, const struct metal_device_spec *spec,
                                       struct metal_device **out, struct eng_error *err) WARN_UNUSED;
 enum eng_err metal_device_ensure_sync(struct metal_client *c, const struct metal_device_spec *spec,
@@ -339,19 +343,19 @@ enum eng_err metal_sshkey_list_sync(struct metal_client *c, struct metal_sshkey_
                                     struct eng_error *err) WARN_UNUSED;
 enum eng_err metal_sshkey_delete_sync(struct metal_client *c, const char *id, bool *gone,
                                       struct eng_error *err) WARN_UNUSED;
-enum eng_err metal_ip_list_sync(struct metal_client *c, const char *types, struct metal_ip_list **out,
-                                struct eng_error *err) WARN_UNUSED;
+enum eng_err metal_ip_list_sync(struct metal_client *c, const char *types,
+                                struct metal_ip_list **out, struct eng_error *err) WARN_UNUSED;
 
 /* ---- device poller ------------------------------------------------------------------------ */
 
 struct metal_poller;
 
 struct metal_poller_opts {
-  const char *ns;      /* shoot namespace (required); devices tagged kubernetes.io/cluster/<ns> */
-  long fast_ms;        /* interval while any device is transitional, default 10000 */
-  long slow_ms;        /* interval while all are stable, default 60000 */
-  long error_ms;       /* interval after a failed listing without Retry-After, default slow_ms */
-  long set_every_ms;   /* a metal.device-set marker at least this often, default 600000 */
+  const char *ns;    /* shoot namespace (required); devices tagged kubernetes.io/cluster/<ns> */
+  long fast_ms;      /* interval while any device is transitional, default 10000 */
+  long slow_ms;      /* interval while all are stable, default 60000 */
+  long error_ms;     /* interval after a failed listing without Retry-After, default slow_ms */
+  long set_every_ms; /* a metal.device-set marker at least this often, default 600000 */
 };
 
 /*
@@ -372,10 +376,12 @@ struct metal_poller_opts {
  * code, and nothing is concluded from it. sink is copied; it must outlive the poller.
  */
 struct metal_poller *metal_poller_new(struct metal_client *c, const struct metal_poller_opts *opts,
-                                      const struct jevent_sink *sink, struct eng_error *err) WARN_UNUSED;
+                                      const struct jevent_sink *sink,
+                                      struct eng_error *err) WARN_UNUSED;
 /* Poll as soon as possible (e.g. after creating a device); a poll in progress is not repeated. */
 void metal_poller_kick(struct metal_poller *p);
-/* Stop and free (a listing in flight is canceled). NULL is allowed. Must be freed before its client. */
+/* Stop and free (a listing in flight is canceled). NULL is allowed. Must be freed before its
+ * client. */
 void metal_poller_free(struct metal_poller *p);
 /* Completed polls (successful or not), for tests and metrics. */
 uint64_t metal_poller_polls(const struct metal_poller *p);

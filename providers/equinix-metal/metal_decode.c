@@ -27,7 +27,9 @@ static enum eng_err opt_str(const json_t *o, const char *key, char **out, const 
 }
 
 /* Lenient string: "" unless a string. */
-static char *soft_str(const json_t *v) { return xstrdup(json_is_string(v) ? json_string_value(v) : ""); }
+static char *soft_str(const json_t *v) {
+  return xstrdup(json_is_string(v) ? json_string_value(v) : "");
+}
 
 /* A related object given as {"code"/"slug": ...}, a plain string, or {"href"}: its name or "". */
 static char *related_name(const json_t *o, const char *key, const char *field) {
@@ -39,8 +41,8 @@ static char *related_name(const json_t *o, const char *key, const char *field) {
   return xstrdup("");
 }
 
-static enum eng_err str_array(const json_t *o, const char *key, char ***out, size_t *n, const char *obj,
-                              struct eng_error *err) {
+static enum eng_err str_array(const json_t *o, const char *key, char ***out, size_t *n,
+                              const char *obj, struct eng_error *err) {
   *out = NULL;
   *n = 0;
   json_t *v = json_object_get(o, key);
@@ -169,7 +171,8 @@ enum eng_err metal_device_decode(const json_t *v, struct metal_device *out, stru
     for (size_t i = 0; i < n; i++) {
       json_t *e = json_array_get(ips, i);
       if (!json_is_object(e)) {
-        rc = eng_error_set(err, ENG_PROTOCOL, "%s: an entry of 'ip_addresses' is not an object", obj);
+        rc = eng_error_set(err, ENG_PROTOCOL, "%s: an entry of 'ip_addresses' is not an object",
+                           obj);
         goto fail;
       }
       ip_decode(e, &d.ips[d.nips++]);
@@ -254,7 +257,8 @@ enum eng_err metal_sshkey_decode(const json_t *v, struct metal_sshkey *out, stru
   memset(&k, 0, sizeof(k));
   k.id = xstrdup(id);
   enum eng_err rc;
-  if ((rc = opt_str(v, "label", &k.label, obj, err)) || (rc = opt_str(v, "key", &k.key, obj, err)) ||
+  if ((rc = opt_str(v, "label", &k.label, obj, err)) ||
+      (rc = opt_str(v, "key", &k.key, obj, err)) ||
       (rc = str_array(v, "tags", &k.tags, &k.ntags, obj, err))) {
     metal_sshkey_clear(&k);
     return rc;
@@ -306,10 +310,12 @@ void metal_ipres_clear(struct metal_ip_reservation *r) {
   memset(r, 0, sizeof(*r));
 }
 
-enum eng_err metal_ipres_decode(const json_t *v, struct metal_ip_reservation *out, struct eng_error *err) {
+enum eng_err metal_ipres_decode(const json_t *v, struct metal_ip_reservation *out,
+                                struct eng_error *err) {
   memset(out, 0, sizeof(*out));
   if (!json_is_object(v))
-    return eng_error_set(err, ENG_PROTOCOL, "an IP reservation in the response is not a JSON object");
+    return eng_error_set(err, ENG_PROTOCOL,
+                         "an IP reservation in the response is not a JSON object");
   const char *id = json_string_value(json_object_get(v, "id"));
   if (!id || !*id)
     return eng_error_set(err, ENG_PROTOCOL, "an IP reservation in the response has no id");
@@ -341,7 +347,8 @@ enum eng_err metal_ipres_decode(const json_t *v, struct metal_ip_reservation *ou
   return ENG_OK;
 }
 
-enum eng_err metal_ip_list_decode(const json_t *arr, struct metal_ip_list *out, struct eng_error *err) {
+enum eng_err metal_ip_list_decode(const json_t *arr, struct metal_ip_list *out,
+                                  struct eng_error *err) {
   memset(out, 0, sizeof(*out));
   if (!json_is_array(arr))
     return eng_error_set(err, ENG_PROTOCOL, "the list of IP reservations is not a JSON array");
@@ -468,7 +475,8 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static int cmp_ip(const void *a, const void *b) {
-  const struct metal_ip *x = *(const struct metal_ip *const *)a, *y = *(const struct metal_ip *const *)b;
+  const struct metal_ip *x = *(const struct metal_ip *const *)a,
+                        *y = *(const struct metal_ip *const *)b;
   int c = strcmp(x->address, y->address);
   return c ? c : x->cidr - y->cidr;
 }
@@ -480,7 +488,8 @@ json_t *metal_device_summary(const struct metal_device *d) {
   json_object_set_new(o, "state", json_string(d->state ? d->state : ""));
   json_object_set_new(o, "metro", json_string(d->metro ? d->metro : ""));
   json_object_set_new(o, "plan", json_string(d->plan ? d->plan : ""));
-  json_object_set_new(o, "operating_system", json_string(d->operating_system ? d->operating_system : ""));
+  json_object_set_new(o, "operating_system",
+                      json_string(d->operating_system ? d->operating_system : ""));
   json_object_set_new(o, "billing_cycle", json_string(d->billing_cycle ? d->billing_cycle : ""));
   json_object_set_new(o, "created_at", json_string(d->created_at ? d->created_at : ""));
   json_object_set_new(o, "locked", json_boolean(d->locked));
@@ -521,7 +530,8 @@ json_t *metal_device_summary(const struct metal_device *d) {
    * 39 % is not journaled on every poll. */
   if (d->state && strcmp(d->state, "provisioning") == 0 && d->provisioning_percentage >= 0) {
     double p = d->provisioning_percentage > 100 ? 100 : d->provisioning_percentage;
-    json_object_set_new(o, "provisioning_percentage", json_integer((json_int_t)(floor(p / 10) * 10)));
+    json_object_set_new(o, "provisioning_percentage",
+                        json_integer((json_int_t)(floor(p / 10) * 10)));
   }
   return o;
 }

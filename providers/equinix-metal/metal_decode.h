@@ -29,9 +29,11 @@ void metal_sshkey_list_free_items(struct metal_sshkey_list *l);
 enum eng_err metal_sshkey_list_decode(const json_t *arr, struct metal_sshkey_list *out,
                                       struct eng_error *err);
 
-enum eng_err metal_ipres_decode(const json_t *v, struct metal_ip_reservation *out, struct eng_error *err);
+enum eng_err metal_ipres_decode(const json_t *v, struct metal_ip_reservation *out,
+                                struct eng_error *err);
 void metal_ipres_clear(struct metal_ip_reservation *r);
-enum eng_err metal_ip_list_decode(const json_t *arr, struct metal_ip_list *out, struct eng_error *err);
+enum eng_err metal_ip_list_decode(const json_t *arr, struct metal_ip_list *out,
+                                  struct eng_error *err);
 
 /* Public keys are equal when their type and base64 body match (comments are ignored). */
 bool metal_sshkey_same(const char *a, const char *b);

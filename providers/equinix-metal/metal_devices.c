@@ -37,7 +37,8 @@ static void get_step(struct metal_op *op, const struct metal_resp *r) {
   metal_op_finish(op);
 }
 
-struct metal_op *metal_device_get(struct metal_client *c, const char *id, metal_done_fn cb, void *ud) {
+struct metal_op *metal_device_get(struct metal_client *c, const char *id, metal_done_fn cb,
+                                  void *ud) {
   char *what = xasprintf("reading device %s", empty(id) ? "(no id)" : id);
   struct metal_op *op = metal_op_new(c, what, cb, ud);
   free(what);
@@ -110,8 +111,9 @@ static void list_done(struct metal_op *op) {
 
 struct metal_op *metal_device_list(struct metal_client *c, const char *tag, metal_done_fn cb,
                                    void *ud) {
-  char *what = tag ? xasprintf("listing the devices tagged %s in project %s", tag, metal_client_project(c))
-                   : xasprintf("listing the devices of project %s", metal_client_project(c));
+  char *what =
+      tag ? xasprintf("listing the devices tagged %s in project %s", tag, metal_client_project(c))
+          : xasprintf("listing the devices of project %s", metal_client_project(c));
   struct metal_op *op = metal_op_new(c, what, cb, ud);
   free(what);
   if (tag && strlen(tag) < sizeof(op->tag))
@@ -124,7 +126,8 @@ struct metal_op *metal_device_list(struct metal_client *c, const char *tag, meta
 
 struct metal_op *metal_device_find(struct metal_client *c, const char *key, metal_done_fn cb,
                                    void *ud) {
-  char *what = xasprintf("looking up the device with idempotency key %s", empty(key) ? "(none)" : key);
+  char *what =
+      xasprintf("looking up the device with idempotency key %s", empty(key) ? "(none)" : key);
   struct metal_op *op = metal_op_new(c, what, cb, ud);
   free(what);
   if (!metal_idem_tag(key, op->tag)) {
@@ -169,9 +172,11 @@ static json_t *create_body(struct metal_op *op, const struct metal_device_spec *
   json_object_set_new(b, "hostname", json_string(s->hostname));
   json_object_set_new(b, "metro", json_string(s->metro));
   json_object_set_new(b, "plan", json_string(s->plan));
-  json_object_set_new(b, "operating_system",
-                      json_string(empty(s->operating_system) ? "custom_ipxe" : s->operating_system));
-  json_object_set_new(b, "billing_cycle", json_string(empty(s->billing_cycle) ? "hourly" : s->billing_cycle));
+  json_object_set_new(
+      b, "operating_system",
+      json_string(empty(s->operating_system) ? "custom_ipxe" : s->operating_system));
+  json_object_set_new(b, "billing_cycle",
+                      json_string(empty(s->billing_cycle) ? "hourly" : s->billing_cycle));
   if (!empty(s->ipxe_script_url))
     json_object_set_new(b, "ipxe_script_url", json_string(s->ipxe_script_url));
   if (s->always_pxe)
@@ -194,12 +199,14 @@ static json_t *create_body(struct metal_op *op, const struct metal_device_spec *
 static void set_create_ctx(struct metal_op *op, const struct metal_device_spec *s) {
   op->plan = s->plan ? xstrdup(s->plan) : NULL;
   op->metro = s->metro ? xstrdup(s->metro) : NULL;
-  op->os = xstrdup(!empty(s->operating_system) ? s->operating_system
-                                               : (!empty(s->ipxe_script_url) ? "custom_ipxe" : "-"));
+  op->os =
+      xstrdup(!empty(s->operating_system) ? s->operating_system
+                                          : (!empty(s->ipxe_script_url) ? "custom_ipxe" : "-"));
 }
 
 static char *create_what(const struct metal_device_spec *s) {
-  return xasprintf("creating device %s in metro %s", empty(s->hostname) ? "(no hostname)" : s->hostname,
+  return xasprintf("creating device %s in metro %s",
+                   empty(s->hostname) ? "(no hostname)" : s->hostname,
                    empty(s->metro) ? "(none)" : s->metro);
 }
 

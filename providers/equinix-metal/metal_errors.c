@@ -64,15 +64,17 @@ static char *snippet_of(const char *body, size_t len) {
       }
       continue;
     }
-    if (ch == '<' && i + 1 < len && (isalpha((unsigned char)body[i + 1]) || body[i + 1] == '/' ||
-                                     body[i + 1] == '!' || body[i + 1] == '?')) {
+    if (ch == '<' && i + 1 < len &&
+        (isalpha((unsigned char)body[i + 1]) || body[i + 1] == '/' || body[i + 1] == '!' ||
+         body[i + 1] == '?')) {
       in_tag = true;
       continue;
     }
     if (ch == '&') {
       static const struct {
         const char *ent, *rep;
-      } ents[] = {{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&nbsp;", " "}};
+      } ents[] = {{"&amp;", "&"},   {"&lt;", "<"},  {"&gt;", ">"},
+                  {"&quot;", "\""}, {"&#39;", "'"}, {"&nbsp;", " "}};
       bool done = false;
       for (size_t k = 0; k < ARRAY_SIZE(ents) && !done; k++) {
         size_t el = strlen(ents[k].ent);
@@ -142,9 +144,10 @@ enum eng_err metal_classify_422(const char *text) {
     *p = (char)tolower((unsigned char)*p);
   enum eng_err code = ENG_CONFIG;
   static const char *const depleted[] = {
-      "capacity",       "available servers", "servers available", "no servers",  "not enough servers",
-      "provisionable",  "available hardware", "no hardware",      "out of stock", "sold out",
-      "insufficient",   "no available",      "not enough hardware"};
+      "capacity",           "available servers", "servers available",  "no servers",
+      "not enough servers", "provisionable",     "available hardware", "no hardware",
+      "out of stock",       "sold out",          "insufficient",       "no available",
+      "not enough hardware"};
   static const char *const quota[] = {"limit", "maximum number", "exceed", "approval", "too many"};
   if (has(l, "quota")) {
     code = ENG_QUOTA;
@@ -172,9 +175,11 @@ out:
   return code;
 }
 
-/* Set err to "<what> failed: <reason> (HTTP <status>[: <text>]). <advice>" with the secrets masked. */
-static enum eng_err set_http(struct eng_error *err, enum eng_err code, const struct metal_err_ctx *ctx,
-                             long status, const char *reason, const char *text, const char *advice) {
+/* Set err to "<what> failed: <reason> (HTTP <status>[: <text>]). <advice>" with the secrets masked.
+ */
+static enum eng_err set_http(struct eng_error *err, enum eng_err code,
+                             const struct metal_err_ctx *ctx, long status, const char *reason,
+                             const char *text, const char *advice) {
   char *line = NULL;
   if (status > 0)
     line = xasprintf("%s failed: %s (HTTP %ld%s%s).%s%s", ctx && ctx->what ? ctx->what : "request",
@@ -210,8 +215,8 @@ static long reset_wait_ms(const char *reset, int64_t now_ms) {
   return (long)wait;
 }
 
-enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err_ctx *ctx, long status,
-                                   const char *body, size_t len, long retry_after_ms,
+enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err_ctx *ctx,
+                                   long status, const char *body, size_t len, long retry_after_ms,
                                    const char *ratelimit_reset, int64_t now_ms) {
   char *text = metal_error_text(body, len);
   char reason[256], advice[512];
@@ -222,16 +227,18 @@ enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err
   if (status == 401) {
     code = ENG_UNAUTHENTICATED;
     snprintf(reason, sizeof(reason), "the Equinix Metal API did not accept the API token");
-    snprintf(advice, sizeof(advice),
-             "Check the apiToken in the cloud provider secret of the shoot: it may be mistyped, expired "
-             "or revoked.");
+    snprintf(
+        advice, sizeof(advice),
+        "Check the apiToken in the cloud provider secret of the shoot: it may be mistyped, expired "
+        "or revoked.");
   } else if (status == 403) {
     code = ENG_FORBIDDEN;
     snprintf(reason, sizeof(reason), "the API token is not allowed to do this");
-    snprintf(advice, sizeof(advice),
-             "Check that the apiToken in the cloud provider secret belongs to a user or project with "
-             "access to project %s (projectID in the same secret).",
-             *project ? project : "(unknown)");
+    snprintf(
+        advice, sizeof(advice),
+        "Check that the apiToken in the cloud provider secret belongs to a user or project with "
+        "access to project %s (projectID in the same secret).",
+        *project ? project : "(unknown)");
   } else if (status == 404) {
     code = ENG_NOTFOUND;
     snprintf(reason, sizeof(reason), "it does not exist");
@@ -244,8 +251,8 @@ enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err
     retry = retry_after_ms >= 0 ? retry_after_ms : reset_wait_ms(ratelimit_reset, now_ms);
     snprintf(reason, sizeof(reason), "the Equinix Metal API rate limit was exceeded");
     if (retry >= 0)
-      snprintf(advice, sizeof(advice), "The request will be retried after %ld.%03ld s.", retry / 1000,
-               retry % 1000);
+      snprintf(advice, sizeof(advice), "The request will be retried after %ld.%03ld s.",
+               retry / 1000, retry % 1000);
     else
       snprintf(advice, sizeof(advice), "The request will be retried later.");
   } else if (status == 422) {
@@ -255,22 +262,25 @@ enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err
         snprintf(reason, sizeof(reason), "no capacity for plan %s", ctx->plan);
       else
         snprintf(reason, sizeof(reason), "no capacity");
-      snprintf(advice, sizeof(advice),
-               "Equinix Metal has no free servers of this plan in this metro; choose another plan or "
-               "metro or retry later.");
+      snprintf(
+          advice, sizeof(advice),
+          "Equinix Metal has no free servers of this plan in this metro; choose another plan or "
+          "metro or retry later.");
     } else if (code == ENG_QUOTA) {
       snprintf(reason, sizeof(reason), "a quota or limit of project %s was reached",
                *project ? project : "(unknown)");
-      snprintf(advice, sizeof(advice),
-               "Ask Equinix Metal to raise the project's limits, or remove devices, IP reservations or "
-               "keys it no longer needs.");
+      snprintf(
+          advice, sizeof(advice),
+          "Ask Equinix Metal to raise the project's limits, or remove devices, IP reservations or "
+          "keys it no longer needs.");
     } else {
       snprintf(reason, sizeof(reason), "the API rejected the request as invalid");
       if (ctx && (ctx->plan || ctx->metro || ctx->os))
-        snprintf(advice, sizeof(advice),
-                 "Check the machine type (plan %s), machine image (operating system %s) and region "
-                 "(metro %s) of the shoot against the cloud profile and the Equinix Metal catalogue.",
-                 ctx->plan ? ctx->plan : "-", ctx->os ? ctx->os : "-", ctx->metro ? ctx->metro : "-");
+        snprintf(
+            advice, sizeof(advice),
+            "Check the machine type (plan %s), machine image (operating system %s) and region "
+            "(metro %s) of the shoot against the cloud profile and the Equinix Metal catalogue.",
+            ctx->plan ? ctx->plan : "-", ctx->os ? ctx->os : "-", ctx->metro ? ctx->metro : "-");
       else
         snprintf(advice, sizeof(advice), "Check the shoot settings this request was made from.");
     }
@@ -330,8 +340,8 @@ enum eng_err metal_error_from_transport(struct eng_error *err, const struct meta
   return set_http(err, code, ctx, 0, reason, detail, advice);
 }
 
-enum eng_err metal_error_bad_reply(struct eng_error *err, const struct metal_err_ctx *ctx, long status,
-                                   const char *why) {
+enum eng_err metal_error_bad_reply(struct eng_error *err, const struct metal_err_ctx *ctx,
+                                   long status, const char *why) {
   char reason[512];
   snprintf(reason, sizeof(reason), "the API answered with %s", why ? why : "an unreadable body");
   enum eng_err code =

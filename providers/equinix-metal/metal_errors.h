@@ -2,21 +2,20 @@
  * metal_errors.h - Equinix Metal API error bodies and their classification.
  * Pure: no I/O, no clock (the caller passes the wall clock for X-RateLimit-Reset).
  *
- * | HTTP / transport                     | enum eng_err      | Gardener code                     | retryable |
- * |--------------------------------------|-------------------|-----------------------------------|-----------|
- * | 401                                  | ENG_UNAUTHENTICATED | ERR_INFRA_UNAUTHENTICATED       | no  |
- * | 403                                  | ENG_FORBIDDEN     | ERR_INFRA_UNAUTHORIZED            | no  |
- * | 404                                  | ENG_NOTFOUND      | (none)                            | no  |
- * | 409                                  | ENG_CONFLICT      | (none)                            | yes |
- * | 429                                  | ENG_RATELIMIT     | ERR_INFRA_RATE_LIMITS_EXCEEDED    | yes, after retry_after_ms |
- * | 422 capacity ("no available servers")| ENG_DEPLETED      | ERR_INFRA_RESOURCES_DEPLETED      | no (retry later) |
- * | 422 quota / limit / approval         | ENG_QUOTA         | ERR_INFRA_QUOTA_EXCEEDED          | no  |
- * | 422 other (invalid plan, OS, metro)  | ENG_CONFIG        | ERR_CONFIGURATION_PROBLEM         | no  |
- * | 400, other 4xx                       | ENG_INVALID / ENG_PROTOCOL | ERR_CONFIGURATION_PROBLEM / none | no |
- * | 5xx                                  | ENG_UNAVAILABLE   | ERR_RETRYABLE_INFRA_DEPENDENCIES  | yes |
- * | timeout                              | ENG_TIMEOUT       | ERR_RETRYABLE_INFRA_DEPENDENCIES  | yes |
- * | connection refused/reset, EOF        | ENG_UNAVAILABLE   | ERR_RETRYABLE_INFRA_DEPENDENCIES  | yes |
- * | unreadable 2xx body, TLS failure     | ENG_PROTOCOL      | ERR_RETRYABLE_INFRA_DEPENDENCIES  | yes |
+ *   HTTP / transport     enum eng_err         Gardener code                     retryable
+ *   401                  ENG_UNAUTHENTICATED  ERR_INFRA_UNAUTHENTICATED         no
+ *   403                  ENG_FORBIDDEN        ERR_INFRA_UNAUTHORIZED            no
+ *   404                  ENG_NOTFOUND         -                                 no
+ *   409                  ENG_CONFLICT         -                                 yes
+ *   429                  ENG_RATELIMIT        ERR_INFRA_RATE_LIMITS_EXCEEDED    after the wait
+ *   422 capacity         ENG_DEPLETED         ERR_INFRA_RESOURCES_DEPLETED      no
+ *   422 quota, limit     ENG_QUOTA            ERR_INFRA_QUOTA_EXCEEDED          no
+ *   422 other            ENG_CONFIG           ERR_CONFIGURATION_PROBLEM         no
+ *   400, other 4xx       ENG_INVALID          ERR_CONFIGURATION_PROBLEM         no
+ *   5xx                  ENG_UNAVAILABLE      ERR_RETRYABLE_INFRA_DEPENDENCIES  yes
+ *   timeout              ENG_TIMEOUT          ERR_RETRYABLE_INFRA_DEPENDENCIES  yes
+ *   refused, reset, EOF  ENG_UNAVAILABLE      ERR_RETRYABLE_INFRA_DEPENDENCIES  yes
+ *   bad 2xx body, TLS    ENG_PROTOCOL         ERR_RETRYABLE_INFRA_DEPENDENCIES  yes
  */
 #ifndef EQXM_METAL_ERRORS_H
 #define EQXM_METAL_ERRORS_H
@@ -52,8 +51,8 @@ char *metal_error_text(const char *body, size_t len);
  * ratelimit_reset is the X-RateLimit-Reset header (Unix seconds) or NULL;
  * now_ms is the wall clock used to turn it into a wait. Returns the code.
  */
-enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err_ctx *ctx, long status,
-                                   const char *body, size_t len, long retry_after_ms,
+enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err_ctx *ctx,
+                                   long status, const char *body, size_t len, long retry_after_ms,
                                    const char *ratelimit_reset, int64_t now_ms);
 
 /* Classify a transport failure (code from engine/http.h, detail from libcurl). */
@@ -61,8 +60,8 @@ enum eng_err metal_error_from_transport(struct eng_error *err, const struct meta
                                         enum eng_err code, const char *detail);
 
 /* A 2xx response whose body is not the expected JSON. */
-enum eng_err metal_error_bad_reply(struct eng_error *err, const struct metal_err_ctx *ctx, long status,
-                                   const char *why);
+enum eng_err metal_error_bad_reply(struct eng_error *err, const struct metal_err_ctx *ctx,
+                                   long status, const char *why);
 
 /* The class of a 422 text: ENG_DEPLETED, ENG_QUOTA or ENG_CONFIG. */
 enum eng_err metal_classify_422(const char *text);

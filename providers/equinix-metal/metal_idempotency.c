@@ -50,4 +50,6 @@ bool metal_idem_is_tag(const char *tag) {
   return tag && strncmp(tag, METAL_IDEM_TAG_PREFIX, strlen(METAL_IDEM_TAG_PREFIX)) == 0;
 }
 
-char *metal_cluster_tag(const char *ns) { return xasprintf(METAL_CLUSTER_TAG_PREFIX "%s", ns ? ns : ""); }
+char *metal_cluster_tag(const char *ns) {
+  return xasprintf(METAL_CLUSTER_TAG_PREFIX "%s", ns ? ns : "");
+}

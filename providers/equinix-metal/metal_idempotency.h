@@ -19,10 +19,10 @@
 
 #include "common.h"
 
-#define METAL_TAG_MAX 80
-#define METAL_IDEM_TAG_PREFIX "gardener.cloud/idempotency-key="
-#define METAL_IDEM_HASH_PREFIX "sha256:"
-#define METAL_IDEM_HASH_HEX 40
+#define METAL_TAG_MAX            80
+#define METAL_IDEM_TAG_PREFIX    "gardener.cloud/idempotency-key="
+#define METAL_IDEM_HASH_PREFIX   "sha256:"
+#define METAL_IDEM_HASH_HEX      40
 #define METAL_CLUSTER_TAG_PREFIX "kubernetes.io/cluster/"
 
 /* The tag for key into out. Returns false (out = "") for a NULL or empty key. */

@@ -35,9 +35,9 @@ struct metal_client {
   struct ev_loop *loop;
   struct http_client *http;
   bool own_http;
-  char *base;       /* base URL without trailing '/' */
+  char *base; /* base URL without trailing '/' */
   char *project;
-  char *auth_hdr;   /* "X-Auth-Token: <token>": a secret */
+  char *auth_hdr; /* "X-Auth-Token: <token>": a secret */
   char *ca_path;
   double rate, burst;
   long timeout_ms, connect_timeout_ms;
@@ -45,7 +45,7 @@ struct metal_client {
   int max_retries, max_rl_retries, max_create_attempts;
   long retry_base_ms, retry_max_ms, rl_pause_ms, max_pause_ms, settle_ms;
   struct metal_bucket bucket;
-  ev_timer wake;    /* fires when the bucket has a token for the queue head */
+  ev_timer wake; /* fires when the bucket has a token for the queue head */
   struct metal_op *qhead, *qtail;
   unsigned inflight;
   struct metal_op *ops; /* every live operation */
@@ -61,31 +61,31 @@ struct metal_op {
   metal_done_fn cb;
   void *ud;
   bool in_cb;
-  char *what;                   /* operator description of the operation */
-  char *plan, *metro, *os;      /* error context of device creation */
+  char *what;              /* operator description of the operation */
+  char *plan, *metro, *os; /* error context of device creation */
 
   /* the request in progress */
   char *method, *path, *body;
   bool idempotent;
-  unsigned attempts;            /* retries after 5xx/timeouts so far */
-  unsigned ratelimited;         /* retries after 429 so far */
+  unsigned attempts;    /* retries after 5xx/timeouts so far */
+  unsigned ratelimited; /* retries after 429 so far */
   metal_step_fn step;
   struct http_call *call;
-  ev_timer timer;               /* backoff, settle waits, deferred completion */
+  ev_timer timer; /* backoff, settle waits, deferred completion */
   metal_then_fn timer_fn;
 
   /* paginated listing in progress */
   char *list_path;
   const char *list_key;
   unsigned list_page;
-  json_t *list_items;           /* array of the objects read so far (new ids only) */
-  json_t *list_seen;            /* object used as a set of ids */
+  json_t *list_items; /* array of the objects read so far (new ids only) */
+  json_t *list_seen;  /* object used as a set of ids */
   metal_then_fn list_done;
 
   /* outcome */
   struct eng_error err;
   struct metal_result res;
-  struct eng_error saved_err;   /* ensure: the ambiguous create failure being settled */
+  struct eng_error saved_err; /* ensure: the ambiguous create failure being settled */
 
   /* storage the result points into */
   struct metal_device device;

@@ -27,7 +27,8 @@ static void list_done(struct metal_op *op) {
   metal_op_finish(op);
 }
 
-struct metal_op *metal_ip_list(struct metal_client *c, const char *types, metal_done_fn cb, void *ud) {
+struct metal_op *metal_ip_list(struct metal_client *c, const char *types, metal_done_fn cb,
+                               void *ud) {
   char *what = xasprintf("listing the IP reservations of project %s", metal_client_project(c));
   struct metal_op *op = metal_op_new(c, what, cb, ud);
   free(what);

@@ -4,9 +4,9 @@
 #include "common.h"
 #include "providers/equinix-metal/metal_paging.h"
 
-enum metal_page_step metal_page_next(const json_t *meta, unsigned page, size_t items, size_t new_items,
-                                     unsigned per_page, unsigned max_pages, const char *what,
-                                     struct eng_error *err) {
+enum metal_page_step metal_page_next(const json_t *meta, unsigned page, size_t items,
+                                     size_t new_items, unsigned per_page, unsigned max_pages,
+                                     const char *what, struct eng_error *err) {
   if (!what)
     what = "listing";
   if (items == 0)
@@ -29,7 +29,8 @@ enum metal_page_step metal_page_next(const json_t *meta, unsigned page, size_t i
       more = (json_int_t)page < json_integer_value(last);
       decided = true;
     } else if (next) {
-      const char *href = json_is_object(next) ? json_string_value(json_object_get(next, "href")) : NULL;
+      const char *href =
+          json_is_object(next) ? json_string_value(json_object_get(next, "href")) : NULL;
       more = href && *href;
       decided = json_is_null(next) || json_is_object(next);
     }
@@ -43,11 +44,12 @@ enum metal_page_step metal_page_next(const json_t *meta, unsigned page, size_t i
   if (!more)
     return METAL_PAGE_DONE;
   if (page >= max_pages) {
-    eng_error_set(err, ENG_PROTOCOL,
-                  "%s failed: the API still announced more results after %u pages of %u; the listing "
-                  "was stopped there so that it cannot run forever. If the project really holds that "
-                  "many objects, raise the page limit.",
-                  what, page, per_page);
+    eng_error_set(
+        err, ENG_PROTOCOL,
+        "%s failed: the API still announced more results after %u pages of %u; the listing "
+        "was stopped there so that it cannot run forever. If the project really holds that "
+        "many objects, raise the page limit.",
+        what, page, per_page);
     return METAL_PAGE_ERROR;
   }
   return METAL_PAGE_NEXT;

@@ -31,8 +31,8 @@ enum metal_page_step { METAL_PAGE_DONE = 0, METAL_PAGE_NEXT, METAL_PAGE_ERROR };
  * (ENG_PROTOCOL, the sentence starts with `what`, e.g. "listing devices of
  * project P"). meta is the response's "meta" member or NULL.
  */
-enum metal_page_step metal_page_next(const json_t *meta, unsigned page, size_t items, size_t new_items,
-                                     unsigned per_page, unsigned max_pages, const char *what,
-                                     struct eng_error *err);
+enum metal_page_step metal_page_next(const json_t *meta, unsigned page, size_t items,
+                                     size_t new_items, unsigned per_page, unsigned max_pages,
+                                     const char *what, struct eng_error *err);
 
 #endif

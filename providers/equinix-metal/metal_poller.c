@@ -25,8 +25,8 @@ struct seen {
   char *id;
   char *hostname;
   char *state;
-  char *canon;     /* canonical JSON of the last summary emitted */
-  bool present;    /* in the listing of the current poll */
+  char *canon;  /* canonical JSON of the last summary emitted */
+  bool present; /* in the listing of the current poll */
   struct confirm *confirm;
 };
 
@@ -46,8 +46,8 @@ struct metal_poller {
   struct seen *seen;
   size_t n, cap;
   size_t confirming;
-  bool confirm_failed;  /* a confirmation failed: poll fast to settle it */
-  bool set_dirty;       /* the set of ids changed since the last marker */
+  bool confirm_failed; /* a confirmation failed: poll fast to settle it */
+  bool set_dirty;      /* the set of ids changed since the last marker */
   bool set_ever;
   int64_t last_set_ms;
   enum eng_err last_err;

@@ -92,7 +92,8 @@ struct metal_op *metal_sshkey_list(struct metal_client *c, metal_done_fn cb, voi
   return op;
 }
 
-struct metal_op *metal_sshkey_get(struct metal_client *c, const char *id, metal_done_fn cb, void *ud) {
+struct metal_op *metal_sshkey_get(struct metal_client *c, const char *id, metal_done_fn cb,
+                                  void *ud) {
   char *what = xasprintf("reading SSH key %s", empty(id) ? "(no id)" : id);
   struct metal_op *op = metal_op_new(c, what, cb, ud);
   free(what);

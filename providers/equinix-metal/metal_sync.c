@@ -79,8 +79,8 @@ static void init(struct sync *s, struct eng_error *err) {
   eng_error_clear(err);
 }
 
-enum eng_err metal_device_get_sync(struct metal_client *c, const char *id, struct metal_device **out,
-                                   struct eng_error *err) {
+enum eng_err metal_device_get_sync(struct metal_client *c, const char *id,
+                                   struct metal_device **out, struct eng_error *err) {
   struct sync s;
   init(&s, err);
   metal_device_get(c, id, sync_cb, &s);
@@ -132,7 +132,8 @@ enum eng_err metal_device_create_sync(struct metal_client *c, const struct metal
 }
 
 enum eng_err metal_device_ensure_sync(struct metal_client *c, const struct metal_device_spec *spec,
-                                      struct metal_device **out, bool *adopted, struct eng_error *err) {
+                                      struct metal_device **out, bool *adopted,
+                                      struct eng_error *err) {
   struct sync s;
   init(&s, err);
   metal_device_ensure(c, spec, sync_cb, &s);
@@ -158,7 +159,8 @@ enum eng_err metal_device_delete_sync(struct metal_client *c, const char *id, bo
 }
 
 enum eng_err metal_sshkey_ensure_sync(struct metal_client *c, const char *label, const char *key,
-                                      struct metal_sshkey **out, bool *adopted, struct eng_error *err) {
+                                      struct metal_sshkey **out, bool *adopted,
+                                      struct eng_error *err) {
   struct sync s;
   init(&s, err);
   metal_sshkey_ensure(c, label, key, sync_cb, &s);
@@ -196,8 +198,8 @@ enum eng_err metal_sshkey_delete_sync(struct metal_client *c, const char *id, bo
   return s.code;
 }
 
-enum eng_err metal_ip_list_sync(struct metal_client *c, const char *types, struct metal_ip_list **out,
-                                struct eng_error *err) {
+enum eng_err metal_ip_list_sync(struct metal_client *c, const char *types,
+                                struct metal_ip_list **out, struct eng_error *err) {
   struct sync s;
   init(&s, err);
   metal_ip_list(c, types, sync_cb, &s);

@@ -40,7 +40,8 @@ static const struct cli_opt opts[] = {
     {"max-pages", CLI_INT, &o_max_pages, "N", "page cap of listings", NULL},
     {"timeout-ms", CLI_INT, &o_timeout_ms, "MS", "timeout of one request", NULL},
     {"retry-base-ms", CLI_INT, &o_retry_base_ms, "MS", "first retry backoff", NULL},
-    {"settle-ms", CLI_INT, &o_settle_ms, "MS", "wait before the lookup after an ambiguous create", NULL},
+    {"settle-ms", CLI_INT, &o_settle_ms, "MS", "wait before the lookup after an ambiguous create",
+     NULL},
     {"max-retries", CLI_INT, &o_max_retries, "N", "retries of GET/DELETE (-1 = none)", NULL},
     {"ratelimit-retries", CLI_INT, &o_rl_retries, "N", "retries after a 429 (-1 = none)", NULL},
     {"pause-ms", CLI_INT, &o_pause_ms, "MS", "pause after a 429 without Retry-After", NULL},
@@ -70,8 +71,9 @@ static const struct cli_opt opts[] = {
 
 static const struct cli_spec spec = {
     .prog = "metal-tool",
-    .usage = "[options] get ID | list | find | create | ensure | delete ID | gets ID | sshkey-ensure | "
-             "sshkey-list | sshkey-get ID | sshkey-delete ID | ip-list | poll",
+    .usage =
+        "[options] get ID | list | find | create | ensure | delete ID | gets ID | sshkey-ensure | "
+        "sshkey-list | sshkey-get ID | sshkey-delete ID | ip-list | poll",
     .description = "Drive the Equinix Metal client and print JSON lines (a test helper).",
     .opts = opts,
     .min_pos = 1,
@@ -103,8 +105,8 @@ static int print_error(const struct metal_result *r) {
 static json_t *device_json(const struct metal_device *d) { return metal_device_summary(d); }
 
 static json_t *sshkey_json(const struct metal_sshkey *k) {
-  return json_pack("{s:s,s:s,s:s,s:s}", "id", k->id, "label", k->label, "key", k->key, "fingerprint",
-                   k->fingerprint);
+  return json_pack("{s:s,s:s,s:s,s:s}", "id", k->id, "label", k->label, "key", k->key,
+                   "fingerprint", k->fingerprint);
 }
 
 static int rc = EXIT_OK;
@@ -144,9 +146,10 @@ static void result_cb(void *ud, const struct metal_result *r) {
     json_t *arr = json_array();
     for (size_t i = 0; i < r->ips->n; i++) {
       const struct metal_ip_reservation *x = &r->ips->items[i];
-      json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:i,s:s,s:i}", "id", x->id, "type", x->type,
-                                           "network", x->network, "cidr", x->cidr, "parent_network",
-                                           x->parent_network, "parent_cidr", x->parent_cidr));
+      json_array_append_new(arr,
+                            json_pack("{s:s,s:s,s:s,s:i,s:s,s:i}", "id", x->id, "type", x->type,
+                                      "network", x->network, "cidr", x->cidr, "parent_network",
+                                      x->parent_network, "parent_cidr", x->parent_cidr));
     }
     json_object_set_new(o, "ips", arr);
     json_object_set_new(o, "count", json_integer((json_int_t)r->ips->n));
@@ -178,8 +181,8 @@ static void gets_cb(void *ud, const struct metal_result *r) {
 static void sink_fn(void *ud, const struct jevent *ev) {
   (void)ud;
   json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "source", ev->source, "type", ev->type,
-                        "group_kind", ev->group_kind, "ns", ev->ns, "name", ev->name, "uid", ev->uid,
-                        "payload", ev->payload ? ev->payload : json_null());
+                        "group_kind", ev->group_kind, "ns", ev->ns, "name", ev->name, "uid",
+                        ev->uid, "payload", ev->payload ? ev->payload : json_null());
   print_line(json_pack("{s:o}", "event", e));
 }
 
@@ -352,8 +355,8 @@ int main(int argc, char **argv) {
       metal_device_get(c, arg, gets_cb, NULL);
     while (gets_left > 0)
       ev_run(loop, EVRUN_ONCE);
-    print_line(json_pack("{s:s,s:b,s:i,s:i,s:o,s:I}", "op", "gets", "ok", gets_ok == n, "count", (int)n,
-                         "succeeded", (int)gets_ok, "errors", gets_errors, "requests",
+    print_line(json_pack("{s:s,s:b,s:i,s:i,s:o,s:I}", "op", "gets", "ok", gets_ok == n, "count",
+                         (int)n, "succeeded", (int)gets_ok, "errors", gets_errors, "requests",
                          (json_int_t)metal_client_requests(c)));
     rc = gets_ok == n ? EXIT_OK : EXIT_FAIL;
   } else if (!strcmp(op_name, "poll")) {

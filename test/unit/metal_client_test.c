@@ -25,7 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TOKEN "tok-UNIT-SECRET-0123456789"
+#define TOKEN   "tok-UNIT-SECRET-0123456789"
 #define PROJECT "11111111-2222-4333-8444-555555555555"
 
 /* ---- scripted server ---- */
@@ -65,7 +65,8 @@ static void send_all(int fd, const char *s, size_t n) {
   }
 }
 
-static void header_value(const char *req, const char *end, const char *name, char *out, size_t outsz) {
+static void header_value(const char *req, const char *end, const char *name, char *out,
+                         size_t outsz) {
   out[0] = 0;
   const char *h = strcasestr(req, name);
   if (!h || h > end)
@@ -122,8 +123,8 @@ static void *serve_conn(void *arg) {
     }
     const char *b = r.body ? r.body : "";
     char head[1024];
-    snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", r.status, strlen(b),
-             r.headers);
+    snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", r.status,
+             strlen(b), r.headers);
     send_all(fd, head, strlen(head));
     send_all(fd, b, strlen(b));
     free(r.body);
@@ -289,8 +290,9 @@ static void h_pages(const struct sreq *q, struct sresp *r) {
     free(items);
     items = n;
   }
-  r->body = xasprintf("{\"devices\":[%s],\"meta\":{\"current_page\":%d,\"last_page\":%d,\"total\":%d}}",
-                      items, page, last, total_devices);
+  r->body =
+      xasprintf("{\"devices\":[%s],\"meta\":{\"current_page\":%d,\"last_page\":%d,\"total\":%d}}",
+                items, page, last, total_devices);
   free(items);
 }
 
@@ -316,7 +318,8 @@ static void h_endless(const struct sreq *q, struct sresp *r) {
   char id[16];
   snprintf(id, sizeof(id), "e%06d", page);
   char *d = device_json(id, "active", NULL);
-  r->body = xasprintf("{\"devices\":[%s],\"meta\":{\"current_page\":%d,\"last_page\":99999999}}", d, page);
+  r->body = xasprintf("{\"devices\":[%s],\"meta\":{\"current_page\":%d,\"last_page\":99999999}}", d,
+                      page);
   free(d);
 }
 
@@ -336,7 +339,8 @@ static void test_list_never_ends(void) {
 static void h_html502(const struct sreq *q, struct sresp *r) {
   (void)q;
   r->status = 502;
-  r->body = xstrdup("<html><head><title>502 Bad Gateway</title></head><body>upstream gone</body></html>");
+  r->body =
+      xstrdup("<html><head><title>502 Bad Gateway</title></head><body>upstream gone</body></html>");
 }
 
 static void test_retry_then_html_error(void) {
@@ -389,8 +393,8 @@ static void test_429_gives_up(void) {
   rl_left = 1000;
   char url[128];
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/metal/v1", srv_port);
-  struct metal_client_opts o = {.base_url = url, .token = TOKEN, .project_id = PROJECT,
-                                .max_ratelimit_retries = -1};
+  struct metal_client_opts o = {
+      .base_url = url, .token = TOKEN, .project_id = PROJECT, .max_ratelimit_retries = -1};
   struct eng_error err;
   struct metal_client *c = metal_client_new(loop, &o, &err);
   struct metal_device *d = NULL;
@@ -418,7 +422,8 @@ static void test_rate_cap(void) {
   reset(h_get_device);
   char url[128];
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/metal/v1", srv_port);
-  struct metal_client_opts o = {.base_url = url, .token = TOKEN, .project_id = PROJECT, .rate = 40, .burst = 3};
+  struct metal_client_opts o = {
+      .base_url = url, .token = TOKEN, .project_id = PROJECT, .rate = 40, .burst = 3};
   struct eng_error err;
   struct metal_client *c = metal_client_new(loop, &o, &err);
   struct counter k = {0, 0};
@@ -435,20 +440,22 @@ static void test_rate_cap(void) {
   int got = nreq;
   pthread_mutex_unlock(&mu);
   ASSERT_EQ(n, got);
-  ASSERT_MSG(span >= min_span, "%d requests took %" PRId64 " ms, the cap needs at least %" PRId64, n,
-             span, min_span);
+  ASSERT_MSG(span >= min_span, "%d requests took %" PRId64 " ms, the cap needs at least %" PRId64,
+             n, span, min_span);
   metal_client_free(c);
 }
 
 /* ensure: the server creates the device and then fails or drops the answer */
 static bool created;
-static int post_mode; /* 0 = answer, 1 = 500 after creating, 2 = drop after creating, 3 = 422 capacity */
+static int
+    post_mode; /* 0 = answer, 1 = 500 after creating, 2 = drop after creating, 3 = 422 capacity */
 
 static void h_ensure(const struct sreq *q, struct sresp *r) {
   if (!strcmp(q->method, "POST")) {
     if (post_mode == 3) {
       r->status = 422;
-      r->body = xstrdup("{\"errors\":[\"The metro ny has no provisionable c3.small.x86 servers matching your criteria\"]}");
+      r->body = xstrdup("{\"errors\":[\"The metro ny has no provisionable c3.small.x86 servers "
+                        "matching your criteria\"]}");
       return;
     }
     created = true;
@@ -466,9 +473,10 @@ static void h_ensure(const struct sreq *q, struct sresp *r) {
   if (strstr(q->path, "/devices?")) {
     /* a loose tag filter: also returns a device with another key, which must not be adopted */
     char *other = device_json("other", "active", "\"gardener.cloud/idempotency-key=k-10\"");
-    char *mine = created ? device_json("new1", "queued", "\"gardener.cloud/idempotency-key=k-1\"") : NULL;
-    r->body = xasprintf("{\"devices\":[%s%s%s],\"meta\":{\"current_page\":1,\"last_page\":1}}", other,
-                        mine ? "," : "", mine ? mine : "");
+    char *mine =
+        created ? device_json("new1", "queued", "\"gardener.cloud/idempotency-key=k-1\"") : NULL;
+    r->body = xasprintf("{\"devices\":[%s%s%s],\"meta\":{\"current_page\":1,\"last_page\":1}}",
+                        other, mine ? "," : "", mine ? mine : "");
     free(other);
     free(mine);
     return;
@@ -547,7 +555,9 @@ static void test_ensure_definitive_failure(void) {
   ASSERT(d == NULL);
   ASSERT_EQ(1, count_reqs("POST", "/devices"));
   ASSERT_EQ(1, count_reqs("GET", "/devices"));
-  ASSERT_CONTAINS(err.msg, "creating device shoot--a--b-worker-1 in metro ny failed: no capacity for plan c3.small.x86");
+  ASSERT_CONTAINS(
+      err.msg,
+      "creating device shoot--a--b-worker-1 in metro ny failed: no capacity for plan c3.small.x86");
   ASSERT_NOT_CONTAINS(err.msg, "secret-bootstrap-token");
   metal_client_free(c);
 }
@@ -620,7 +630,8 @@ static struct fake_dev devs[4];
 static bool list_fails;
 
 static char *fake_json(const struct fake_dev *d) {
-  return device_json(d->id, d->state, d->tagged ? "\"kubernetes.io/cluster/shoot--a--b\"" : "\"x\"");
+  return device_json(d->id, d->state,
+                     d->tagged ? "\"kubernetes.io/cluster/shoot--a--b\"" : "\"x\"");
 }
 
 static void h_poller(const struct sreq *q, struct sresp *r) {
@@ -660,8 +671,8 @@ static json_t *events;
 
 static void sink_fn(void *ud, const struct jevent *ev) {
   (void)ud;
-  json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:O}", "type", ev->type, "ns", ev->ns, "name", ev->name, "uid",
-                        ev->uid, "payload", ev->payload ? ev->payload : json_null());
+  json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:O}", "type", ev->type, "ns", ev->ns, "name", ev->name,
+                        "uid", ev->uid, "payload", ev->payload ? ev->payload : json_null());
   json_array_append_new(events, e);
 }
 
@@ -711,9 +722,10 @@ static void test_poller(void) {
   ASSERT_STR_EQ("metal.device-set", jsonx_str(set, "type"));
   ASSERT_STR_EQ("shoot--a--b", jsonx_str(set, "ns"));
   char *sc = jsonx_canonical(json_object_get(set, "payload"));
-  ASSERT_STR_EQ("{\"complete\":true,\"devices\":[{\"id\":\"pa\",\"state\":\"active\"},{\"id\":\"pb\","
-                "\"state\":\"provisioning\"}]}",
-                sc);
+  ASSERT_STR_EQ(
+      "{\"complete\":true,\"devices\":[{\"id\":\"pa\",\"state\":\"active\"},{\"id\":\"pb\","
+      "\"state\":\"provisioning\"}]}",
+      sc);
   free(sc);
   ASSERT_STR_EQ("host-pa", jsonx_str(json_array_get(events, 0), "name"));
   ASSERT_STR_EQ("pa", jsonx_str(json_array_get(events, 0), "uid"));

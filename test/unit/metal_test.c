@@ -41,7 +41,8 @@ static void test_error_text_single(void) {
 }
 
 static void test_error_text_many(void) {
-  const char *b = "{\"errors\":[\"Plan can't be blank\",\"Metro can't be blank\",7,\"x1 is not a valid plan\"]}";
+  const char *b = "{\"errors\":[\"Plan can't be blank\",\"Metro can't be blank\",7,\"x1 is not a "
+                  "valid plan\"]}";
   char *t = metal_error_text(b, strlen(b));
   ASSERT_STR_EQ("Plan can't be blank; Metro can't be blank; x1 is not a valid plan", t);
   free(t);
@@ -135,7 +136,8 @@ static void test_classify_401(void) {
 
 static void test_classify_403(void) {
   struct eng_error e;
-  ASSERT_EQ(ENG_FORBIDDEN, classify(403, "{\"errors\":[\"You are not authorized to view this project\"]}", &e));
+  ASSERT_EQ(ENG_FORBIDDEN,
+            classify(403, "{\"errors\":[\"You are not authorized to view this project\"]}", &e));
   ASSERT_STR_EQ("ERR_INFRA_UNAUTHORIZED", metal_gardener_code(&e));
   ASSERT(!metal_retryable(&e));
   ASSERT_CONTAINS(e.msg, create_ctx.project);
@@ -152,7 +154,8 @@ static void test_classify_404(void) {
 static void test_classify_429_retry_after(void) {
   struct eng_error e;
   const char *b = "{\"errors\":[\"Too many requests\"]}";
-  ASSERT_EQ(ENG_RATELIMIT, metal_error_from_http(&e, &create_ctx, 429, b, strlen(b), 3000, "99", 0));
+  ASSERT_EQ(ENG_RATELIMIT,
+            metal_error_from_http(&e, &create_ctx, 429, b, strlen(b), 3000, "99", 0));
   ASSERT_EQ(3000, e.retry_after_ms);
   ASSERT_STR_EQ("ERR_INFRA_RATE_LIMITS_EXCEEDED", metal_gardener_code(&e));
   ASSERT(metal_retryable(&e));
@@ -175,10 +178,12 @@ static void test_classify_429_reset(void) {
 static void test_classify_422_capacity(void) {
   struct eng_error e;
   static const char *const bodies[] = {
-      "{\"errors\":[\"The metro ny has no provisionable c3.small.x86 servers matching your criteria\"]}",
+      "{\"errors\":[\"The metro ny has no provisionable c3.small.x86 servers matching your "
+      "criteria\"]}",
       "{\"errors\":[\"There aren't available servers in that metro\"]}",
       "{\"errors\":[\"There aren't available c3.small.x86 servers in any metro\"]}",
-      "{\"errors\":[\"There are no available hardware reservations for plan c3.small.x86 in metro ny\"]}",
+      "{\"errors\":[\"There are no available hardware reservations for plan c3.small.x86 in metro "
+      "ny\"]}",
       "{\"error\":\"Server is not provisionable\"}",
       "{\"errors\":[\"Not enough capacity\"]}",
   };
@@ -188,8 +193,9 @@ static void test_classify_422_capacity(void) {
     ASSERT(!metal_retryable(&e));
   }
   classify(422, bodies[0], &e);
-  ASSERT_CONTAINS(e.msg, "creating device shoot--p--s-worker-abc in metro ny failed: no capacity for "
-                         "plan c3.small.x86 (HTTP 422");
+  ASSERT_CONTAINS(e.msg,
+                  "creating device shoot--p--s-worker-abc in metro ny failed: no capacity for "
+                  "plan c3.small.x86 (HTTP 422");
   ASSERT_CONTAINS(e.msg, "Equinix Metal has no free servers of this plan in this metro; choose "
                          "another plan or metro or retry later.");
 }
@@ -230,7 +236,8 @@ static void test_classify_422_config(void) {
 static void test_classify_5xx_html(void) {
   struct eng_error e;
   const char *b = "<html><body><h1>502 Bad Gateway</h1>nginx</body></html>";
-  ASSERT_EQ(ENG_UNAVAILABLE, metal_error_from_http(&e, &create_ctx, 502, b, strlen(b), 2000, NULL, 0));
+  ASSERT_EQ(ENG_UNAVAILABLE,
+            metal_error_from_http(&e, &create_ctx, 502, b, strlen(b), 2000, NULL, 0));
   ASSERT_EQ(502, e.http_status);
   ASSERT_EQ(2000, e.retry_after_ms);
   ASSERT(metal_retryable(&e));
@@ -252,14 +259,18 @@ static void test_classify_other(void) {
 
 static void test_classify_transport(void) {
   struct eng_error e;
-  ASSERT_EQ(ENG_TIMEOUT, metal_error_from_transport(&e, &create_ctx, ENG_TIMEOUT, "Operation timed out after 60000 milliseconds"));
+  ASSERT_EQ(ENG_TIMEOUT,
+            metal_error_from_transport(&e, &create_ctx, ENG_TIMEOUT,
+                                       "Operation timed out after 60000 milliseconds"));
   ASSERT(metal_retryable(&e));
   ASSERT(metal_ambiguous(&e));
   ASSERT_STR_EQ("ERR_RETRYABLE_INFRA_DEPENDENCIES", metal_gardener_code(&e));
   ASSERT_CONTAINS(e.msg, "did not answer in time");
-  ASSERT_EQ(ENG_UNAVAILABLE, metal_error_from_transport(&e, &create_ctx, ENG_UNAVAILABLE, "Connection reset by peer"));
+  ASSERT_EQ(ENG_UNAVAILABLE, metal_error_from_transport(&e, &create_ctx, ENG_UNAVAILABLE,
+                                                        "Connection reset by peer"));
   ASSERT(metal_ambiguous(&e));
-  ASSERT_EQ(ENG_PROTOCOL, metal_error_from_transport(&e, &create_ctx, ENG_PROTOCOL, "SSL certificate problem"));
+  ASSERT_EQ(ENG_PROTOCOL,
+            metal_error_from_transport(&e, &create_ctx, ENG_PROTOCOL, "SSL certificate problem"));
   ASSERT_CONTAINS(e.msg, "CA bundle");
   ASSERT_EQ(ENG_IO, metal_error_from_transport(&e, &create_ctx, ENG_INTERNAL, "x"));
   ASSERT_EQ(0, e.http_status);
@@ -568,7 +579,8 @@ static void test_decode_device_bad(void) {
       {"{\"id\":\"x\",\"state\":\"active\",\"tags\":[\"a\",1]}", "field 'tags'"},
       {"{\"id\":\"x\",\"state\":\"active\",\"hostname\":[]}", "field 'hostname'"},
       {"{\"id\":\"x\",\"state\":\"active\",\"ip_addresses\":{}}", "field 'ip_addresses'"},
-      {"{\"id\":\"x\",\"state\":\"active\",\"ip_addresses\":[1]}", "'ip_addresses' is not an object"},
+      {"{\"id\":\"x\",\"state\":\"active\",\"ip_addresses\":[1]}",
+       "'ip_addresses' is not an object"},
   };
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
     json_t *v = J(cases[i].json);
@@ -585,9 +597,10 @@ static void test_decode_device_bad(void) {
 
 static void test_decode_device_lenient_extras(void) {
   /* Fields shown only to operators fall back quietly: odd metro/plan shapes, NaN-free numbers. */
-  json_t *v = J("{\"id\":\"x\",\"state\":\"active\",\"metro\":{\"href\":\"/metal/v1/metros/1\"},"
-                "\"plan\":\"c3.small.x86\",\"operating_system\":7,\"hostname\":null,"
-                "\"provisioning_percentage\":\"50\",\"ip_addresses\":[{\"address\":7,\"cidr\":\"x\"}]}");
+  json_t *v =
+      J("{\"id\":\"x\",\"state\":\"active\",\"metro\":{\"href\":\"/metal/v1/metros/1\"},"
+        "\"plan\":\"c3.small.x86\",\"operating_system\":7,\"hostname\":null,"
+        "\"provisioning_percentage\":\"50\",\"ip_addresses\":[{\"address\":7,\"cidr\":\"x\"}]}");
   struct metal_device d;
   ASSERT_OK(metal_device_decode(v, &d, NULL));
   ASSERT_STR_EQ("", d.metro);
@@ -631,8 +644,9 @@ static void test_decode_truncated_json(void) {
 }
 
 static void test_decode_sshkeys(void) {
-  json_t *arr = J("[{\"id\":\"k1\",\"label\":\"shoot--p--s-ssh-publickey\",\"key\":\"ssh-ed25519 AAAA c1\","
-                  "\"fingerprint\":\"aa:bb\",\"created_at\":\"2026-01-01T00:00:00Z\"},{\"id\":\"k2\"}]");
+  json_t *arr =
+      J("[{\"id\":\"k1\",\"label\":\"shoot--p--s-ssh-publickey\",\"key\":\"ssh-ed25519 AAAA c1\","
+        "\"fingerprint\":\"aa:bb\",\"created_at\":\"2026-01-01T00:00:00Z\"},{\"id\":\"k2\"}]");
   struct metal_sshkey_list l;
   ASSERT_OK(metal_sshkey_list_decode(arr, &l, NULL));
   ASSERT_EQ(2, l.n);
@@ -651,10 +665,11 @@ static void test_decode_sshkeys(void) {
 }
 
 static void test_decode_ips(void) {
-  json_t *arr = J("[{\"id\":\"r1\",\"address\":\"10.1.0.0\",\"network\":\"10.1.0.0\",\"cidr\":25,"
-                  "\"type\":\"private_ipv4\",\"public\":false,\"management\":true,\"tags\":[\"t\"],"
-                  "\"metro\":{\"code\":\"ny\"},\"parent_block\":{\"network\":\"10.1.0.0\",\"cidr\":24}},"
-                  "{\"id\":\"r1\"}]");
+  json_t *arr =
+      J("[{\"id\":\"r1\",\"address\":\"10.1.0.0\",\"network\":\"10.1.0.0\",\"cidr\":25,"
+        "\"type\":\"private_ipv4\",\"public\":false,\"management\":true,\"tags\":[\"t\"],"
+        "\"metro\":{\"code\":\"ny\"},\"parent_block\":{\"network\":\"10.1.0.0\",\"cidr\":24}},"
+        "{\"id\":\"r1\"}]");
   struct metal_ip_list l;
   ASSERT_OK(metal_ip_list_decode(arr, &l, NULL));
   ASSERT_EQ(1, l.n);
