@@ -265,6 +265,15 @@ static const struct metal_device *pick(const struct metal_device_list *l, size_t
   return best;
 }
 
+/* How long to wait before the lookup that settles an ambiguous create: settle_ms, or longer when
+ * the server asked for it (503 with Retry-After). */
+static long settle_wait(const struct metal_op *op) {
+  long ms = op->c->settle_ms, ra = op->saved_err.retry_after_ms;
+  if (ra > ms)
+    ms = ra > op->c->max_pause_ms ? op->c->max_pause_ms : ra;
+  return ms;
+}
+
 static void ensure_create_step(struct metal_op *op, const struct metal_resp *r) {
   if (r->code == ENG_OK) {
     create_step(op, r);
@@ -280,7 +289,7 @@ static void ensure_create_step(struct metal_op *op, const struct metal_resp *r) 
   eng_error_clear(&op->err);
   log_warn("the outcome of a device create is unknown; looking it up before any new attempt",
            "operation", op->what, "tag", op->tag, "error", op->saved_err.msg, NULL);
-  metal_op_after(op, op->c->settle_ms, ensure_lookup);
+  metal_op_after(op, settle_wait(op), ensure_lookup);
 }
 
 static void ensure_lookup_done(struct metal_op *op) {

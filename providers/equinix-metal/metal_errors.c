@@ -275,7 +275,19 @@ enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err
           "keys it no longer needs.");
     } else {
       snprintf(reason, sizeof(reason), "the API rejected the request as invalid");
-      if (ctx && (ctx->plan || ctx->metro || ctx->os))
+      char *l = xstrdup(text);
+      for (char *p = l; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+      bool taken =
+          has(l, "already been taken") || has(l, "already exists") || has(l, "already in use");
+      free(l);
+      if (taken)
+        snprintf(
+            advice, sizeof(advice),
+            "Something in the project already uses what this request asks for (for an SSH key: "
+            "the same public key under another label); remove that object or change the "
+            "request.");
+      else if (ctx && (ctx->plan || ctx->metro || ctx->os))
         snprintf(
             advice, sizeof(advice),
             "Check the machine type (plan %s), machine image (operating system %s) and region "

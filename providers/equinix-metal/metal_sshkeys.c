@@ -149,7 +149,10 @@ static void ensure_create_step(struct metal_op *op, const struct metal_resp *r) 
   eng_error_clear(&op->err);
   log_warn("the outcome of an SSH key create is unknown; looking it up before any new attempt",
            "operation", op->what, "error", op->saved_err.msg, NULL);
-  metal_op_after(op, op->c->settle_ms, ensure_lookup);
+  long ms = op->c->settle_ms, ra = op->saved_err.retry_after_ms;
+  if (ra > ms)
+    ms = ra > op->c->max_pause_ms ? op->c->max_pause_ms : ra;
+  metal_op_after(op, ms, ensure_lookup);
 }
 
 static void ensure_lookup_done(struct metal_op *op) {

@@ -108,6 +108,13 @@ def main():
         t.ok(r["ok"] and r["count"] >= 1 and all(x["type"] == "private_ipv4" for x in r["ips"]),
              "IP reservations filtered by type", diag=r)
 
+        key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7ZxPPRdGGT1wS6l4Jv8mTgK3y0x8U5ojS2nW6Sx0n1 e"
+        r = tool.run("sshkey-ensure", "--label", "shoot--e--a-ssh-publickey", "--public-key", key)
+        t.ok(r["ok"], "an SSH key is created", diag=r)
+        r = tool.run("sshkey-ensure", "--label", "shoot--e--b-ssh-publickey", "--public-key", key)
+        check(r, "ENG_CONFIG", "ERR_CONFIGURATION_PROBLEM", ["creating project SSH key shoot--e--b-ssh-publickey",
+              "already been taken", "under another label"], "same public key under another label")
+
         t.eq([], m.violations(), "every answer matched the spec")
         leaks = [o for o in tool.outputs if any(tok in o for tok in tokens)]
         t.eq([], leaks, "no API token in any output or log line (debug level included)")

@@ -459,7 +459,11 @@ static void h_ensure(const struct sreq *q, struct sresp *r) {
       return;
     }
     created = true;
-    if (post_mode == 1) {
+    if (post_mode == 4) {
+      r->status = 503;
+      snprintf(r->headers, sizeof(r->headers), "Retry-After: 1\r\n");
+      r->body = xstrdup("{\"error\":\"busy\"}");
+    } else if (post_mode == 1) {
       r->status = 500;
       r->body = xstrdup("{\"error\":\"Oh snap\"}");
     } else if (post_mode == 2) {
@@ -543,6 +547,23 @@ static void ensure_after_failure(int mode) {
 
 static void test_ensure_after_500(void) { ensure_after_failure(1); }
 static void test_ensure_after_lost_response(void) { ensure_after_failure(2); }
+
+static void test_ensure_settles_after_retry_after(void) {
+  /* A 503 with Retry-After on a create: the confirming lookup waits at least that long. */
+  ensure_after_failure(4);
+  pthread_mutex_lock(&mu);
+  int64_t post_at = -1, lookup_at = -1;
+  for (int i = 0; i < nreq; i++) {
+    if (!strcmp(reqlog[i].method, "POST"))
+      post_at = reqlog[i].at_ms;
+    else if (post_at >= 0 && lookup_at < 0)
+      lookup_at = reqlog[i].at_ms;
+  }
+  pthread_mutex_unlock(&mu);
+  ASSERT(post_at >= 0 && lookup_at >= 0);
+  ASSERT_MSG(lookup_at - post_at >= 999, "lookup %" PRId64 " ms after the 503",
+             lookup_at - post_at);
+}
 
 static void test_ensure_definitive_failure(void) {
   reset(h_ensure);
@@ -819,6 +840,7 @@ int main(void) {
   TEST(test_ensure_creates_once);
   TEST(test_ensure_after_500);
   TEST(test_ensure_after_lost_response);
+  TEST(test_ensure_settles_after_retry_after);
   TEST(test_ensure_definitive_failure);
   TEST(test_ensure_bad_spec);
   TEST(test_delete_404_is_gone);

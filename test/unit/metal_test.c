@@ -228,6 +228,10 @@ static void test_classify_422_config(void) {
     ASSERT_STR_EQ("ERR_CONFIGURATION_PROBLEM", metal_gardener_code(&e));
     ASSERT(!metal_retryable(&e));
   }
+  struct metal_err_ctx kctx = {.what = "creating project SSH key k"};
+  const char *taken = "{\"errors\":[\"Fingerprint has already been taken\"]}";
+  ASSERT_EQ(ENG_CONFIG, metal_error_from_http(&e, &kctx, 422, taken, strlen(taken), -1, NULL, 0));
+  ASSERT_CONTAINS(e.msg, "under another label");
   classify(422, bodies[2], &e);
   ASSERT_CONTAINS(e.msg, "windows_1 is not a valid operating system; Plan can't be blank");
   ASSERT_CONTAINS(e.msg, "plan c3.small.x86");
