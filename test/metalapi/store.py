@@ -450,10 +450,6 @@ class Store:
             elif enforce_limits and not self._has_capacity(metro, plan):
                 raise ApiError(422, errors=[
                     f"The metro {metro} has no provisionable {plan} servers matching your criteria"])
-            if hw_id is None and enforce_limits:
-                key = self._capacity_key(metro, plan)
-                if key is not None:
-                    self.capacity[key] -= 1
             d = Device()
             d.id = str(uuid.uuid4())
             d.short_id = d.id[:8]
@@ -484,9 +480,18 @@ class Store:
             d.port_ids = [str(uuid.uuid4()) for _ in range(3)]
             d.fail = self._match_failure(d.hostname, d.tags)
             d.request = req
+            try:
+                self._give_ips(d, req.get("public_ipv4", True), req.get("public_ipv6", True), wall)
+            except ApiError:
+                self._release_ips(d)
+                raise
+            # Nothing can fail from here on: commit the reservation and the capacity.
             if hw_id:
                 self.hw[hw_id]["device"] = d.id
-            self._give_ips(d, req.get("public_ipv4", True), req.get("public_ipv6", True), wall)
+            elif enforce_limits:
+                key = self._capacity_key(metro, plan)
+                if key is not None:
+                    self.capacity[key] -= 1
             self.devices[d.id] = d
             self._transition(d, state or "queued", self.clock.now(), reason)
             return d
