@@ -24,7 +24,7 @@
 #define KUBE_EVENT_NORMAL "Normal"
 #define KUBE_EVENT_WARNING "Warning"
 
-/* Gardener's reasons (extensions/pkg/controller/*). Any other string may be used too. */
+/* Gardener's reasons (gardener extensions/pkg/controller). Any other string may be used too. */
 #define KUBE_REASON_RECONCILING "Reconciling"
 #define KUBE_REASON_RECONCILED "Reconciled"
 #define KUBE_REASON_RECONCILE_ERROR "ReconcileError"

@@ -580,9 +580,10 @@ static enum eng_err kset_add(struct kset *s, const char *yaml, size_t len, const
   }
   const char *kind = json_string_value(json_object_get(root, "kind"));
   if (kind && strcmp(kind, "Config") != 0) {
+    eng_error_set(err, ENG_CONFIG, "kubeconfig %s has kind \"%s\"; a kubeconfig has kind Config",
+                  name, kind);
     json_decref(root);
-    return eng_error_set(err, ENG_CONFIG, "kubeconfig %s has kind \"%s\"; a kubeconfig has kind Config",
-                         name, kind);
+    return ENG_CONFIG;
   }
   s->files = xrealloc(s->files, (s->n + 1) * sizeof(*s->files));
   s->files[s->n].root = root;
