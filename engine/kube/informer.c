@@ -115,6 +115,10 @@ struct kube_informer *kube_informer_new(struct kube_client *c, const struct kube
   inf->rand_fn = o->rand_fn ? o->rand_fn : backoff_rand_default;
   inf->rand_ud = o->rand_ud;
   backoff_init_default(&inf->backoff, inf->rand_fn, inf->rand_ud);
+  if (o->backoff_initial_ms > 0 || o->backoff_max_ms > 0)
+    backoff_init(&inf->backoff, o->backoff_initial_ms > 0 ? o->backoff_initial_ms : 800,
+                 o->backoff_max_ms > 0 ? o->backoff_max_ms : 30000, 2.0, 1.0, 120000, inf->rand_fn,
+                 inf->rand_ud);
   kube_resource_group_kind(inf->res, inf->group_kind);
   kube_resource_name(inf->res, inf->res_name);
   inf->cache = json_object();

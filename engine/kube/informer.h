@@ -56,6 +56,8 @@ struct kube_informer_opts {
   bool journal_bookmarks;
   backoff_rand_fn rand_fn;           /* NULL = default; for backoff jitter and watch timeouts */
   void *rand_ud;
+  long backoff_initial_ms;           /* 0 = 800 */
+  long backoff_max_ms;               /* 0 = 30000 */
 };
 
 struct kube_informer_stats {
