@@ -154,6 +154,10 @@ static void release_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   release_finish(w->data);
 }
 
+char *kube_leader_lease_name(const char *extension) {
+  return xasprintf("%s-leader-election", extension);
+}
+
 struct kube_leader *kube_leader_new(struct kube_client *c, const struct kube_leader_opts *o,
                                     struct eng_error *err) {
   long lease = o->lease_duration_ms > 0 ? o->lease_duration_ms : 15000;
@@ -161,6 +165,10 @@ struct kube_leader *kube_leader_new(struct kube_client *c, const struct kube_lea
   long retry = o->retry_period_ms > 0 ? o->retry_period_ms : 2000;
   if (!o->ns || !*o->ns) {
     eng_error_set(err, ENG_CONFIG, "leader election needs a namespace for its Lease");
+    return NULL;
+  }
+  if (!o->name || !*o->name) {
+    eng_error_set(err, ENG_CONFIG, "leader election needs the name of its Lease");
     return NULL;
   }
   if (lease <= renew) {
@@ -184,7 +192,7 @@ struct kube_leader *kube_leader_new(struct kube_client *c, const struct kube_lea
   struct kube_leader *l = xcalloc(1, sizeof(*l));
   l->c = c;
   l->ns = xstrdup(o->ns);
-  l->name = xstrdup(o->name && *o->name ? o->name : KUBE_LEADER_LEASE_DEFAULT);
+  l->name = xstrdup(o->name);
   l->identity = o->identity && *o->identity ? xstrdup(o->identity) : default_identity();
   l->lease_ms = lease;
   l->renew_ms = renew;

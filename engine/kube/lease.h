@@ -24,14 +24,15 @@
 #include "event.h"
 #include "kube/client.h"
 
-#define KUBE_LEADER_LEASE_DEFAULT "provider-equinix-metal-leader-election"
+/* The leader Lease is named by the caller: gardener's convention is "<extension>-leader-election"
+ * (kube_leader_lease_name() builds it); the provider's composition root passes its own. */
 #define KUBE_HEARTBEAT_LEASE "gardener-extension-heartbeat"
 
 struct kube_leader;
 
 struct kube_leader_opts {
   const char *ns;           /* required: the Lease's namespace */
-  const char *name;         /* NULL = KUBE_LEADER_LEASE_DEFAULT */
+  const char *name;         /* required: the Lease's name, e.g. "<extension>-leader-election" */
   const char *identity;     /* NULL = "<hostname>_<random uuid>" */
   long lease_duration_ms;   /* 0 = 15000 */
   long renew_deadline_ms;   /* 0 = 10000 */
@@ -48,6 +49,9 @@ struct kube_leader_opts {
   double (*rand_fn)(void *ud); /* jitter source; NULL = default */
   void *rand_ud;
 };
+
+/* "<extension>-leader-election" (controller-runtime's LeaderElectionNameID); caller frees. */
+char *kube_leader_lease_name(const char *extension);
 
 /* Validates durations like client-go (lease > renew deadline > 1.2 x retry period, all > 0):
  * NULL and err set on invalid options. Copies the options. */

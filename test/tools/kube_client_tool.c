@@ -14,6 +14,8 @@
  *            records the same event about ConfigMap N K times, waits until written.
  *   write    --namespace NS --name N    create, update, patch (merge, json, status-less),
  *            delete with preconditions on a ConfigMap; prints each step's result.
+ *   heartbeat --namespace NS --name EXTENSION [--times K]
+ *            runs the Gardener heartbeat with a 1 s interval until it renewed K times.
  * Exit status 0 when every call succeeded (get may be told --expect-error=CODE).
  */
 #include "common.h"
@@ -22,6 +24,7 @@
 #include "kube/client.h"
 #include "kube/events.h"
 #include "kube/kubeconfig.h"
+#include "kube/lease.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -153,6 +156,16 @@ static int cmd_event(struct kube_client *c, const struct kube_resource *r) {
   return 0;
 }
 
+static int cmd_heartbeat(struct kube_client *c) {
+  struct kube_heartbeat *h = kube_heartbeat_new(c, ns, name, 1);
+  kube_heartbeat_start(h);
+  while (kube_heartbeat_renewals(h) < (uint64_t)times)
+    ev_run(kube_client_loop(c), EVRUN_ONCE);
+  printf("{\"err\":\"ENG_OK\",\"renewals\":%" PRIu64 "}\n", kube_heartbeat_renewals(h));
+  kube_heartbeat_free(h);
+  return 0;
+}
+
 static int step(const char *what, enum eng_err rc, struct eng_error *err, json_t *obj,
                 enum eng_err want) {
   print_result(what, rc, err, obj);
@@ -206,7 +219,7 @@ int main(int argc, char **argv) {
   xalloc_init();
   log_setup(LOG_WARN, LOG_FORMAT_TEXT, 2);
   if (argc < 2) {
-    fprintf(stderr, "usage: kube_client_tool get|list|conflict-update|event|write [options]\n");
+    fprintf(stderr, "usage: kube_client_tool get|list|conflict-update|event|write|heartbeat [options]\n");
     return 2;
   }
   const char *cmd = argv[1];
@@ -253,6 +266,8 @@ int main(int argc, char **argv) {
     status = cmd_event(c, &r);
   else if (!strcmp(cmd, "write"))
     status = cmd_write(c, &r);
+  else if (!strcmp(cmd, "heartbeat"))
+    status = cmd_heartbeat(c);
   else {
     fprintf(stderr, "kube_client_tool: unknown command %s\n", cmd);
     status = 2;
