@@ -83,13 +83,18 @@ def test_ten_thousand(k):
         k.bulk(path, [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i:05d}"},
                        "data": {"i": str(i)}} for i in range(start, start + 2500)])
     inf = Informer(k, "--plural", "configmaps", "--kind", "ConfigMap", "--namespace", "bulk",
-                   "--page-size", "500")
+                   "--page-size", "500", "--second-plural", "namespaces", "--second-kind", "Namespace",
+                   "--second-cluster-scoped")
     try:
         d, want, ok = wait_equal(inf, k, path)
         t.eq(10000, len(want), "the server holds 10,000 objects")
         t.ok(ok, "the informer's cache and its journal events equal the server's list exactly",
              diag=diff(d["cache"], want) if d else "no dump")
         t.eq(10000, d["handlers"]["add"], "on_add ran once per object")
+        nss = server_map(k, "/api/v1/namespaces")
+        t.ok(d.get("second_synced") and d.get("second") == nss,
+             "a second informer (cluster-scoped namespaces) on the same client and loop is in sync too",
+             diag=diff(d.get("second", {}), nss))
         list_reqs = [r for r in k.requests() if r["path"] == path and not r["watch"] and r["query"]]
         t.eq(20, len(list_reqs), "the list came in pages of 500 (20 requests)")
         t.ok(all(r["query"].get("resourceVersion") in (None, "0") for r in list_reqs[:1]),

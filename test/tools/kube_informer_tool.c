@@ -3,7 +3,11 @@
  *
  *   kube_informer_tool --kubeconfig PATH --plural configmaps [--group G] [--version V]
  *                      [--kind K] [--cluster-scoped] [--namespace NS] [--page-size N]
- *                      [--watch-timeout S]
+ *                      [--watch-timeout S] [--second-plural P --second-kind K
+ *                      [--second-group G] [--second-cluster-scoped]]
+ *
+ * With --second-plural a second informer (all namespaces) runs on the same client and loop;
+ * "second" in the dump is its cache (uid -> rv).
  *
  * Commands on stdin, one per line:
  *   dump   print one JSON line: {"synced","last_rv","count","cache":{uid:rv},
@@ -29,6 +33,7 @@
 
 struct tool {
   struct kube_informer *inf;
+  struct kube_informer *second;
   json_t *journal; /* uid -> rv from jevents */
   uint64_t journal_events, relisted;
   uint64_t adds, updates, deletes, synced_calls;
@@ -89,6 +94,12 @@ static void dump(struct tool *t) {
       (json_int_t)st.expired, "events", (json_int_t)st.events, "bookmarks", (json_int_t)st.bookmarks,
       "handlers", "add", (json_int_t)t->adds, "update", (json_int_t)t->updates, "delete",
       (json_int_t)t->deletes, "synced", (json_int_t)t->synced_calls);
+  if (t->second) {
+    json_t *m = json_object();
+    kube_informer_foreach(t->second, add_to_map, m);
+    json_object_set_new(out, "second", m);
+    json_object_set_new(out, "second_synced", json_boolean(kube_informer_has_synced(t->second)));
+  }
   char *s = json_dumps(out, JSON_COMPACT);
   printf("%s\n", s);
   fflush(stdout);
@@ -131,7 +142,8 @@ int main(int argc, char **argv) {
   log_setup(LOG_WARN, LOG_FORMAT_TEXT, 2);
   const char *kubeconfig = NULL, *group = "", *version = "v1", *plural = NULL, *kind = "Object",
              *ns = NULL;
-  bool cluster_scoped = false;
+  bool cluster_scoped = false, second_cluster_scoped = false;
+  const char *second_plural = NULL, *second_kind = "Object", *second_group = "";
   long page_size = 0, watch_timeout = 0, backoff_max = 0;
   const struct cli_opt opts[] = {
       {"kubeconfig", CLI_STRING, &kubeconfig, "PATH", "kubeconfig file", NULL},
@@ -144,6 +156,10 @@ int main(int argc, char **argv) {
       {"page-size", CLI_INT, &page_size, "N", "list page size", NULL},
       {"watch-timeout", CLI_INT, &watch_timeout, "S", "watch timeoutSeconds", NULL},
       {"backoff-max-ms", CLI_INT, &backoff_max, "MS", "cap of the retry backoff", NULL},
+      {"second-plural", CLI_STRING, &second_plural, "PLURAL", "a second informer's resource", NULL},
+      {"second-kind", CLI_STRING, &second_kind, "KIND", "its kind", NULL},
+      {"second-group", CLI_STRING, &second_group, "GROUP", "its group", NULL},
+      {"second-cluster-scoped", CLI_BOOL, &second_cluster_scoped, NULL, "it is cluster-scoped", NULL},
       {0}};
   const struct cli_spec spec = {"kube_informer_tool", "[options]", "Run one informer; commands on stdin.",
                                 opts, 0, 0};
@@ -183,6 +199,13 @@ int main(int argc, char **argv) {
   };
   t.inf = kube_informer_new(c, &o);
   kube_informer_start(t.inf);
+  struct kube_resource res2 = {second_group, "v1", second_plural ? second_plural : "", second_kind,
+                               !second_cluster_scoped};
+  if (second_plural) {
+    struct kube_informer_opts o2 = {.res = &res2};
+    t.second = kube_informer_new(c, &o2);
+    kube_informer_start(t.second);
+  }
   ev_io in;
   ev_io_init(&in, stdin_cb, 0, EV_READ);
   in.data = &t;
@@ -191,6 +214,7 @@ int main(int argc, char **argv) {
     ev_run(t.loop, 0);
   ev_io_stop(t.loop, &in);
   kube_informer_free(t.inf);
+  kube_informer_free(t.second);
   kube_client_free(c);
   json_decref(t.journal);
   ev_loop_destroy(t.loop);
