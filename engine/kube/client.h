@@ -104,13 +104,13 @@ size_t kube_client_inflight(const struct kube_client *c);
 /* ---- results -------------------------------------------------------------------------- */
 
 struct kube_result {
-  enum eng_err err;     /* ENG_OK for a 2xx response, otherwise as mapped above */
-  long status;          /* HTTP status; 0 when no response arrived */
-  json_t *body;         /* parsed body (the object, the list, or a Status); NULL if none */
-  const char *reason;   /* Status reason ("Conflict", "AlreadyExists", "Expired"), or "" */
-  const char *message;  /* Status message or the transport error, or "" */
-  long retry_after_ms;  /* Retry-After header or details.retryAfterSeconds; -1 if none */
-  int attempts;         /* HTTP requests made for this call (retries included) */
+  enum eng_err err;       /* ENG_OK for a 2xx response, otherwise as mapped above */
+  long status;            /* HTTP status; 0 when no response arrived */
+  json_t *body;           /* parsed body (the object, the list, or a Status); NULL if none */
+  const char *reason;     /* Status reason ("Conflict", "AlreadyExists", "Expired"), or "" */
+  const char *message;    /* Status message or the transport error, or "" */
+  long retry_after_ms;    /* Retry-After header or details.retryAfterSeconds; -1 if none */
+  int attempts;           /* HTTP requests made for this call (retries included) */
   struct eng_error error; /* code = err; msg is a sentence naming verb, object and cause */
 };
 
@@ -165,8 +165,8 @@ struct kube_watch_opts {
   const char *field_selector;
   const char *resource_version; /* start after this RV; NULL/"" = state + changes */
   bool allow_bookmarks;
-  long timeout_seconds;         /* server-side timeoutSeconds; 0 = not sent */
-  size_t max_event_bytes;       /* cap of one event; 0 = BUF_MAX_WATCH_EVENT (16 MiB) */
+  long timeout_seconds;   /* server-side timeoutSeconds; 0 = not sent */
+  size_t max_event_bytes; /* cap of one event; 0 = BUF_MAX_WATCH_EVENT (16 MiB) */
 };
 
 /*

@@ -31,13 +31,13 @@
 struct kube_leader;
 
 struct kube_leader_opts {
-  const char *ns;           /* required: the Lease's namespace */
-  const char *name;         /* required: the Lease's name, e.g. "<extension>-leader-election" */
-  const char *identity;     /* NULL = "<hostname>_<random uuid>" */
-  long lease_duration_ms;   /* 0 = 15000 */
-  long renew_deadline_ms;   /* 0 = 10000 */
-  long retry_period_ms;     /* 0 = 2000 */
-  bool release_on_cancel;   /* kube_leader_release() gives the lease up (ReleaseOnCancel) */
+  const char *ns;         /* required: the Lease's namespace */
+  const char *name;       /* required: the Lease's name, e.g. "<extension>-leader-election" */
+  const char *identity;   /* NULL = "<hostname>_<random uuid>" */
+  long lease_duration_ms; /* 0 = 15000 */
+  long renew_deadline_ms; /* 0 = 10000 */
+  long retry_period_ms;   /* 0 = 2000 */
+  bool release_on_cancel; /* kube_leader_release() gives the lease up (ReleaseOnCancel) */
   /* Called when this process becomes leader; epoch = leaseTransitions at acquisition. */
   void (*on_started)(void *ud, int64_t epoch);
   /* Called when leadership is lost or released. Controllers normally exit here. */
@@ -45,7 +45,7 @@ struct kube_leader_opts {
   /* Called when the observed holder changes (may be this process, or "" when released). */
   void (*on_new_leader)(void *ud, const char *identity);
   void *ud;
-  struct jevent_sink sink;  /* engine.leader.started / engine.leader.stopped; fn NULL = none */
+  struct jevent_sink sink;     /* engine.leader.started / engine.leader.stopped; fn NULL = none */
   double (*rand_fn)(void *ud); /* jitter source; NULL = default */
   void *rand_ud;
 };

@@ -33,11 +33,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *kubeconfig, *group = "", *version = "v1", *plural = "configmaps", *kind = "ConfigMap",
-                  *ns, *name, *reason = "Reconciled", *message = "reconciled", *expect_error;
+static const char *kubeconfig, *group = "", *version = "v1", *plural = "configmaps",
+                               *kind = "ConfigMap", *ns, *name, *reason = "Reconciled",
+                               *message = "reconciled", *expect_error;
 static long page_size, times = 1;
 
-static void print_result(const char *step, enum eng_err rc, const struct eng_error *err, json_t *obj) {
+static void print_result(const char *step, enum eng_err rc, const struct eng_error *err,
+                         json_t *obj) {
   json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "step", step, "err", eng_err_name(rc), "status",
                         err->http_status, "message", err->msg);
   if (obj)
@@ -67,7 +69,9 @@ static int cmd_list(struct kube_client *c, const struct kube_resource *r) {
   enum eng_err rc = kube_list_sync(c, r, ns, &o, &list, &err);
   json_t *out = json_pack("{s:s, s:I, s:s, s:s}", "err", eng_err_name(rc), "count",
                           (json_int_t)json_array_size(json_object_get(list, "items")), "rv",
-                          jsonx_str(list, "metadata.resourceVersion") ? jsonx_str(list, "metadata.resourceVersion") : "",
+                          jsonx_str(list, "metadata.resourceVersion")
+                              ? jsonx_str(list, "metadata.resourceVersion")
+                              : "",
                           "message", err.msg);
   char *s = json_dumps(out, JSON_COMPACT);
   printf("%s\n", s);
@@ -177,30 +181,35 @@ static int cmd_write(struct kube_client *c, const struct kube_resource *r) {
   struct eng_error err;
   json_t *obj = NULL;
   int bad = 0;
-  json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
-                         "metadata", "name", name, "namespace", ns, "data", "a", "1");
+  json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
+                         "ConfigMap", "metadata", "name", name, "namespace", ns, "data", "a", "1");
   bad |= step("create", kube_create_sync(c, r, ns, cm, &obj, &err), &err, json_incref(obj), ENG_OK);
   bad |= step("create-again", kube_create_sync(c, r, ns, cm, NULL, &err), &err, NULL, ENG_EXISTS);
   /* Update with the resourceVersion just read, then again with the stale one. */
   json_t *upd = json_deep_copy(obj);
   json_object_set_new(json_object_get(upd, "data"), "a", json_string("2"));
   json_t *upd2 = NULL;
-  bad |= step("update", kube_update_sync(c, r, ns, name, upd, &upd2, &err), &err, json_incref(upd2), ENG_OK);
-  bad |= step("update-stale", kube_update_sync(c, r, ns, name, upd, NULL, &err), &err, NULL, ENG_CONFLICT);
+  bad |= step("update", kube_update_sync(c, r, ns, name, upd, &upd2, &err), &err, json_incref(upd2),
+              ENG_OK);
+  bad |= step("update-stale", kube_update_sync(c, r, ns, name, upd, NULL, &err), &err, NULL,
+              ENG_CONFLICT);
   json_t *mp = json_pack("{s:{s:s}}", "data", "b", "merged");
-  bad |= step("merge-patch", kube_patch_sync(c, r, ns, name, KUBE_PATCH_MERGE, mp, NULL, &err), &err, NULL, ENG_OK);
+  bad |= step("merge-patch", kube_patch_sync(c, r, ns, name, KUBE_PATCH_MERGE, mp, NULL, &err),
+              &err, NULL, ENG_OK);
   json_t *jp = json_pack("[{s:s, s:s, s:s}]", "op", "add", "path", "/data/c", "value", "json");
   json_t *patched = NULL;
-  bad |= step("json-patch", kube_patch_sync(c, r, ns, name, KUBE_PATCH_JSON, jp, &patched, &err), &err,
-              json_incref(patched), ENG_OK);
+  bad |= step("json-patch", kube_patch_sync(c, r, ns, name, KUBE_PATCH_JSON, jp, &patched, &err),
+              &err, json_incref(patched), ENG_OK);
   json_t *jbad = json_pack("[{s:s, s:s, s:s}]", "op", "test", "path", "/data/c", "value", "nope");
-  bad |= step("json-patch-test-fails", kube_patch_sync(c, r, ns, name, KUBE_PATCH_JSON, jbad, NULL, &err),
-              &err, NULL, ENG_INVALID);
+  bad |= step("json-patch-test-fails",
+              kube_patch_sync(c, r, ns, name, KUBE_PATCH_JSON, jbad, NULL, &err), &err, NULL,
+              ENG_INVALID);
   struct kube_delete_opts pre = {.uid = "00000000-0000-0000-0000-000000000000"};
   bad |= step("delete-wrong-uid", kube_delete_sync(c, r, ns, name, &pre, NULL, &err), &err, NULL,
               ENG_CONFLICT);
   struct kube_delete_opts good = {.uid = jsonx_str(patched, "metadata.uid"),
-                                  .resource_version = jsonx_str(patched, "metadata.resourceVersion"),
+                                  .resource_version =
+                                      jsonx_str(patched, "metadata.resourceVersion"),
                                   .propagation = "Background"};
   bad |= step("delete", kube_delete_sync(c, r, ns, name, &good, NULL, &err), &err, NULL, ENG_OK);
   bad |= step("get-deleted", kube_get_sync(c, r, ns, name, NULL, &err), &err, NULL, ENG_NOTFOUND);
@@ -219,7 +228,8 @@ int main(int argc, char **argv) {
   xalloc_init();
   log_setup(LOG_WARN, LOG_FORMAT_TEXT, 2);
   if (argc < 2) {
-    fprintf(stderr, "usage: kube_client_tool get|list|conflict-update|event|write|heartbeat [options]\n");
+    fprintf(stderr,
+            "usage: kube_client_tool get|list|conflict-update|event|write|heartbeat [options]\n");
     return 2;
   }
   const char *cmd = argv[1];

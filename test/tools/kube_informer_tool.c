@@ -85,15 +85,17 @@ static void dump(struct tool *t) {
   struct kube_informer_stats st;
   kube_informer_get_stats(t->inf, &st);
   json_t *out = json_pack(
-      "{s:b, s:s, s:I, s:o, s:O, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}}",
+      "{s:b, s:s, s:I, s:o, s:O, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, "
+      "s:I, s:I}}",
       "synced", kube_informer_has_synced(t->inf), "last_rv", kube_informer_last_rv(t->inf), "count",
       (json_int_t)kube_informer_len(t->inf), "cache", cache, "journal", t->journal,
-      "journal_events", (json_int_t)t->journal_events, "relisted", (json_int_t)t->relisted,
-      "stats", "lists", (json_int_t)st.lists, "list_errors", (json_int_t)st.list_errors, "watches",
+      "journal_events", (json_int_t)t->journal_events, "relisted", (json_int_t)t->relisted, "stats",
+      "lists", (json_int_t)st.lists, "list_errors", (json_int_t)st.list_errors, "watches",
       (json_int_t)st.watches, "watch_errors", (json_int_t)st.watch_errors, "expired",
-      (json_int_t)st.expired, "events", (json_int_t)st.events, "bookmarks", (json_int_t)st.bookmarks,
-      "handlers", "add", (json_int_t)t->adds, "update", (json_int_t)t->updates, "delete",
-      (json_int_t)t->deletes, "synced", (json_int_t)t->synced_calls);
+      (json_int_t)st.expired, "events", (json_int_t)st.events, "bookmarks",
+      (json_int_t)st.bookmarks, "handlers", "add", (json_int_t)t->adds, "update",
+      (json_int_t)t->updates, "delete", (json_int_t)t->deletes, "synced",
+      (json_int_t)t->synced_calls);
   if (t->second) {
     json_t *m = json_object();
     kube_informer_foreach(t->second, add_to_map, m);
@@ -159,10 +161,11 @@ int main(int argc, char **argv) {
       {"second-plural", CLI_STRING, &second_plural, "PLURAL", "a second informer's resource", NULL},
       {"second-kind", CLI_STRING, &second_kind, "KIND", "its kind", NULL},
       {"second-group", CLI_STRING, &second_group, "GROUP", "its group", NULL},
-      {"second-cluster-scoped", CLI_BOOL, &second_cluster_scoped, NULL, "it is cluster-scoped", NULL},
+      {"second-cluster-scoped", CLI_BOOL, &second_cluster_scoped, NULL, "it is cluster-scoped",
+       NULL},
       {0}};
-  const struct cli_spec spec = {"kube_informer_tool", "[options]", "Run one informer; commands on stdin.",
-                                opts, 0, 0};
+  const struct cli_spec spec = {
+      "kube_informer_tool", "[options]", "Run one informer; commands on stdin.", opts, 0, 0};
   int npos;
   char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
   int rc = cli_parse(&spec, argc - 1, argv + 1, &npos, pos);

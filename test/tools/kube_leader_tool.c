@@ -35,8 +35,8 @@ struct tool {
 
 static void on_started(void *ud, int64_t epoch) {
   struct tool *t = ud;
-  printf("started epoch=%" PRId64 " mono=%" PRId64 " deadline=%" PRId64 "\n", epoch, clock_mono_ms(),
-         kube_leader_deadline_ms(t->l));
+  printf("started epoch=%" PRId64 " mono=%" PRId64 " deadline=%" PRId64 "\n", epoch,
+         clock_mono_ms(), kube_leader_deadline_ms(t->l));
   fflush(stdout);
 }
 
@@ -91,8 +91,8 @@ int main(int argc, char **argv) {
       {"retry-ms", CLI_INT, &retry_ms, "MS", "retry period", NULL},
       {"release-on-cancel", CLI_BOOL, &release, NULL, "release the lease on SIGTERM", NULL},
       {0}};
-  const struct cli_spec spec = {"kube_leader_tool", "[options]", "A leader-election candidate.", opts,
-                                0, 0};
+  const struct cli_spec spec = {
+      "kube_leader_tool", "[options]", "A leader-election candidate.", opts, 0, 0};
   int npos;
   char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
   int rc = cli_parse(&spec, argc - 1, argv + 1, &npos, pos);
