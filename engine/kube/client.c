@@ -1176,6 +1176,14 @@ enum eng_err kube_update_sync(struct kube_client *c, const struct kube_resource 
   SYNC_END;
 }
 
+enum eng_err kube_update_status_sync(struct kube_client *c, const struct kube_resource *r,
+                                     const char *ns, const char *name, const json_t *obj,
+                                     json_t **out, struct eng_error *err) {
+  SYNC_BEGIN;
+  (void)kube_update_status(c, r, ns, name, obj, sync_done, &st);
+  SYNC_END;
+}
+
 enum eng_err kube_patch_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
                              const char *name, enum kube_patch_type type, const json_t *patch,
                              json_t **out, struct eng_error *err) {

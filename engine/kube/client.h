@@ -261,6 +261,9 @@ enum eng_err kube_create_sync(struct kube_client *c, const struct kube_resource 
 enum eng_err kube_update_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
                               const char *name, const json_t *obj, json_t **out,
                               struct eng_error *err) WARN_UNUSED;
+enum eng_err kube_update_status_sync(struct kube_client *c, const struct kube_resource *r,
+                                     const char *ns, const char *name, const json_t *obj,
+                                     json_t **out, struct eng_error *err) WARN_UNUSED;
 enum eng_err kube_patch_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
                              const char *name, enum kube_patch_type type, const json_t *patch,
                              json_t **out, struct eng_error *err) WARN_UNUSED;

@@ -118,6 +118,34 @@ def test_events_dedup(k):
     t.eq(2, len(evs), "a different reason and message make a second Event")
 
 
+def test_status_subresource(k):
+    ns = "shoot--p--status"
+    k.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    rc, lines, err = tool("status", "--kubeconfig", k.kubeconfig, "--namespace", ns, "--name", "infra")
+    steps = {ln["step"]: ln for ln in lines}
+    t.eq(0, rc, "status subresource: create, merge-patch /status, PUT /status", )
+    if rc:
+        t.diag(json.dumps(lines) + err)
+    lo = steps.get("get", {}).get("object", {}).get("status", {}).get("lastOperation", {})
+    t.eq(("Succeeded", 100, "starting"), (lo.get("state"), lo.get("progress"), lo.get("description")),
+         "the status written through both subresource calls is stored")
+    paths = [(r["method"], r["path"]) for r in k.requests() if r["path"].endswith("/infra/status")]
+    t.eq([("PATCH", f"/apis/extensions.gardener.cloud/v1alpha1/namespaces/{ns}/infrastructures/infra/status"),
+          ("PUT", f"/apis/extensions.gardener.cloud/v1alpha1/namespaces/{ns}/infrastructures/infra/status")],
+         paths, "both went to the /status subresource")
+
+
+def test_event_scrub(k):
+    create_cm(k, "scrubbed")
+    rc, _, err = tool("event", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "scrubbed",
+                      "--reason", "ReconcileError", "--message", "call failed with token s3cr3t-t0ken-value",
+                      "--secret", "s3cr3t-t0ken-value")
+    st, lst = k.get(f"/api/v1/namespaces/{NS}/events")
+    msgs = [e.get("message", "") for e in lst.get("items", []) if e.get("involvedObject", {}).get("name") == "scrubbed"]
+    t.ok(len(msgs) == 1 and "s3cr3t-t0ken-value" not in msgs[0] and "REDACTED" in msgs[0],
+         "event messages pass through log_scrub(): a registered secret never reaches the Event", diag=str(msgs))
+
+
 def test_auth_modes(k, tmp):
     create_cm(k, "auth")
     for name, kc in (("client certificate", k.kubeconfig_cert), ("token file", k.kubeconfig_tokenfile)):
@@ -186,6 +214,8 @@ def main():
             t.run("conflict retry", test_conflict_retry, k)
             t.run("retry-after", test_retry_after, k)
             t.run("events", test_events_dedup, k)
+            t.run("event scrub", test_event_scrub, k)
+            t.run("status subresource", test_status_subresource, k)
             t.run("auth modes", test_auth_modes, k, tmp)
             t.run("in-cluster", test_in_cluster, k, tmp)
     finally:

@@ -12,8 +12,11 @@
  *            data.counter = counter + 1. Prints {"err","attempts","object"}.
  *   event    --namespace NS --name N --reason R --message M [--times K]
  *            records the same event about ConfigMap N K times, waits until written.
+ *            --secret S registers S as a secret first (the message must not show it).
  *   write    --namespace NS --name N    create, update, patch (merge, json, status-less),
  *            delete with preconditions on a ConfigMap; prints each step's result.
+ *   status   --namespace NS --name N    an Infrastructure: create it, merge-patch its /status,
+ *            PUT its /status from the object read back; prints each step's result.
  *   heartbeat --namespace NS --name EXTENSION [--times K]
  *            runs the Gardener heartbeat with a 1 s interval until it renewed K times.
  * Exit status 0 when every call succeeded (get may be told --expect-error=CODE).
@@ -35,7 +38,7 @@
 
 static const char *kubeconfig, *group = "", *version = "v1", *plural = "configmaps",
                                *kind = "ConfigMap", *ns, *name, *reason = "Reconciled",
-                               *message = "reconciled", *expect_error;
+                               *message = "reconciled", *expect_error, *secret;
 static long page_size, times = 1;
 
 static void print_result(const char *step, enum eng_err rc, const struct eng_error *err,
@@ -145,6 +148,8 @@ static int cmd_event(struct kube_client *c, const struct kube_resource *r) {
     print_result("get", rc, &err, NULL);
     return 1;
   }
+  if (secret)
+    log_register_secret(secret);
   struct kube_recorder *rec = kube_recorder_new(c, "kube-client-tool", "test-host");
   for (long i = 0; i < times; i++) {
     kube_recorder_event(rec, obj, KUBE_EVENT_NORMAL, reason, "%s", message);
@@ -177,42 +182,85 @@ static int step(const char *what, enum eng_err rc, struct eng_error *err, json_t
   return rc == want ? 0 : 1;
 }
 
+static int cmd_status(struct kube_client *c) {
+  const struct kube_resource *r = &kube_res_gardener_infrastructure;
+  struct eng_error err;
+  enum eng_err rc;
+  int bad = 0;
+  json_t *infra = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:{s:s, s:s}}}", "apiVersion",
+                            "extensions.gardener.cloud/v1alpha1", "kind", "Infrastructure",
+                            "metadata", "name", name, "namespace", ns, "spec", "type", "test",
+                            "region", "ny", "secretRef", "name", "cloudprovider", "namespace", ns);
+  json_t *obj = NULL;
+  bad |=
+      step("create", kube_create_sync(c, r, ns, infra, &obj, &err), &err, json_incref(obj), ENG_OK);
+  json_t *sp =
+      json_pack("{s:{s:I, s:{s:s, s:s, s:i, s:s, s:s}}}", "status", "observedGeneration",
+                (json_int_t)1, "lastOperation", "type", "Create", "state", "Processing", "progress",
+                1, "description", "starting", "lastUpdateTime", "2026-11-23T10:00:00Z");
+  json_t *after = NULL;
+  rc = kube_patch_sync(c, r, ns, name, KUBE_PATCH_STATUS_MERGE, sp, &after, &err);
+  bad |= step("status-merge-patch", rc, &err, json_incref(after), ENG_OK);
+  json_t *upd = json_deep_copy(after ? after : obj);
+  json_t *lo = json_object_get(json_object_get(upd, "status"), "lastOperation");
+  if (lo) {
+    json_object_set_new(lo, "state", json_string("Succeeded"));
+    json_object_set_new(lo, "progress", json_integer(100));
+  }
+  rc = kube_update_status_sync(c, r, ns, name, upd, NULL, &err);
+  bad |= step("status-update", rc, &err, NULL, ENG_OK);
+  json_t *fin = NULL;
+  rc = kube_get_sync(c, r, ns, name, &fin, &err);
+  bad |= step("get", rc, &err, json_incref(fin), ENG_OK);
+  json_decref(fin);
+  json_decref(upd);
+  json_decref(after);
+  json_decref(sp);
+  json_decref(obj);
+  json_decref(infra);
+  return bad;
+}
+
 static int cmd_write(struct kube_client *c, const struct kube_resource *r) {
   struct eng_error err;
+  enum eng_err rc;
   json_t *obj = NULL;
   int bad = 0;
   json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
                          "ConfigMap", "metadata", "name", name, "namespace", ns, "data", "a", "1");
-  bad |= step("create", kube_create_sync(c, r, ns, cm, &obj, &err), &err, json_incref(obj), ENG_OK);
-  bad |= step("create-again", kube_create_sync(c, r, ns, cm, NULL, &err), &err, NULL, ENG_EXISTS);
+  rc = kube_create_sync(c, r, ns, cm, &obj, &err);
+  bad |= step("create", rc, &err, json_incref(obj), ENG_OK);
+  rc = kube_create_sync(c, r, ns, cm, NULL, &err);
+  bad |= step("create-again", rc, &err, NULL, ENG_EXISTS);
   /* Update with the resourceVersion just read, then again with the stale one. */
   json_t *upd = json_deep_copy(obj);
   json_object_set_new(json_object_get(upd, "data"), "a", json_string("2"));
   json_t *upd2 = NULL;
-  bad |= step("update", kube_update_sync(c, r, ns, name, upd, &upd2, &err), &err, json_incref(upd2),
-              ENG_OK);
-  bad |= step("update-stale", kube_update_sync(c, r, ns, name, upd, NULL, &err), &err, NULL,
-              ENG_CONFLICT);
+  rc = kube_update_sync(c, r, ns, name, upd, &upd2, &err);
+  bad |= step("update", rc, &err, json_incref(upd2), ENG_OK);
+  rc = kube_update_sync(c, r, ns, name, upd, NULL, &err);
+  bad |= step("update-stale", rc, &err, NULL, ENG_CONFLICT);
   json_t *mp = json_pack("{s:{s:s}}", "data", "b", "merged");
-  bad |= step("merge-patch", kube_patch_sync(c, r, ns, name, KUBE_PATCH_MERGE, mp, NULL, &err),
-              &err, NULL, ENG_OK);
+  rc = kube_patch_sync(c, r, ns, name, KUBE_PATCH_MERGE, mp, NULL, &err);
+  bad |= step("merge-patch", rc, &err, NULL, ENG_OK);
   json_t *jp = json_pack("[{s:s, s:s, s:s}]", "op", "add", "path", "/data/c", "value", "json");
   json_t *patched = NULL;
-  bad |= step("json-patch", kube_patch_sync(c, r, ns, name, KUBE_PATCH_JSON, jp, &patched, &err),
-              &err, json_incref(patched), ENG_OK);
+  rc = kube_patch_sync(c, r, ns, name, KUBE_PATCH_JSON, jp, &patched, &err);
+  bad |= step("json-patch", rc, &err, json_incref(patched), ENG_OK);
   json_t *jbad = json_pack("[{s:s, s:s, s:s}]", "op", "test", "path", "/data/c", "value", "nope");
-  bad |= step("json-patch-test-fails",
-              kube_patch_sync(c, r, ns, name, KUBE_PATCH_JSON, jbad, NULL, &err), &err, NULL,
-              ENG_INVALID);
+  rc = kube_patch_sync(c, r, ns, name, KUBE_PATCH_JSON, jbad, NULL, &err);
+  bad |= step("json-patch-test-fails", rc, &err, NULL, ENG_INVALID);
   struct kube_delete_opts pre = {.uid = "00000000-0000-0000-0000-000000000000"};
-  bad |= step("delete-wrong-uid", kube_delete_sync(c, r, ns, name, &pre, NULL, &err), &err, NULL,
-              ENG_CONFLICT);
+  rc = kube_delete_sync(c, r, ns, name, &pre, NULL, &err);
+  bad |= step("delete-wrong-uid", rc, &err, NULL, ENG_CONFLICT);
   struct kube_delete_opts good = {.uid = jsonx_str(patched, "metadata.uid"),
                                   .resource_version =
                                       jsonx_str(patched, "metadata.resourceVersion"),
                                   .propagation = "Background"};
-  bad |= step("delete", kube_delete_sync(c, r, ns, name, &good, NULL, &err), &err, NULL, ENG_OK);
-  bad |= step("get-deleted", kube_get_sync(c, r, ns, name, NULL, &err), &err, NULL, ENG_NOTFOUND);
+  rc = kube_delete_sync(c, r, ns, name, &good, NULL, &err);
+  bad |= step("delete", rc, &err, NULL, ENG_OK);
+  rc = kube_get_sync(c, r, ns, name, NULL, &err);
+  bad |= step("get-deleted", rc, &err, NULL, ENG_NOTFOUND);
   json_decref(cm);
   json_decref(obj);
   json_decref(upd);
@@ -228,8 +276,8 @@ int main(int argc, char **argv) {
   xalloc_init();
   log_setup(LOG_WARN, LOG_FORMAT_TEXT, 2);
   if (argc < 2) {
-    fprintf(stderr,
-            "usage: kube_client_tool get|list|conflict-update|event|write|heartbeat [options]\n");
+    fprintf(stderr, "usage: kube_client_tool get|list|conflict-update|event|write|status|heartbeat "
+                    "[options]\n");
     return 2;
   }
   const char *cmd = argv[1];
@@ -246,6 +294,7 @@ int main(int argc, char **argv) {
       {"message", CLI_STRING, &message, "M", "event message", NULL},
       {"times", CLI_INT, &times, "K", "how often to record the event", NULL},
       {"expect-error", CLI_STRING, &expect_error, "ENG_X", "get: the error expected", NULL},
+      {"secret", CLI_STRING, &secret, "S", "event: register S as a secret", NULL},
       {0}};
   const struct cli_spec spec = {"kube_client_tool", "COMMAND [options]", NULL, opts, 0, 0};
   int npos;
@@ -276,6 +325,8 @@ int main(int argc, char **argv) {
     status = cmd_event(c, &r);
   else if (!strcmp(cmd, "write"))
     status = cmd_write(c, &r);
+  else if (!strcmp(cmd, "status"))
+    status = cmd_status(c);
   else if (!strcmp(cmd, "heartbeat"))
     status = cmd_heartbeat(c);
   else {
