@@ -192,8 +192,8 @@ static int cmd_status(struct kube_client *c) {
                             "metadata", "name", name, "namespace", ns, "spec", "type", "test",
                             "region", "ny", "secretRef", "name", "cloudprovider", "namespace", ns);
   json_t *obj = NULL;
-  bad |=
-      step("create", kube_create_sync(c, r, ns, infra, &obj, &err), &err, json_incref(obj), ENG_OK);
+  rc = kube_create_sync(c, r, ns, infra, &obj, &err);
+  bad |= step("create", rc, &err, json_incref(obj), ENG_OK);
   json_t *sp =
       json_pack("{s:{s:I, s:{s:s, s:s, s:i, s:s, s:s}}}", "status", "observedGeneration",
                 (json_int_t)1, "lastOperation", "type", "Create", "state", "Processing", "progress",
