@@ -124,6 +124,8 @@ struct kube_client *kube_client_new(struct ev_loop *loop, const struct kube_conf
   c->max_retries = KUBE_DEFAULT_MAX_RETRIES;
   if (c->cfg.token)
     log_register_secret(c->cfg.token);
+  if (c->cfg.warning)
+    log_warn(c->cfg.warning, NULL);
   return c;
 }
 
