@@ -381,6 +381,7 @@ class Handler(BaseHTTPRequestHandler):
         self.max_body = MAX_CONTROL_BODY if control else MAX_BODY
         if not control:
             self.entry = {"method": method, "path": path, "query": q, "status": None, "user": None,
+                          "t": round(time.monotonic(), 6),
                           "watch": is_watch}
         try:
             # Read the whole body first, so that the connection stays usable whatever we answer.
