@@ -61,6 +61,13 @@ struct sock_watch {
 };
 
 static bool curl_ready;
+static http_observe_fn observer;
+static void *observer_ud;
+
+void http_set_observer(http_observe_fn fn, void *ud) {
+  observer = fn;
+  observer_ud = ud;
+}
 
 static void curl_global_once(void) {
   if (!curl_ready) {
@@ -212,6 +219,17 @@ static void finish_call(struct http_client *c, struct http_call *call, CURLcode 
   curl_easy_getinfo(call->easy, CURLINFO_TOTAL_TIME, &t);
   resp.elapsed_s = t;
   call_unlink(call);
+  if (observer && !call->canceled) {
+    char *url = NULL, *method = NULL;
+    curl_easy_getinfo(call->easy, CURLINFO_EFFECTIVE_URL, &url);
+    curl_easy_getinfo(call->easy, CURLINFO_EFFECTIVE_METHOD, &method);
+    char path[512];
+    snprintf(path, sizeof(path), "%s", url ? url : "");
+    char *q = strchr(path, '?');
+    if (q)
+      *q = '\0';
+    observer(observer_ud, method ? method : "GET", path, resp.status, resp.err, t);
+  }
   if (!call->canceled && call->on_done)
     call->on_done(call->ud, &resp);
   call_free(call);

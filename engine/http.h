@@ -94,6 +94,15 @@ enum eng_err http_fetch_sync(const struct http_request *req, long *status, char 
 enum eng_err http_pem_path(const char *pem, size_t len, char path[64], int *fd,
                            struct eng_error *err) WARN_UNUSED;
 
+/*
+ * A process-wide observer of finished calls (for metrics): method, URL (no
+ * query string; never headers or bodies), HTTP status, transport result and
+ * duration. NULL removes it. Runs on the loop, before the call's on_done.
+ */
+typedef void (*http_observe_fn)(void *ud, const char *method, const char *url, long status,
+                                enum eng_err result, double seconds);
+void http_set_observer(http_observe_fn fn, void *ud);
+
 /* Percent-encode s for use in a URL query value or path segment; caller frees. */
 char *http_escape(const char *s);
 

@@ -168,6 +168,8 @@ enum eng_err replay_run(struct journal *j, const struct reducer *const *reducers
   }
   if (o->check)
     compare(recomputed, recorded, from, out);
+  if (o->keep_state)
+    out->snapshot = decider_snapshot(d);
   json_decref(recomputed);
   json_decref(recorded);
   decider_free(d);

@@ -37,6 +37,7 @@ struct replay_opts {
   void *ud;
   journal_progress_fn progress; /* NULL = none */
   void *progress_ud;
+  bool keep_state; /* fill replay_report.snapshot with the final decider snapshot */
 };
 
 struct replay_report {
@@ -49,6 +50,7 @@ struct replay_report {
   int64_t mismatches;      /* causes whose recomputed and recorded actions differ */
   int64_t first_mismatch_seq;
   char first_mismatch[2048]; /* a sentence naming the cause, the action and the difference */
+  json_t *snapshot;        /* with keep_state: decider_snapshot() at the end (caller decrefs) */
 };
 
 enum eng_err replay_run(struct journal *j, const struct reducer *const *reducers, size_t n,

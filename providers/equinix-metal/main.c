@@ -5,14 +5,39 @@
  * the engine, the Equinix Metal provider and the webhook together.
  */
 #include "common.h"
+#include "cmd_audit.h"
 #include "cmd_journal.h"
+#include "cmd_replay.h"
 #include "providers/equinix-metal/commands.h"
+#include "providers/equinix-metal/registry.h"
+#include "providers/equinix-metal/run.h"
 #include "xalloc.h"
 
 #include <stdio.h>
 #include <string.h>
 
+/* The parts `run` starts next to the controllers (see engine/plugin.h). */
+static const struct run_plugin *plugins(size_t *n) {
+  *n = 0;
+  return NULL;
+}
+
+static int cmd_run(int argc, char **argv) {
+  size_t n;
+  const struct run_plugin *p = plugins(&n);
+  return metal_run(argc, argv, p, n);
+}
+
+static int cmd_replay(int argc, char **argv) {
+  size_t n;
+  const struct reducer *const *r = metal_reducers(&n);
+  return cmd_replay_main(argc, argv, r, n);
+}
+
 static const struct command commands[] = {
+    {"run", "run the extension controller (and its webhooks) in a seed", cmd_run},
+    {"replay", "fold a journal offline and show every decision and its reason", cmd_replay},
+    {"audit", "query the reconcile history in a journal: operations, actions, errors", cmd_audit},
     {"journal", "inspect a journal file: verify, export, stats", cmd_journal},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,36 @@
+/*
+ * plugin.h - a part of the process that the `run` command starts next to the
+ * controllers without knowing it (the admission webhook server is one): it
+ * contributes command-line options, checks them, starts on the loop with the
+ * seed's API client, adds health checks, and stops. The composition root
+ * (main.c) hands the plugins to `run`, so providers and the webhook never
+ * include each other.
+ */
+#ifndef EQXM_PLUGIN_H
+#define EQXM_PLUGIN_H
+
+#include "common.h"
+#include "cli.h"
+#include "err.h"
+
+struct ev_loop;
+struct kube_client;
+struct health;
+
+struct run_plugin {
+  const char *name;
+  /* Options of this plugin (terminated by {0}); they must stay valid. */
+  const struct cli_opt *(*options)(void *self);
+  /* After parsing: check and complete the options. ENG_USAGE with a sentence. */
+  enum eng_err (*check)(void *self, struct eng_error *err);
+  /* True when the user switched the plugin off (e.g. every webhook disabled). */
+  bool (*disabled)(void *self);
+  /* Start on loop. config_file is run's --config-file ("" = none). */
+  enum eng_err (*start)(void *self, struct ev_loop *loop, struct kube_client *seed,
+                        const char *config_file, struct health *health, struct eng_error *err);
+  /* Stop and free what start made; safe when start was not called or failed. */
+  void (*stop)(void *self);
+  void *self;
+};
+
+#endif

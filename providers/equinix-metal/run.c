@@ -1,0 +1,602 @@
+/*
+ * run.c - `run`: the Gardener extension controller for Equinix Metal.
+ *
+ * Composition (in start order): options and logging, the seed's API client, the
+ * journal runtime (restore + fold), executor handlers (Kubernetes writes, Metal
+ * SSH keys), metrics and health servers, leader election and the Gardener
+ * heartbeat, plugins (the webhook server), engine.start, then the watches. On
+ * SIGTERM/SIGINT: stop watching, let the executor stop, release the lease,
+ * commit the journal with engine.stop, exit 0. A lost lease or an unwritable
+ * journal exits 1 (Kubernetes restarts the pod, which rebuilds from the journal).
+ */
+#include "common.h"
+#include "providers/equinix-metal/run.h"
+#include "clock.h"
+#include "exec_kube.h"
+#include "health.h"
+#include "http.h"
+#include "httpd.h"
+#include "jsonx.h"
+#include "kube/client.h"
+#include "kube/events.h"
+#include "kube/informer.h"
+#include "kube/kubeconfig.h"
+#include "kube/lease.h"
+#include "log.h"
+#include "metrics.h"
+#include "metrics_process.h"
+#include "metrics_std.h"
+#include "providers/equinix-metal/exec_metal.h"
+#include "providers/equinix-metal/infra.h"
+#include "providers/equinix-metal/metal_client.h"
+#include "providers/equinix-metal/registry.h"
+#include "runtime.h"
+#include "xalloc.h"
+
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CMD PROG_NAME " run"
+#define DEFAULT_JOURNAL "/var/lib/" PROG_NAME "/journal.db"
+
+/* Controller switch names of the Go original. */
+static const char *const known_controllers[] = {"infrastructure", "controlplane", "worker", "healthcheck",
+                                                "heartbeat"};
+static const char *const implemented[] = {"infrastructure", "heartbeat"};
+
+struct opts {
+  const char *kubeconfig, *config_file, *journal, *metal_url, *metal_ca;
+  const char *le_ns, *le_id, *hb_ns, *metrics_addr, *health_addr, *log_level, *log_format;
+  const char *extension_class, *gardener_version, *secret_name, *retention_age;
+  bool leader_election, ignore_annotation;
+  long infra_conc, cp_conc, worker_conc, hc_conc, hb_interval, metal_rps, metal_burst;
+  long snapshot_every, retention_mb;
+  struct cli_list controllers, disabled;
+};
+
+struct app {
+  struct opts o;
+  struct ev_loop *loop;
+  struct kube_config kcfg;
+  struct kube_client *kube;
+  struct runtime *rt;
+  struct kube_recorder *rec;
+  struct exec_kube *xk;
+  struct exec_metal *xm;
+  struct kube_informer *inf_cluster, *inf_infra, *inf_secret;
+  struct kube_leader *leader;
+  struct kube_heartbeat *hb;
+  struct metrics_registry *reg;
+  struct health *health;
+  struct httpd *ms, *hs;
+  const struct run_plugin *plugins;
+  size_t nplugins;
+  bool plugin_started[8];
+  ev_signal sigterm, sigint;
+  ev_timer gauges;
+  int exit_code;
+  bool stopping;
+  const struct kube_resource *kres[1];
+};
+
+static bool enabled(const struct app *a, const char *c) {
+  bool on = a->o.controllers.n == 0 || cli_list_has(&a->o.controllers, c);
+  return on && !cli_list_has(&a->o.disabled, c);
+}
+
+/* ---- fencing and metrics ------------------------------------------------------------------ */
+
+static bool may_act(void *ud, int64_t *epoch) {
+  struct app *a = ud;
+  if (!a->leader) {
+    *epoch = 0;
+    return true;
+  }
+  *epoch = kube_leader_epoch(a->leader);
+  return kube_leader_may_act(a->leader);
+}
+
+static void action_finished(void *ud, const struct action *act, const struct exec_outcome *o, double secs) {
+  (void)ud;
+  metrics_std_action(act->controller, act->kind, o->ok, o->retryable, secs);
+  /* A Succeeded or Error status write ends (or fails) a reconcile: count it as one. */
+  if (strcmp(act->kind, "kube.status") == 0 && o->ok) {
+    const char *state = jsonx_str(act->params, "patch.status.lastOperation.state");
+    const char *type = jsonx_str(act->params, "patch.status.lastOperation.type");
+    if (state && type && strcmp(state, "Processing") != 0) {
+      char op[32];
+      snprintf(op, sizeof(op), "%s", type);
+      for (char *p = op; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+      metrics_std_reconcile(act->controller, op, !strcmp(state, "Succeeded") ? "success" : "error", 0);
+    }
+  }
+}
+
+struct http_obs {
+  char *kube_server;
+};
+
+static void http_observe(void *ud, const char *method, const char *url, long status, enum eng_err result,
+                         double secs) {
+  struct http_obs *h = ud;
+  const char *api = h->kube_server && !strncmp(url, h->kube_server, strlen(h->kube_server)) ? "kube" : "metal";
+  metrics_std_api_request(api, method, status, result, secs);
+}
+
+static bool journal_size(void *ud, double *v) {
+  struct app *a = ud;
+  *v = (double)journal_size_bytes(runtime_journal(a->rt));
+  return true;
+}
+
+static void gauges_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)loop;
+  (void)revents;
+  struct app *a = w->data;
+  struct runtime_stats st;
+  runtime_stats(a->rt, &st);
+  metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"commit"}, (double)st.pending);
+  metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"fold"},
+                    (double)(st.last_seq - decider_last_seq(runtime_decider(a->rt))));
+  if (a->leader) {
+    metrics_gauge_set(metrics_std.leader_status, NULL, kube_leader_is_leader(a->leader) ? 1 : 0);
+    metrics_gauge_set(metrics_std.leader_epoch, NULL, (double)kube_leader_epoch(a->leader));
+  } else {
+    metrics_gauge_set(metrics_std.leader_status, NULL, 1);
+  }
+}
+
+/* ---- health checks ----------------------------------------------------------------------------- */
+
+static enum eng_err check_journal(void *ud, struct eng_error *err) {
+  struct app *a = ud;
+  struct eng_error e;
+  if (runtime_failed(a->rt, &e))
+    return eng_error_set(err, e.code, "%s", e.msg);
+  return ENG_OK;
+}
+
+static enum eng_err check_informers(void *ud, struct eng_error *err) {
+  struct app *a = ud;
+  struct kube_informer *all[] = {a->inf_cluster, a->inf_infra, a->inf_secret};
+  for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+    if (all[i] && !kube_informer_has_synced(all[i])) {
+      char n[192];
+      kube_resource_name(kube_informer_resource(all[i]), n);
+      return eng_error_set(err, ENG_UNAVAILABLE, "the first list of %s has not completed", n);
+    }
+  return ENG_OK;
+}
+
+/* ---- leadership and shutdown ---------------------------------------------------------------------- */
+
+static void on_started(void *ud, int64_t epoch) {
+  struct app *a = ud;
+  char e[32];
+  snprintf(e, sizeof(e), "%" PRId64, epoch);
+  log_info("became leader; acting", "epoch", e, "identity", kube_leader_identity(a->leader), NULL);
+  executor_kick(runtime_executor(a->rt));
+}
+
+static void on_stopped(void *ud) {
+  struct app *a = ud;
+  if (a->stopping)
+    return;
+  log_error("leader election lost: another replica may act now, so this one stops and exits "
+            "(Kubernetes restarts it as a standby)",
+            NULL);
+  a->exit_code = EXIT_FAIL;
+  ev_break(a->loop, EVBREAK_ALL);
+}
+
+static void released(void *ud) {
+  struct app *a = ud;
+  ev_break(a->loop, EVBREAK_ALL);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
+  (void)loop;
+  (void)revents;
+  struct app *a = w->data;
+  if (a->stopping) {
+    ev_break(a->loop, EVBREAK_ALL);
+    return;
+  }
+  a->stopping = true;
+  log_info("stopping: finishing journal writes", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+  if (a->inf_cluster)
+    kube_informer_stop(a->inf_cluster);
+  if (a->inf_infra)
+    kube_informer_stop(a->inf_infra);
+  if (a->inf_secret)
+    kube_informer_stop(a->inf_secret);
+  if (a->leader && kube_leader_is_leader(a->leader)) {
+    kube_leader_release(a->leader, released, a);
+    return;
+  }
+  ev_break(a->loop, EVBREAK_ALL);
+}
+
+/* ---- set-up ----------------------------------------------------------------------------------- */
+
+static struct kube_informer *informer(struct app *a, const struct kube_resource *r, const char *field_selector) {
+  struct kube_informer_opts io = {0};
+  io.res = r;
+  io.field_selector = field_selector;
+  io.sink = runtime_sink(a->rt);
+  return kube_informer_new(a->kube, &io);
+}
+
+static json_t *start_payload(const struct app *a) {
+  json_t *cfg = json_pack("{s:b,s:s}", "ignoreOperationAnnotation", a->o.ignore_annotation, "extensionClass",
+                          a->o.extension_class);
+  json_t *ctl = json_object();
+  json_object_set_new(ctl, "infrastructure", cfg);
+  char host[256] = "";
+  gethostname(host, sizeof(host) - 1);
+  return json_pack("{s:s,s:o,s:s,s:b,s:s}", "version", EQXM_VERSION, "controllers", ctl, "host", host,
+                   "leaderElection", a->o.leader_election, "journal", a->o.journal);
+}
+
+static int setup_and_run(struct app *a) {
+  struct eng_error err;
+  eng_error_clear(&err);
+  /* API client of the seed. */
+  kube_config_init(&a->kcfg);
+  if (kube_config_load(a->o.kubeconfig, NULL, &a->kcfg, &err) != ENG_OK) {
+    log_error("cannot configure the Kubernetes API client; pass --kubeconfig or run in a cluster", "error",
+              err.msg, NULL);
+    return EXIT_FAIL;
+  }
+  if (a->kcfg.warning)
+    log_warn(a->kcfg.warning, NULL);
+  a->kube = kube_client_new(a->loop, &a->kcfg, NULL);
+  static struct http_obs obs;
+  obs.kube_server = xstrdup(kube_client_server(a->kube));
+  http_set_observer(http_observe, &obs);
+
+  /* The journal runtime. */
+  size_t nred;
+  const struct reducer *const *reds = metal_reducers(&nred);
+  struct runtime_opts ro = {0};
+  ro.journal_path = a->o.journal;
+  ro.reducers = reds;
+  ro.nreducers = nred;
+  ro.snapshot_every = a->o.snapshot_every;
+  ro.may_act = may_act;
+  ro.may_act_ud = a;
+  ro.action_finished = action_finished;
+  if (a->o.retention_mb > 0)
+    ro.retention.max_bytes = (int64_t)a->o.retention_mb * 1024 * 1024;
+  if (a->o.retention_age && *a->o.retention_age) {
+    char *end;
+    double h = strtod(a->o.retention_age, &end);
+    ro.retention.max_age_ms = (int64_t)(h * 3600 * 1000);
+  }
+  int64_t t0 = clock_mono_ms();
+  if (runtime_open(a->loop, &ro, &a->rt, &err) != ENG_OK) {
+    log_error("cannot open the journal; nothing was changed", "journal", a->o.journal, "error", err.msg, NULL);
+    return EXIT_FAIL;
+  }
+  struct runtime_stats st;
+  runtime_stats(a->rt, &st);
+  char folded[32], ms[32];
+  snprintf(folded, sizeof(folded), "%" PRId64, st.folded);
+  snprintf(ms, sizeof(ms), "%" PRId64, clock_mono_ms() - t0);
+  log_info("journal opened", "journal", a->o.journal, "foldedEvents", folded, "ms", ms, NULL);
+
+  /* Executor handlers and concurrency. */
+  struct executor *x = runtime_executor(a->rt);
+  executor_set_concurrency(x, "infrastructure", (int)a->o.infra_conc);
+  a->rec = kube_recorder_new(a->kube, "gardener-extension-" METAL_EXTENSION_NAME, NULL);
+  a->kres[0] = &kube_res_gardener_infrastructure;
+  a->xk = exec_kube_new(a->kube, a->rec, a->kres, 1);
+  exec_kube_register(a->xk, x);
+  if (a->o.secret_name && *a->o.secret_name) {
+    char *fs = xasprintf("metadata.name=%s", a->o.secret_name);
+    a->inf_secret = informer(a, &kube_res_secret, fs);
+    free(fs);
+  }
+  struct exec_metal_opts mo = {a->o.metal_url, a->o.metal_ca && *a->o.metal_ca ? a->o.metal_ca : NULL,
+                               (double)a->o.metal_rps, (double)a->o.metal_burst, 0, 0};
+  a->xm = exec_metal_new(a->loop, a->kube, a->inf_secret, &mo);
+  exec_metal_register(a->xm, x);
+
+  /* Metrics and health. */
+  a->reg = metrics_registry_new();
+  a->health = health_new();
+  if (metrics_std_init(a->reg, &err) != ENG_OK || metrics_process_register(a->reg, &err) != ENG_OK ||
+      metrics_set_fn(metrics_std.journal_size_bytes, journal_size, a) != ENG_OK ||
+      health_add_check(a->health, HEALTH_READYZ, "journal", check_journal, a, &err) != ENG_OK ||
+      health_add_check(a->health, HEALTH_HEALTHZ, "journal", check_journal, a, &err) != ENG_OK ||
+      health_add_check(a->health, HEALTH_READYZ, "informer-sync", check_informers, a, &err) != ENG_OK) {
+    log_error("cannot set up metrics", "error", err.msg, NULL);
+    return EXIT_FAIL;
+  }
+  struct httpd_addr maddr, haddr;
+  if (httpd_addr_parse("--metrics-bind-address", a->o.metrics_addr, ":8080", &maddr, &err) != ENG_OK ||
+      httpd_addr_parse("--health-bind-address", a->o.health_addr, ":8081", &haddr, &err) != ENG_OK) {
+    fprintf(stderr, CMD ": %s\nRun '" CMD " --help' for usage.\n", err.msg);
+    return EXIT_USAGE;
+  }
+  struct httpd_options hopt = {0};
+  if (!maddr.disabled) {
+    if (!(a->ms = httpd_new(a->loop, "--metrics-bind-address", &maddr, &hopt, &err))) {
+      log_error("cannot serve metrics", "error", err.msg, NULL);
+      return EXIT_FAIL;
+    }
+    httpd_route(a->ms, "/metrics", metrics_http_handler, a->reg);
+    char p[16];
+    snprintf(p, sizeof(p), "%d", httpd_port(a->ms));
+    log_info("serving metrics", "address", maddr.text, "port", p, NULL);
+  }
+  if (!haddr.disabled) {
+    if (!(a->hs = httpd_new(a->loop, "--health-bind-address", &haddr, &hopt, &err))) {
+      log_error("cannot serve health probes", "error", err.msg, NULL);
+      return EXIT_FAIL;
+    }
+    health_mount(a->health, a->hs);
+    char p[16];
+    snprintf(p, sizeof(p), "%d", httpd_port(a->hs));
+    log_info("serving health probes", "address", haddr.text, "port", p, NULL);
+  }
+  ev_timer_init(&a->gauges, gauges_cb, 0., 5.);
+  a->gauges.data = a;
+  ev_timer_start(a->loop, &a->gauges);
+
+  /* Leader election and heartbeat. */
+  const char *le_ns = a->o.le_ns && *a->o.le_ns ? a->o.le_ns : kube_client_namespace(a->kube);
+  if (a->o.leader_election) {
+    struct kube_leader_opts lo = {0};
+    lo.ns = le_ns;
+    lo.name = a->o.le_id;
+    lo.release_on_cancel = true;
+    lo.on_started = on_started;
+    lo.on_stopped = on_stopped;
+    lo.ud = a;
+    lo.sink = runtime_sink(a->rt);
+    if (!(a->leader = kube_leader_new(a->kube, &lo, &err))) {
+      log_error("cannot set up leader election", "error", err.msg, NULL);
+      return EXIT_FAIL;
+    }
+  }
+  if (enabled(a, "heartbeat")) {
+    const char *hb_ns = a->o.hb_ns && *a->o.hb_ns ? a->o.hb_ns : le_ns;
+    a->hb = kube_heartbeat_new(a->kube, hb_ns, METAL_EXTENSION_NAME, a->o.hb_interval);
+  }
+
+  /* Plugins (the webhook server). */
+  for (size_t i = 0; i < a->nplugins && i < ARRAY_SIZE(a->plugin_started); i++) {
+    const struct run_plugin *p = &a->plugins[i];
+    if (p->disabled && p->disabled(p->self))
+      continue;
+    if (p->start(p->self, a->loop, a->kube, a->o.config_file ? a->o.config_file : "", a->health, &err) != ENG_OK) {
+      log_error("cannot start a part of the extension", "part", p->name, "error", err.msg, NULL);
+      return EXIT_FAIL;
+    }
+    a->plugin_started[i] = true;
+  }
+
+  /* engine.start, then the watches: their first events meet the start's "first sight" rules. */
+  json_t *sp = start_payload(a);
+  enum eng_err rc = runtime_start(a->rt, sp, &err);
+  json_decref(sp);
+  if (rc != ENG_OK) {
+    log_error("cannot write to the journal", "journal", a->o.journal, "error", err.msg, NULL);
+    return EXIT_FAIL;
+  }
+  if (enabled(a, "infrastructure")) {
+    a->inf_cluster = informer(a, &kube_res_gardener_cluster, NULL);
+    a->inf_infra = informer(a, &kube_res_gardener_infrastructure, NULL);
+    kube_informer_start(a->inf_cluster);
+    kube_informer_start(a->inf_infra);
+  }
+  if (a->inf_secret)
+    kube_informer_start(a->inf_secret);
+  if (a->leader)
+    kube_leader_start(a->leader);
+  if (a->hb)
+    kube_heartbeat_start(a->hb);
+  ev_signal_init(&a->sigterm, on_signal, SIGTERM);
+  ev_signal_init(&a->sigint, on_signal, SIGINT);
+  a->sigterm.data = a->sigint.data = a;
+  ev_signal_start(a->loop, &a->sigterm);
+  ev_signal_start(a->loop, &a->sigint);
+  log_info("controller running", "version", EQXM_VERSION, "kubernetes", kube_client_server(a->kube),
+           "leaderElection", a->o.leader_election ? "true" : "false", NULL);
+
+  ev_run(a->loop, 0);
+
+  if (runtime_failed(a->rt, &err))
+    a->exit_code = EXIT_FAIL;
+  return a->exit_code;
+}
+
+static void teardown(struct app *a, int code) {
+  /* Stop sources of new work first, then the executor's clients, then the journal. */
+  if (a->loop) {
+    ev_signal_stop(a->loop, &a->sigterm);
+    ev_signal_stop(a->loop, &a->sigint);
+    ev_timer_stop(a->loop, &a->gauges);
+  }
+  for (size_t i = 0; i < a->nplugins && i < ARRAY_SIZE(a->plugin_started); i++)
+    if (a->plugin_started[i])
+      a->plugins[i].stop(a->plugins[i].self);
+  kube_informer_free(a->inf_cluster);
+  kube_informer_free(a->inf_infra);
+  kube_heartbeat_free(a->hb);
+  kube_leader_free(a->leader);
+  exec_metal_free(a->xm);
+  kube_informer_free(a->inf_secret);
+  exec_kube_free(a->xk);
+  kube_recorder_free(a->rec);
+  struct eng_error err;
+  if (a->rt && runtime_close(a->rt, code == EXIT_OK ? "signal" : "failure", &err) != ENG_OK)
+    log_error("the journal could not be closed cleanly", "error", err.msg, NULL);
+  httpd_free(a->ms);
+  httpd_free(a->hs);
+  health_free(a->health);
+  metrics_std_clear();
+  metrics_registry_free(a->reg);
+  http_set_observer(NULL, NULL);
+  kube_client_free(a->kube);
+  kube_config_free(&a->kcfg);
+  log_forget_all_secrets();
+}
+
+int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t nplugins) {
+  struct app a;
+  memset(&a, 0, sizeof(a));
+  struct opts *o = &a.o;
+  o->journal = DEFAULT_JOURNAL;
+  o->metal_url = METAL_DEFAULT_BASE_URL;
+  o->metal_ca = "";
+  o->leader_election = true;
+  o->le_id = NULL;
+  o->metrics_addr = ":8080";
+  o->health_addr = ":8081";
+  o->log_level = "info";
+  o->log_format = "json";
+  o->extension_class = "";
+  o->gardener_version = "";
+  o->secret_name = "cloudprovider";
+  o->retention_age = "";
+  o->infra_conc = o->cp_conc = o->worker_conc = 5;
+  o->hc_conc = 1;
+  o->hb_interval = 30;
+  o->metal_rps = 10;
+  o->metal_burst = 20;
+  o->snapshot_every = 10000;
+  o->kubeconfig = "";
+  o->config_file = "";
+  const struct cli_opt base[] = {
+      {"kubeconfig", CLI_STRING, &o->kubeconfig, "PATH", "kubeconfig of the seed (default: KUBECONFIG, in-cluster, ~/.kube/config)", NULL},
+      {"config-file", CLI_STRING, &o->config_file, "PATH", "ControllerConfiguration YAML (etcd storage for the webhooks)", NULL},
+      {"journal", CLI_STRING, &o->journal, "PATH", "the SQLite journal (default " DEFAULT_JOURNAL ")", "EQXM_JOURNAL"},
+      {"metal-api-url", CLI_STRING, &o->metal_url, "URL", "Equinix Metal API base URL (default " METAL_DEFAULT_BASE_URL ")", NULL},
+      {"metal-ca-file", CLI_STRING, &o->metal_ca, "PATH", "PEM CA bundle for the Metal API (private endpoints, tests)", NULL},
+      {"metal-requests-per-second", CLI_INT, &o->metal_rps, "N", "Metal API request rate per project (default 10)", NULL},
+      {"metal-request-burst", CLI_INT, &o->metal_burst, "N", "Metal API request burst per project (default 20)", NULL},
+      {"credentials-secret-name", CLI_STRING, &o->secret_name, "NAME", "name of the credentials Secrets to watch (default cloudprovider; others are read on demand)", NULL},
+      {"leader-election", CLI_BOOL, &o->leader_election, NULL, "elect a leader through a Lease; only the leader acts (default true)", NULL},
+      {"leader-election-id", CLI_STRING, &o->le_id, "NAME", "name of the leader Lease (default provider-equinix-metal-leader-election)", NULL},
+      {"leader-election-namespace", CLI_STRING, &o->le_ns, "NAMESPACE", "namespace of the leader Lease", "LEADER_ELECTION_NAMESPACE"},
+      {"ignore-operation-annotation", CLI_BOOL, &o->ignore_annotation, NULL, "reconcile on every generation change instead of on the gardener.cloud/operation annotation", NULL},
+      {"extension-class", CLI_STRING, &o->extension_class, "CLASS", "handle objects of this spec.class (default shoot)", NULL},
+      {"controllers", CLI_LIST, &o->controllers, "NAMES", "controllers to run (default all: infrastructure,controlplane,worker,healthcheck,heartbeat)", NULL},
+      {"disable-controllers", CLI_LIST, &o->disabled, "NAMES", "controllers not to run", NULL},
+      {"infrastructure-max-concurrent-reconciles", CLI_INT, &o->infra_conc, "N", "Infrastructure actions in flight at once (default 5)", NULL},
+      {"controlplane-max-concurrent-reconciles", CLI_INT, &o->cp_conc, "N", "ControlPlane actions in flight at once (default 5)", NULL},
+      {"worker-max-concurrent-reconciles", CLI_INT, &o->worker_conc, "N", "Worker actions in flight at once (default 5)", NULL},
+      {"healthcheck-max-concurrent-reconciles", CLI_INT, &o->hc_conc, "N", "health checks in flight at once (default 1)", NULL},
+      {"heartbeat-namespace", CLI_STRING, &o->hb_ns, "NAMESPACE", "namespace of the gardener-extension-heartbeat Lease (default: the leader election namespace)", NULL},
+      {"heartbeat-renew-interval-seconds", CLI_INT, &o->hb_interval, "N", "heartbeat renewal interval (default 30)", NULL},
+      {"metrics-bind-address", CLI_STRING, &o->metrics_addr, "ADDR", "Prometheus metrics address (default :8080; 0 disables)", NULL},
+      {"health-bind-address", CLI_STRING, &o->health_addr, "ADDR", "/healthz and /readyz address (default :8081; 0 disables)", NULL},
+      {"log-level", CLI_STRING, &o->log_level, "LEVEL", "debug, info, warn or error (default info)", NULL},
+      {"log-format", CLI_STRING, &o->log_format, "FORMAT", "json or text (default json)", NULL},
+      {"gardener-version", CLI_STRING, &o->gardener_version, "VERSION", "version of Gardener (informational)", NULL},
+      {"journal-snapshot-every", CLI_INT, &o->snapshot_every, "N", "events between reducer snapshots (default 10000)", NULL},
+      {"journal-retention-hours", CLI_STRING, &o->retention_age, "HOURS", "remove journal events older than this (default: keep)", NULL},
+      {"journal-retention-megabytes", CLI_INT, &o->retention_mb, "MB", "keep the journal under this size (default: no limit)", NULL},
+      {0}};
+  /* Base options plus every plugin's. */
+  size_t nbase = ARRAY_SIZE(base) - 1, total = nbase;
+  for (size_t i = 0; i < nplugins; i++)
+    for (const struct cli_opt *p = plugins[i].options(plugins[i].self); p->name; p++)
+      total++;
+  struct cli_opt *all = xcalloc(total + 1, sizeof(*all));
+  memcpy(all, base, nbase * sizeof(*all));
+  size_t k = nbase;
+  for (size_t i = 0; i < nplugins; i++)
+    for (const struct cli_opt *p = plugins[i].options(plugins[i].self); p->name; p++)
+      all[k++] = *p;
+  const struct cli_spec spec = {
+      CMD, "[options]",
+      "Run the Gardener extension controller for Equinix Metal: watch the seed's\n"
+      "extension objects, journal every observation in a local SQLite file, decide\n"
+      "with deterministic reducers, act on the Equinix Metal API and Kubernetes, and\n"
+      "serve the admission webhooks. Stops cleanly on SIGTERM. Exit codes: 0 after a\n"
+      "signal, 1 on failure (including a lost lease), 2 usage error.",
+      all, 0, 0};
+  char **pos = xcalloc((size_t)argc + 1, sizeof(*pos));
+  int npos;
+  int rc = cli_parse(&spec, argc, argv, &npos, pos);
+  free(pos);
+  int code = EXIT_OK;
+  if (rc) {
+    code = rc == CLI_HELP ? EXIT_OK : EXIT_USAGE;
+    goto out;
+  }
+  enum log_level lvl;
+  enum log_format fmt;
+  if (log_parse_level(o->log_level, &lvl)) {
+    code = cli_usage_error(&spec, "--log-level must be debug, info, warn or error, not '%s'.", o->log_level);
+    goto out;
+  }
+  if (log_parse_format(o->log_format, &fmt)) {
+    code = cli_usage_error(&spec, "--log-format must be json or text, not '%s'.", o->log_format);
+    goto out;
+  }
+  log_setup(lvl, fmt, 2);
+  struct cli_list *lists[] = {&o->controllers, &o->disabled};
+  for (size_t l = 0; l < 2; l++)
+    for (size_t i = 0; i < lists[l]->n; i++) {
+      bool known = false;
+      for (size_t c = 0; c < ARRAY_SIZE(known_controllers); c++)
+        known |= !strcmp(lists[l]->items[i], known_controllers[c]);
+      if (!known) {
+        code = cli_usage_error(&spec, "unknown controller '%s' (known: infrastructure, controlplane, worker, healthcheck, heartbeat).",
+                               lists[l]->items[i]);
+        goto out;
+      }
+    }
+  for (size_t c = 0; c < ARRAY_SIZE(known_controllers); c++) {
+    bool impl = false;
+    for (size_t i = 0; i < ARRAY_SIZE(implemented); i++)
+      impl |= !strcmp(known_controllers[c], implemented[i]);
+    if (!impl && o->controllers.n && cli_list_has(&o->controllers, known_controllers[c]) &&
+        !cli_list_has(&o->disabled, known_controllers[c]))
+      log_warn("this controller is not part of this version yet and does not run", "controller", known_controllers[c], NULL);
+  }
+  if (o->infra_conc < 1 || o->hb_interval < 1 || o->metal_rps < 1 || o->metal_burst < 1 || o->snapshot_every < 1) {
+    code = cli_usage_error(&spec, "concurrency, rates, intervals and --journal-snapshot-every must be at least 1.");
+    goto out;
+  }
+  if (o->retention_age && *o->retention_age) {
+    char *end;
+    double h = strtod(o->retention_age, &end);
+    if (end == o->retention_age || *end || h <= 0) {
+      code = cli_usage_error(&spec, "--journal-retention-hours must be a positive number, not '%s'.", o->retention_age);
+      goto out;
+    }
+  }
+  if (o->config_file && *o->config_file && access(o->config_file, R_OK) != 0) {
+    code = cli_usage_error(&spec, "--config-file %s cannot be read.", o->config_file);
+    goto out;
+  }
+  for (size_t i = 0; i < nplugins; i++) {
+    struct eng_error err;
+    eng_error_clear(&err);
+    if (plugins[i].check && plugins[i].check(plugins[i].self, &err) != ENG_OK) {
+      fprintf(stderr, CMD ": %s\nRun '" CMD " --help' for usage.\n", err.msg);
+      goto out;
+    }
+  }
+  if (!o->le_id || !*o->le_id)
+    o->le_id = "provider-equinix-metal-leader-election";
+  a.plugins = plugins;
+  a.nplugins = nplugins;
+  a.loop = ev_default_loop(EVFLAG_AUTO);
+  code = setup_and_run(&a);
+  teardown(&a, code);
+out:
+  cli_list_free(&o->controllers);
+  cli_list_free(&o->disabled);
+  free(all);
+  return code;
+}
