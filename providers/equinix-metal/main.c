@@ -5,6 +5,7 @@
  * the engine, the Equinix Metal provider and the webhook together.
  */
 #include "common.h"
+#include "cmd_journal.h"
 #include "providers/equinix-metal/commands.h"
 #include "xalloc.h"
 
@@ -12,6 +13,7 @@
 #include <string.h>
 
 static const struct command commands[] = {
+    {"journal", "inspect a journal file: verify, export, stats", cmd_journal},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,282 @@
+/*
+ * events.c - core/v1 Event recorder with count de-duplication (client-go EventCorrelator's
+ * dedup step).
+ *
+ * The recorder remembers, per event key (involved object + type + reason + message), the
+ * Event it created and its count, in an LRU of KUBE_RECORDER_CACHE entries. One write per
+ * key is in flight at a time: events recorded meanwhile only raise the count, and the write
+ * that follows carries the latest count (so a PATCH never races the CREATE it depends on).
+ */
+#include "common.h"
+#include "kube/events.h"
+#include "clock.h"
+#include "jsonx.h"
+#include "log.h"
+#include "timefmt.h"
+#include "xalloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KUBE_RECORDER_CACHE 4096
+
+struct rec_entry {
+  char *key;
+  char *ns, *name; /* the Event object; name NULL until created */
+  json_t *event;   /* the Event as first created (template for re-creation) */
+  json_int_t count;       /* occurrences recorded */
+  json_int_t count_sent;  /* count the server has */
+  char last_ts[TIMEFMT_LEN];
+  uint64_t tick;          /* LRU */
+  struct rec_write *inflight;
+};
+
+struct rec_write {
+  struct kube_recorder *r;
+  struct rec_write *prev, *next;
+  struct kube_call *call;
+  char *key;
+  bool create;
+};
+
+struct kube_recorder {
+  struct kube_client *c;
+  char *component, *host;
+  json_t *index; /* key -> integer slot */
+  struct rec_entry *slots;
+  size_t nslots;
+  uint64_t tick;
+  struct rec_write *writes;
+  size_t nwrites;
+};
+
+static const char *or_empty(const char *s) { return s ? s : ""; }
+
+struct kube_recorder *kube_recorder_new(struct kube_client *c, const char *component,
+                                        const char *host) {
+  struct kube_recorder *r = xcalloc(1, sizeof(*r));
+  r->c = c;
+  r->component = xstrdup(component && *component ? component : PROG_NAME);
+  char hn[256] = "";
+  if (!host) {
+    if (gethostname(hn, sizeof(hn) - 1) != 0)
+      hn[0] = '\0';
+    hn[sizeof(hn) - 1] = '\0';
+    host = hn;
+  }
+  r->host = xstrdup(host);
+  r->index = json_object();
+  r->slots = xcalloc(KUBE_RECORDER_CACHE, sizeof(*r->slots));
+  return r;
+}
+
+static void entry_clear(struct rec_entry *e) {
+  free(e->key);
+  free(e->ns);
+  free(e->name);
+  json_decref(e->event);
+  memset(e, 0, sizeof(*e));
+}
+
+static void write_free(struct kube_recorder *r, struct rec_write *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    r->writes = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  r->nwrites--;
+  free(w->key);
+  free(w);
+}
+
+void kube_recorder_free(struct kube_recorder *r) {
+  if (!r)
+    return;
+  while (r->writes) {
+    struct rec_write *w = r->writes;
+    kube_cancel(r->c, w->call);
+    write_free(r, w);
+  }
+  for (size_t i = 0; i < r->nslots; i++)
+    entry_clear(&r->slots[i]);
+  free(r->slots);
+  json_decref(r->index);
+  free(r->component);
+  free(r->host);
+  free(r);
+}
+
+size_t kube_recorder_pending(const struct kube_recorder *r) { return r->nwrites; }
+
+static struct rec_entry *lookup(struct kube_recorder *r, const char *key) {
+  json_t *slot = json_object_get(r->index, key);
+  return slot ? &r->slots[json_integer_value(slot)] : NULL;
+}
+
+/* A free slot, evicting the least recently used entry without a write in flight. */
+static struct rec_entry *new_entry(struct kube_recorder *r, const char *key) {
+  size_t idx;
+  if (r->nslots < KUBE_RECORDER_CACHE) {
+    idx = r->nslots++;
+  } else {
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < r->nslots; i++) {
+      if (r->slots[i].inflight)
+        continue;
+      if (best == SIZE_MAX || r->slots[i].tick < r->slots[best].tick)
+        best = i;
+    }
+    if (best == SIZE_MAX)
+      return NULL; /* every entry busy: drop this event */
+    idx = best;
+    json_object_del(r->index, r->slots[idx].key);
+    entry_clear(&r->slots[idx]);
+  }
+  struct rec_entry *e = &r->slots[idx];
+  e->key = xstrdup(key);
+  json_object_set_new(r->index, key, json_integer((json_int_t)idx));
+  return e;
+}
+
+static void send_write(struct kube_recorder *r, struct rec_entry *e);
+
+static void write_done(void *ud, const struct kube_result *res) {
+  struct rec_write *w = ud;
+  struct kube_recorder *r = w->r;
+  struct rec_entry *e = lookup(r, w->key);
+  bool create = w->create;
+  write_free(r, w);
+  if (!e)
+    return;
+  e->inflight = NULL;
+  if (res->err == ENG_OK) {
+    if (create) {
+      free(e->name);
+      e->name = xstrdup(or_empty(jsonx_str(res->body, "metadata.name")));
+    }
+    e->count_sent = (json_int_t)jsonx_int(res->body, "count", e->count_sent);
+  } else if (!create && res->err == ENG_NOTFOUND) {
+    /* The Event expired on the server: create a new one. */
+    free(e->name);
+    e->name = NULL;
+    e->count_sent = 0;
+  } else {
+    log_warn("could not record a Kubernetes event", "error", res->error.msg, NULL);
+    if (create) {
+      /* Forget it, so the next occurrence tries a fresh create. */
+      json_object_del(r->index, e->key);
+      entry_clear(e);
+      return;
+    }
+    e->count_sent = e->count; /* do not retry this increment */
+  }
+  if (e->count != e->count_sent)
+    send_write(r, e);
+}
+
+static void send_write(struct kube_recorder *r, struct rec_entry *e) {
+  struct rec_write *w = xcalloc(1, sizeof(*w));
+  w->r = r;
+  w->key = xstrdup(e->key);
+  w->next = r->writes;
+  if (r->writes)
+    r->writes->prev = w;
+  r->writes = w;
+  r->nwrites++;
+  e->inflight = w;
+  if (!e->name) {
+    /* "<object>.<hex unix nanoseconds>" like client-go. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long nanos = (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+    const char *obj_name = or_empty(jsonx_str(e->event, "involvedObject.name"));
+    char *name = xasprintf("%s.%llx", obj_name, nanos);
+    json_t *ev = json_deep_copy(e->event);
+    json_object_set_new(json_object_get(ev, "metadata"), "name", json_string(name));
+    json_object_set_new(ev, "count", json_integer(e->count));
+    json_object_set_new(ev, "lastTimestamp", json_string(e->last_ts));
+    w->create = true;
+    w->call = kube_create(r->c, &kube_res_event, e->ns, ev, write_done, w);
+    json_decref(ev);
+    free(name);
+    return;
+  }
+  json_t *patch = json_pack("{s:I, s:s}", "count", e->count, "lastTimestamp", e->last_ts);
+  w->call = kube_patch(r->c, &kube_res_event, e->ns, e->name, KUBE_PATCH_MERGE, patch, write_done, w);
+  json_decref(patch);
+}
+
+/* Cut s to at most max bytes without splitting a UTF-8 sequence. */
+static void utf8_cut(char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n <= max)
+    return;
+  n = max;
+  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+    n--;
+  s[n] = '\0';
+}
+
+void kube_recorder_event_ref(struct kube_recorder *r, const char *api_version, const char *kind,
+                             const char *ns, const char *name, const char *uid, const char *type,
+                             const char *reason, const char *message) {
+  if (!name || !*name || !kind || !reason)
+    return;
+  char *msg = log_scrub(message ? message : "");
+  utf8_cut(msg, KUBE_EVENT_MESSAGE_MAX);
+  const char *ev_ns = ns && *ns ? ns : "default";
+  if (!type || (strcmp(type, KUBE_EVENT_NORMAL) != 0 && strcmp(type, KUBE_EVENT_WARNING) != 0))
+    type = KUBE_EVENT_NORMAL;
+  char *key = xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", r->component,
+                        r->host, or_empty(api_version), kind, or_empty(ns), name, or_empty(uid),
+                        type, reason, msg);
+  char now[TIMEFMT_LEN];
+  timefmt_rfc3339(clock_now_ms(), now);
+  struct rec_entry *e = lookup(r, key);
+  if (!e) {
+    e = new_entry(r, key);
+    if (!e) {
+      log_warn("dropping a Kubernetes event: too many event writes in flight", "reason", reason,
+               NULL);
+      free(key);
+      free(msg);
+      return;
+    }
+    e->ns = xstrdup(ev_ns);
+    json_t *inv = json_pack("{s:s, s:s, s:s}", "apiVersion", or_empty(api_version), "kind", kind,
+                            "name", name);
+    if (ns && *ns)
+      json_object_set_new(inv, "namespace", json_string(ns));
+    if (uid && *uid)
+      json_object_set_new(inv, "uid", json_string(uid));
+    e->event = json_pack("{s:s, s:s, s:{s:s}, s:o, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s}",
+                         "apiVersion", "v1", "kind", "Event", "metadata", "namespace", ev_ns,
+                         "involvedObject", inv, "reason", reason, "message", msg, "type", type,
+                         "source", "component", r->component, "host", r->host, "firstTimestamp",
+                         now, "reportingComponent", r->component, "reportingInstance", r->host);
+  }
+  e->count++;
+  e->tick = ++r->tick;
+  snprintf(e->last_ts, sizeof(e->last_ts), "%s", now);
+  if (!e->inflight)
+    send_write(r, e);
+  free(key);
+  free(msg);
+}
+
+void kube_recorder_event(struct kube_recorder *r, const json_t *obj, const char *type,
+                         const char *reason, const char *fmt, ...) {
+  char msg[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  kube_recorder_event_ref(r, jsonx_str(obj, "apiVersion"), jsonx_str(obj, "kind"),
+                          jsonx_str(obj, "metadata.namespace"), jsonx_str(obj, "metadata.name"),
+                          jsonx_str(obj, "metadata.uid"), type, reason, msg);
+}
