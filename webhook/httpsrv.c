@@ -185,7 +185,7 @@ static void step_peek(struct conn *c) {
     return;
   }
   if (b == 0x16) { /* TLS handshake record */
-    c->tls = wh_tls_session_new(c->srv->o.tls, c->fd);
+    c->tls = c->srv->o.tls ? wh_tls_session_new(c->srv->o.tls, c->fd) : NULL;
     if (!c->tls) {
       conn_close(c);
       return;
@@ -560,6 +560,8 @@ void httpsrv_free(struct httpsrv *s) {
     conn_close(s->conns);
   free(s);
 }
+
+void httpsrv_set_tls(struct httpsrv *s, struct wh_tls *tls) { s->o.tls = tls; }
 
 int httpsrv_port(const struct httpsrv *s) { return s->port; }
 

@@ -34,11 +34,12 @@ struct httpsrv_exchange;
 struct wh_tls;
 
 struct httpsrv_opts {
-  const char *host;       /* bind address; NULL or "" = all addresses (IPv6 and IPv4) */
-  int port;               /* 0 = a free port (see httpsrv_port) */
-  struct wh_tls *tls;     /* serving credentials (borrowed, must outlive the server) */
-  size_t max_header;      /* 0 = 16 KiB */
-  size_t max_body;        /* 0 = 8 MiB */
+  const char *host; /* bind address; NULL or "" = all addresses (IPv6 and IPv4) */
+  int port;         /* 0 = a free port (see httpsrv_port) */
+  struct wh_tls
+      *tls;          /* serving credentials (borrowed, must outlive the server); may be set later */
+  size_t max_header; /* 0 = 16 KiB */
+  size_t max_body;   /* 0 = 8 MiB */
   double read_timeout;    /* seconds; 0 = 10 */
   double idle_timeout;    /* seconds between requests on a kept-alive connection; 0 = 90 */
   double handler_timeout; /* seconds a handler may take; 0 = 30 */
@@ -53,6 +54,9 @@ typedef void (*httpsrv_abort_fn)(void *ud);
 enum eng_err httpsrv_start(struct ev_loop *loop, const struct httpsrv_opts *opts,
                            httpsrv_handler_fn handler, void *ud, struct httpsrv **out,
                            struct eng_error *err) WARN_UNUSED;
+/* Serving credentials (the server may start listening before they exist: until then new
+ * connections are closed at once). */
+void httpsrv_set_tls(struct httpsrv *s, struct wh_tls *tls);
 /* Close the listener and every connection (aborting pending exchanges), free everything. */
 void httpsrv_free(struct httpsrv *s);
 int httpsrv_port(const struct httpsrv *s);

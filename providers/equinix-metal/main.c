@@ -7,6 +7,7 @@
 #include "common.h"
 #include "cmd_journal.h"
 #include "providers/equinix-metal/commands.h"
+#include "webhook/cmd.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 static const struct command commands[] = {
     {"journal", "inspect a journal file: verify, export, stats", cmd_journal},
+    {"webhook", "serve the admission webhooks (mutation, validation, registration)", cmd_webhook},
     {NULL, NULL, NULL},
 };
 
