@@ -2,7 +2,7 @@
  * event.h - one observation or decision, as handed to the journal.
  *
  * Everything the engine learns enters as a struct jevent: Kubernetes watch and
- * list events (source "kube"), bare-metal device states (source "metal"),
+ * list events (source "kube"), cloud provider resource states (source "metal"),
  * action intents and outcomes ("executor"), process and leadership events
  * ("engine"), timer firings ("clock"). Observers never write to the journal
  * themselves: they call a jevent_sink, which the composition root connects to
