@@ -43,7 +43,7 @@ bool validate_is_uuid(const char *s) {
 static bool check_object(const json_t *cfg, const char *path, const char *kind,
                          const char *const *fields, struct fielderr_list *errs) {
   if (!json_is_object(cfg)) {
-    fielderr_add(errs, FIELDERR_INVALID, path, cfg, "must be a %s object", kind);
+    fielderr_add(errs, FIELDERR_INVALID, path, cfg, "must be an object of kind %s", kind);
     return false;
   }
   bool ok = true;
