@@ -70,7 +70,7 @@ static int serve(int argc, char **argv) {
   webhook_options_init(&o);
   const char *kubeconfig = NULL, *garden_kubeconfig = NULL, *log_level = "info",
              *log_format = "json";
-  const char *read_timeout = "10", *idle_timeout = "90", *cert_interval = "3600";
+  const char *read_timeout = "10", *idle_timeout = "90", *cert_interval = "3600", *cache_ttl = "5";
   bool standalone = false;
   long server_port = o.server_port;
   const struct cli_opt opts[] = {
@@ -122,6 +122,11 @@ static int serve(int argc, char **argv) {
        "time a kept-alive connection may wait for its next request (default 90)", NULL},
       {"webhook-cert-check-interval", CLI_STRING, &cert_interval, "SECONDS",
        "how often the certificate Secret is checked for renewal (default 3600)", NULL},
+      {"webhook-cache-ttl", CLI_STRING, &cache_ttl, "SECONDS",
+       "how long Clusters, Infrastructures, Secret checksums and CloudProfiles read for admissions "
+       "are reused (default "
+       "5; 0 = always read)",
+       NULL},
       {"log-level", CLI_STRING, &log_level, "LEVEL", "debug, info, warn or error (default info)",
        NULL},
       {"log-format", CLI_STRING, &log_format, "FORMAT", "json or text (default json)", NULL},
@@ -165,6 +170,13 @@ static int serve(int argc, char **argv) {
                          "timeouts and intervals are seconds greater than 0 (fractions allowed)");
     goto out;
   }
+  char *end;
+  double ttl = strtod(cache_ttl, &end);
+  if (end == cache_ttl || *end || ttl < 0 || ttl > 3600) {
+    rc = cli_usage_error(&spec, "--webhook-cache-ttl must be between 0 and 3600 seconds");
+    goto out;
+  }
+  o.cache_ttl_ms = (long)(ttl * 1000);
   struct eng_error err = {0};
   if (webhook_options_check(&o, &err) != ENG_OK) {
     rc = cli_usage_error(&spec, "%s", err.msg);

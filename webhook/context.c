@@ -72,7 +72,7 @@ struct wh_ctx_cache *wh_ctx_cache_new(struct kube_client *seed, struct kube_clie
   struct wh_ctx_cache *c = xcalloc(1, sizeof(*c));
   c->seed = seed;
   c->garden = garden ? garden : seed;
-  c->ttl_ms = ttl_ms > 0 ? ttl_ms : 5000;
+  c->ttl_ms = ttl_ms >= 0 ? ttl_ms : 5000; /* 0: no caching, only shared in-flight reads */
   return c;
 }
 

@@ -127,7 +127,10 @@ void kobj_ensure_string_with_prefix_contains(json_t *holder, const char *field, 
     if (!has_prefix(s, prefix))
       continue;
     found = true;
-    json_t *parts = split(s + strlen(prefix), sep);
+    /* An empty list ("--disable-admission-plugins=") becomes just the value; the Go original
+     * kept an empty first entry (",PersistentVolumeLabel"), which kube-apiserver reads as a plugin
+     * "". */
+    json_t *parts = s[strlen(prefix)] ? split(s + strlen(prefix), sep) : json_array();
     bool present = false;
     size_t j;
     json_t *pe;

@@ -51,6 +51,7 @@ static void test_kube_apiserver(void) {
         "kube-apiserver\","
         "\"--enable-admission-plugins=Priority,PersistentVolumeLabel,NodeRestriction\","
         "\"--feature-gates=CSINodeInfo=false,Foo=true,KubeletPluginsWatcher=false\"]}]}}}}");
+  json_t *twin = json_deep_copy(obj);
   struct admission_request r = req_for("apps", "Deployment", obj);
   ASSERT_EQ(MUTATE_NEED_CLOUDPROVIDER, mutate_controlplane_needs(&r));
   struct mutate_ctx ctx = {.cloudprovider_checksum = "abc"};
@@ -72,6 +73,15 @@ static void test_kube_apiserver(void) {
   ASSERT(json_equal(obj, again));
   json_decref(again);
   json_decref(obj);
+  /* An empty --disable-admission-plugins= gets the plugin alone, not ",PersistentVolumeLabel". */
+  json_t *c0 = json_array_get(jsonx_path(twin, "spec.template.spec.containers"), 0);
+  json_array_append_new(json_object_get(c0, "command"),
+                        json_string("--disable-admission-plugins="));
+  ASSERT_EQ(ENG_OK, mutate_controlplane(twin, &r, &ctx, &err));
+  ASSERT_STR_EQ("--disable-admission-plugins=PersistentVolumeLabel",
+                json_string_value(json_array_get(json_object_get(c0, "command"), 3)));
+  ASSERT_EQ(4, json_array_size(json_object_get(c0, "command")));
+  json_decref(twin);
 }
 
 static void test_kcm_and_others(void) {
