@@ -40,6 +40,7 @@ struct entry {
   struct kube_call *call;
   struct kube_client *client;
   struct wait *waiters;
+  bool delivering; /* on_get is handing the result out: never prune it meanwhile */
   struct entry *next;
 };
 
@@ -108,7 +109,7 @@ static void prune(struct wh_ctx_cache *c, int64_t now) {
   struct entry **pp = &c->entries;
   while (*pp) {
     struct entry *e = *pp;
-    if (e->ready && !e->waiters && e->expires <= now) {
+    if (e->ready && !e->waiters && !e->delivering && e->expires <= now) {
       *pp = e->next;
       entry_free(e);
     } else {
@@ -258,6 +259,7 @@ static void on_get(void *ud, const struct kube_result *res) {
   e->expires = clock_mono_ms() + e->cache->ttl_ms;
   if (!cache_it)
     entry_unlink(e); /* a later lookup asks again */
+  e->delivering = true;
   while (e->waiters) {
     struct wait *w = e->waiters;
     e->waiters = w->next;
@@ -265,6 +267,7 @@ static void on_get(void *ud, const struct kube_result *res) {
     w->next = NULL;
     deliver(w->f, (enum slot)(w - w->f->waits), e);
   }
+  e->delivering = false;
   if (!cache_it)
     entry_free(e);
 }

@@ -11,6 +11,7 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,29 @@ static enum eng_err load_pair(struct wh_tls *t, struct wh_creds **out, struct en
   if (rc != ENG_OK) {
     free(crt.data);
     return rc;
+  }
+  /* Parse both first: GnuTLS 3.7 leaks inside set_x509_key_mem2 when the PEM is malformed. */
+  gnutls_x509_crt_t *chain = NULL;
+  unsigned nchain = 0;
+  gnutls_x509_privkey_t pk = NULL;
+  int pr = gnutls_x509_crt_list_import2(&chain, &nchain, &crt, GNUTLS_X509_FMT_PEM, 0);
+  for (unsigned i = 0; i < nchain; i++)
+    gnutls_x509_crt_deinit(chain[i]);
+  gnutls_free(chain);
+  if (pr >= 0 && nchain == 0)
+    pr = GNUTLS_E_NO_CERTIFICATE_FOUND;
+  if (pr >= 0)
+    pr = gnutls_x509_privkey_init(&pk);
+  if (pr >= 0)
+    pr = gnutls_x509_privkey_import(pk, &key, GNUTLS_X509_FMT_PEM);
+  if (pk)
+    gnutls_x509_privkey_deinit(pk);
+  if (pr < 0) {
+    gnutls_memset(key.data, 0, key.size);
+    free(key.data);
+    free(crt.data);
+    return eng_error_set(err, ENG_CONFIG, "cannot read the serving certificate %s or key %s: %s", t->cert_path,
+                         t->key_path, gnutls_strerror(pr));
   }
   struct wh_creds *c = xcalloc(1, sizeof(*c));
   c->refs = 1;
@@ -280,6 +304,8 @@ enum wh_tls_io wh_tls_handshake(struct wh_tls_session *s, const char **msg) {
     if (!gnutls_error_is_fatal(r))
       continue;
     *msg = gnutls_strerror(r);
+    /* Tell the client why (e.g. protocol_version for TLS 1.0/1.1), best effort and non-blocking. */
+    gnutls_alert_send_appropriate(s->s, r);
     return WH_TLS_ERROR;
   }
 }

@@ -113,7 +113,8 @@ def main():
             ctx = tls_context(cadata=base64.b64decode(sec["data"]["ca-bundle.crt"]).decode())
             for case in cases:
                 t.run(case, run_case, t, k, w, ctx, case)
-            t.eq(0, w.stop(), "the server stops cleanly on SIGTERM")
+            rc = w.stop()
+            t.ok(rc == 0, "the server stops cleanly on SIGTERM", diag=f"status {rc}\n" + "\n".join(w.raw[-80:]))
     return t.done()
 
 
