@@ -60,6 +60,7 @@ struct webhook_server {
   struct wh_shoot_hooks *reg_shoot;
   json_t *reg_namespaces; /* shoot namespaces still to refresh */
   int reg_step;
+  int reg_doing;  /* the step whose asynchronous call is running */
   bool reg_again; /* the CA changed while registering: run again */
   bool registered;
   bool certs_ready;
@@ -390,15 +391,16 @@ static void reg_applied(void *ud, enum eng_err rc, const json_t *obj, const stru
   struct webhook_server *s = ud;
   s->reg_apply = NULL;
   s->reg_shoot = NULL;
-  if (rc != ENG_OK && !(s->reg_step == REG_SHOOT_EACH && rc == ENG_NOTFOUND)) {
+  /* A shoot namespace without the ManagedResource (yet) is fine: its ControlPlane creates it. */
+  if (rc != ENG_OK && !(s->reg_doing == REG_SHOOT_EACH && rc == ENG_NOTFOUND)) {
     reg_retry(s,
-              s->reg_step == REG_GARDEN ? "validating webhook configuration"
-              : s->reg_step == REG_SEED ? "seed webhook configuration"
-                                        : "shoot webhooks",
+              s->reg_doing == REG_GARDEN ? "validating webhook configuration"
+              : s->reg_doing == REG_SEED ? "seed webhook configuration"
+                                         : "shoot webhooks",
               err ? err->msg : eng_strerror(rc));
     return;
   }
-  if (s->reg_step == REG_SEED) {
+  if (s->reg_doing == REG_SEED) {
     if (!s->registered)
       log_info("registered the webhooks", "configuration", WH_SEED_MWC_NAME, NULL);
     s->registered = true;
@@ -448,6 +450,7 @@ static void reg_next(struct webhook_server *s) {
   struct registration_params p = reg_params(s);
   for (;;) {
     s->reg_step++;
+    s->reg_doing = s->reg_step;
     switch (s->reg_step) {
     case REG_OWNER:
       if (s->owner_ns && *s->owner_ns) {
@@ -499,6 +502,7 @@ static void reg_next(struct webhook_server *s) {
     default:
       s->reg_step = 0;
       s->reg_backoff = 1;
+      log_info("webhook registrations are up to date", NULL);
       if (s->reg_again) {
         s->reg_again = false;
         registration_run(s);

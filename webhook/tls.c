@@ -117,8 +117,8 @@ static enum eng_err load_pair(struct wh_tls *t, struct wh_creds **out, struct en
     gnutls_memset(key.data, 0, key.size);
     free(key.data);
     free(crt.data);
-    return eng_error_set(err, ENG_CONFIG, "cannot read the serving certificate %s or key %s: %s", t->cert_path,
-                         t->key_path, gnutls_strerror(pr));
+    return eng_error_set(err, ENG_CONFIG, "cannot read the serving certificate %s or key %s: %s",
+                         t->cert_path, t->key_path, gnutls_strerror(pr));
   }
   struct wh_creds *c = xcalloc(1, sizeof(*c));
   c->refs = 1;
