@@ -20,20 +20,19 @@
 #define CMD PROG_NAME " journal"
 
 static void top_usage(FILE *out) {
-  fprintf(out,
-          "Usage: " CMD " COMMAND [options] JOURNAL\n"
-          "\n"
-          "Inspect a journal file (the SQLite database where the controller records every\n"
-          "event it observes and every action it takes). Every command opens the journal\n"
-          "read-only and can run while the controller writes it.\n"
-          "\n"
-          "Commands:\n"
-          "  verify     recompute the hash chain and check the file; names the first bad seq\n"
-          "  export     print events as canonical JSON lines, filtered by seq, type, object\n"
-          "  stats      counts by source and type, seq and time range, sizes, snapshots\n"
-          "\n"
-          "Run '" CMD " COMMAND --help' for the options of a command.\n"
-          "Exit codes: 0 success, 1 failure (including a broken chain), 2 usage error.\n");
+  fprintf(out, "Usage: " CMD " COMMAND [options] JOURNAL\n"
+               "\n"
+               "Inspect a journal file (the SQLite database where the controller records every\n"
+               "event it observes and every action it takes). Every command opens the journal\n"
+               "read-only and can run while the controller writes it.\n"
+               "\n"
+               "Commands:\n"
+               "  verify     recompute the hash chain and check the file; names the first bad seq\n"
+               "  export     print events as canonical JSON lines, filtered by seq, type, object\n"
+               "  stats      counts by source and type, seq and time range, sizes, snapshots\n"
+               "\n"
+               "Run '" CMD " COMMAND --help' for the options of a command.\n"
+               "Exit codes: 0 success, 1 failure (including a broken chain), 2 usage error.\n");
 }
 
 static int open_ro(const char *path, struct journal **j) {
@@ -106,10 +105,9 @@ static void progress_done(struct progress *p, int64_t done, bool forced) {
 
 static int cmd_verify(int argc, char **argv) {
   bool show_progress = false;
-  const struct cli_opt opts[] = {
-      {"progress", CLI_BOOL, &show_progress, NULL,
-       "report progress on stderr even when it is not a terminal", NULL},
-      {0}};
+  const struct cli_opt opts[] = {{"progress", CLI_BOOL, &show_progress, NULL,
+                                  "report progress on stderr even when it is not a terminal", NULL},
+                                 {0}};
   const struct cli_spec spec = {
       .prog = CMD " verify",
       .usage = "[options] JOURNAL",
@@ -220,7 +218,8 @@ static int cmd_export(int argc, char **argv) {
       {"type", CLI_STRING, &type, "TYPE", "only events of this type (e.g. executor.intent)", NULL},
       {"type-prefix", CLI_STRING, &type_prefix, "PREFIX", "only types starting with PREFIX (kube.)",
        NULL},
-      {"source", CLI_STRING, &source, "SOURCE", "only kube, metal, executor, engine or clock", NULL},
+      {"source", CLI_STRING, &source, "SOURCE", "only kube, metal, executor, engine or clock",
+       NULL},
       {"object", CLI_STRING, &object, "KIND/NS/NAME",
        "only events of this object; KIND may carry its group", NULL},
       {"uid", CLI_STRING, &uid, "UID", "only events of the object with this uid", NULL},
@@ -248,8 +247,12 @@ static int cmd_export(int argc, char **argv) {
     return cli_usage_error(&spec, "unknown --format '%s' (supported: jsonl).", format);
   if (from < 0 || to < 0 || (to && from > to))
     return cli_usage_error(&spec, "--from-seq and --to-seq must be positive with from <= to.");
-  struct journal_filter f = {.from_seq = from, .to_seq = to, .type = type,
-                             .type_prefix = type_prefix, .source = source, .uid = uid,
+  struct journal_filter f = {.from_seq = from,
+                             .to_seq = to,
+                             .type = type,
+                             .type_prefix = type_prefix,
+                             .source = source,
+                             .uid = uid,
                              .correlation_id = corr};
   char *objbuf = object ? xstrdup(object) : NULL;
   if (objbuf && !parse_object(objbuf, &f)) {
@@ -328,8 +331,9 @@ static int cmd_stats(int argc, char **argv) {
   const struct cli_spec spec = {
       .prog = CMD " stats",
       .usage = "[options] JOURNAL",
-      .description = "Summarise JOURNAL: events by source and type, seq and time range, file sizes,\n"
-                     "snapshots and the retention anchor.",
+      .description =
+          "Summarise JOURNAL: events by source and type, seq and time range, file sizes,\n"
+          "snapshots and the retention anchor.",
       .opts = opts,
       .min_pos = 1,
       .max_pos = 1};
@@ -371,6 +375,8 @@ static int cmd_stats(int argc, char **argv) {
   else
     printf("  %-13s0\n", "events");
   printf("  %-13s%s .. %s\n", "recorded", t0, t1);
+  printf("  %-13sseq %" JSON_INTEGER_FORMAT ", hash %s\n", "head", jsonx_int(s, "head_seq", 0),
+         jsonx_str(s, "head_hash") ? jsonx_str(s, "head_hash") : "?");
   json_int_t anchor = jsonx_int(s, "anchor_seq", 0);
   if (anchor)
     printf("  %-13sevents up to seq %" JSON_INTEGER_FORMAT " were removed; the chain is anchored "
@@ -378,8 +384,9 @@ static int cmd_stats(int argc, char **argv) {
            "retention", anchor);
   else
     printf("  %-13snothing removed yet\n", "retention");
-  printf("  %-13s%" JSON_INTEGER_FORMAT " bytes (%" JSON_INTEGER_FORMAT " pages of %" JSON_INTEGER_FORMAT
-         ", %" JSON_INTEGER_FORMAT " free); WAL %" JSON_INTEGER_FORMAT " bytes\n",
+  printf("  %-13s%" JSON_INTEGER_FORMAT " bytes (%" JSON_INTEGER_FORMAT
+         " pages of %" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
+         " free); WAL %" JSON_INTEGER_FORMAT " bytes\n",
          "size", jsonx_int(s, "db_bytes", 0), jsonx_int(s, "page_count", 0),
          jsonx_int(s, "page_size", 0), jsonx_int(s, "freelist_pages", 0),
          jsonx_int(s, "wal_bytes", 0));
@@ -417,8 +424,9 @@ int cmd_journal(int argc, char **argv) {
     return cmd_export(argc - 1, argv + 1);
   if (!strcmp(sub, "stats"))
     return cmd_stats(argc - 1, argv + 1);
-  fprintf(stderr, CMD ": unknown command '%s' (verify, export or stats).\nRun '" CMD
-                      " --help' for usage.\n",
+  fprintf(stderr,
+          CMD ": unknown command '%s' (verify, export or stats).\nRun '" CMD
+              " --help' for usage.\n",
           sub);
   return EXIT_USAGE;
 }

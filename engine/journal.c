@@ -9,6 +9,7 @@
 #include "common.h"
 #include "journal.h"
 #include "clock.h"
+#include "jcanon.h"
 #include "journal_int.h"
 #include "jsonx.h"
 #include "log.h"
@@ -77,10 +78,10 @@ enum eng_err journal_sql_error_path(const char *path, sqlite3 *db, int rc, const
                            path, doing, dir, strerror(sys));
     if (sys == ENOENT)
       return eng_error_set(err, ENG_NOTFOUND,
-                           "journal %s: %s: the directory %s does not exist (%s)", path, doing,
-                           dir, strerror(sys));
-    return eng_error_set(err, ENG_IO, "journal %s: %s: cannot open the file (%s%s%s)", path,
-                         doing, smsg, sys ? ": " : "", sys ? strerror(sys) : "");
+                           "journal %s: %s: the directory %s does not exist (%s)", path, doing, dir,
+                           strerror(sys));
+    return eng_error_set(err, ENG_IO, "journal %s: %s: cannot open the file (%s%s%s)", path, doing,
+                         smsg, sys ? ": " : "", sys ? strerror(sys) : "");
   case SQLITE_IOERR:
     if (sys == ENOSPC || sys == EDQUOT)
       return eng_error_set(err, ENG_NOSPACE,
@@ -91,8 +92,7 @@ enum eng_err journal_sql_error_path(const char *path, sqlite3 *db, int rc, const
     return eng_error_set(err, ENG_IO, "journal %s: %s: input/output error (%s%s%s)", path, doing,
                          smsg, sys ? ": " : "", sys ? strerror(sys) : "");
   case SQLITE_NOMEM:
-    return eng_error_set(err, ENG_INTERNAL, "journal %s: %s: SQLite is out of memory", path,
-                         doing);
+    return eng_error_set(err, ENG_INTERNAL, "journal %s: %s: SQLite is out of memory", path, doing);
   default:
     return eng_error_set(err, ENG_INTERNAL, "journal %s: %s: %s (SQLite code %d)", path, doing,
                          smsg, rc);
@@ -196,33 +196,42 @@ bool journal_hash_parse(const char *hex, uint8_t out[SHA256_LEN]) {
 
 /* ---- canonical rows and the chain -------------------------------------------------------- */
 
+enum eng_err journal_row_append(struct buf *b, int64_t seq, int64_t recorded_ms,
+                                const char *const strs[JS__COUNT], const char *payload,
+                                size_t payload_len) {
+  size_t start = b->len;
+  char nums[64];
+  int n = snprintf(nums, sizeof(nums), "[%" PRId64 ",%" PRId64, seq, recorded_ms);
+  enum eng_err e = buf_append(b, nums, (size_t)n);
+  for (int i = 0; i < JS__COUNT && !e; i++) {
+    const char *v = strs[i] ? strs[i] : "";
+    e = buf_append(b, ",", 1);
+    if (!e)
+      e = jcanon_append_string(b, v, strlen(v));
+  }
+  if (!e)
+    e = buf_append(b, ",", 1);
+  if (!e)
+    e = buf_append(b, payload, payload_len);
+  if (!e)
+    e = buf_append(b, "]", 1);
+  if (e) {
+    b->len = start;
+    if (b->data)
+      b->data[start] = '\0';
+  }
+  return e;
+}
+
 char *journal_row_bytes(int64_t seq, int64_t recorded_ms, const char *const strs[JS__COUNT],
                         const char *payload, size_t payload_len, size_t *len) {
-  json_t *a = json_array();
-  json_array_append_new(a, json_integer(seq));
-  json_array_append_new(a, json_integer(recorded_ms));
-  for (int i = 0; i < JS__COUNT; i++) {
-    json_t *s = json_string(strs[i] ? strs[i] : "");
-    if (!s) { /* not UTF-8: no canonical form */
-      json_decref(a);
-      return NULL;
-    }
-    json_array_append_new(a, s);
+  struct buf b;
+  buf_init(&b, SIZE_MAX / 2);
+  if (journal_row_append(&b, seq, recorded_ms, strs, payload, payload_len) != ENG_OK) {
+    buf_release(&b);
+    return NULL; /* an identity string is not UTF-8: no canonical form */
   }
-  char *head = jsonx_canonical(a);
-  json_decref(a);
-  if (!head)
-    return NULL;
-  size_t hl = strlen(head); /* "[...]": drop the ']' and splice ",payload]" */
-  char *row = xmalloc(hl + payload_len + 2);
-  memcpy(row, head, hl - 1);
-  row[hl - 1] = ',';
-  memcpy(row + hl, payload, payload_len);
-  row[hl + payload_len] = ']';
-  row[hl + payload_len + 1] = '\0';
-  free(head);
-  *len = hl + payload_len + 1;
-  return row;
+  return buf_take(&b, len);
 }
 
 void journal_chain_hash(const uint8_t prev[SHA256_LEN], const char *row, size_t len,
@@ -318,8 +327,9 @@ static enum eng_err load_head(struct journal *j, struct eng_error *err) {
                          j->path, j->path);
   j->durable_seq = head_seq;
   sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(j->db, "SELECT seq, recorded_ms, hash FROM events ORDER BY seq DESC "
-                                     "LIMIT 1",
+  int rc = sqlite3_prepare_v2(j->db,
+                              "SELECT seq, recorded_ms, hash FROM events ORDER BY seq DESC "
+                              "LIMIT 1",
                               -1, &st, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(st);
@@ -361,8 +371,8 @@ static enum eng_err load_head(struct journal *j, struct eng_error *err) {
   return ENG_OK;
 }
 
-enum eng_err journal_open(const char *path, const struct journal_options *opt,
-                          struct journal **out, struct eng_error *err) {
+enum eng_err journal_open(const char *path, const struct journal_options *opt, struct journal **out,
+                          struct eng_error *err) {
   static const struct journal_options defaults = {0};
   if (!opt)
     opt = &defaults;
@@ -375,6 +385,7 @@ enum eng_err journal_open(const char *path, const struct journal_options *opt,
   j->dir = xstrdup(dir_of(path, dbuf, sizeof(dbuf)));
   j->read_only = opt->read_only;
   j->batch_max = opt->batch_max ? opt->batch_max : JOURNAL_DEFAULT_BATCH;
+  buf_init(&j->scratch, 2 * JOURNAL_PAYLOAD_MAX + 64 * 1024);
   enum eng_err e = journal_schema_prepare(j, opt, err);
   if (!e)
     e = load_head(j, err);
@@ -387,9 +398,8 @@ enum eng_err journal_open(const char *path, const struct journal_options *opt,
 }
 
 static void pending_free(struct journal_pending *p) {
-  for (int i = 0; i < JS__COUNT; i++)
-    free(p->strs[i]);
-  free(p->payload);
+  free(p->block);
+  p->block = NULL;
 }
 
 void journal_discard_pending(struct journal *j) {
@@ -407,6 +417,7 @@ void journal_close(struct journal *j) {
     return;
   journal_discard_pending(j);
   free(j->pend);
+  buf_release(&j->scratch);
   sqlite3_finalize(j->st_insert);
   if (j->rdb)
     sqlite3_close(j->rdb);
@@ -426,44 +437,44 @@ const char *journal_id(const struct journal *j) { return j->id; }
 /* ---- append and commit ------------------------------------------------------------------- */
 
 char *journal_clean_json(const json_t *v, enum redact_hint hint) {
-  json_t *red = v ? redact_copy(v, hint) : json_object();
-  char *text = jsonx_canonical(red);
-  json_decref(red);
-  if (!text)
+  struct buf b;
+  buf_init(&b, SIZE_MAX / 2);
+  enum eng_err e = journal_clean_append(&b, v, hint);
+  if (e) {
+    buf_release(&b);
     return NULL;
-  char *scrubbed = log_scrub(text);
-  if (strcmp(scrubbed, text) != 0) {
-    /* A registered credential survived redaction: re-parse the scrubbed text so
-     * what is stored is still canonical JSON (keys may have been renamed). */
+  }
+  return buf_take(&b, NULL);
+}
+
+enum eng_err journal_clean_append(struct buf *b, const json_t *v, enum redact_hint hint) {
+  size_t start = b->len;
+  enum eng_err e;
+  if (!v) {
+    e = buf_append(b, "{}", 2);
+  } else if (redact_needed(v, hint)) {
+    json_t *red = redact_copy(v, hint);
+    e = jcanon_append(b, red);
+    json_decref(red);
+  } else {
+    e = jcanon_append(b, v); /* nothing to redact: no copy */
+  }
+  if (e)
+    return e;
+  /* Second line of defence: a credential registered with log_register_secret()
+   * that survived redaction (free text, an unknown key) is scrubbed, and the
+   * result re-canonicalised (a key may have changed, and with it the order). */
+  char *scrubbed = log_scrub(b->data + start);
+  if (strcmp(scrubbed, b->data + start) != 0) {
     json_t *parsed = json_loads(scrubbed, JSON_DECODE_ANY, NULL);
-    xfree_secret(text);
-    text = parsed ? jsonx_canonical(parsed) : xstrdup("{\"redacted\":\"" REDACTED "\"}");
+    explicit_bzero(b->data + start, b->len - start);
+    b->len = start;
+    b->data[start] = '\0';
+    e = parsed ? jcanon_append(b, parsed) : buf_appends(b, "{\"redacted\":\"" REDACTED "\"}");
     json_decref(parsed);
   }
   xfree_secret(scrubbed);
-  return text;
-}
-
-/* The clean payload text of ev, within the size limit; NULL and err on failure. */
-static char *payload_text(const struct journal *j, const struct jevent *ev, size_t *len,
-                          struct eng_error *err) {
-  char *text = journal_clean_json(ev->payload, redact_hint_for_kind(ev->group_kind));
-  if (!text) {
-    eng_error_set(err, ENG_INVALID, "journal %s: the payload of a %s event cannot be encoded",
-                  j->path, ev->type);
-    return NULL;
-  }
-  *len = strlen(text);
-  if (*len > JOURNAL_PAYLOAD_MAX) {
-    eng_error_set(err, ENG_TOOLARGE,
-                  "journal %s: the payload of a %s event for %s/%s is %zu bytes, more than the "
-                  "limit of %u",
-                  j->path, ev->type, ev->ns ? ev->ns : "", ev->name ? ev->name : "", *len,
-                  JOURNAL_PAYLOAD_MAX);
-    free(text);
-    return NULL;
-  }
-  return text;
+  return e;
 }
 
 int64_t journal_append(struct journal *j, const struct jevent *ev, struct eng_error *err) {
@@ -479,36 +490,72 @@ int64_t journal_append(struct journal *j, const struct jevent *ev, struct eng_er
     if (journal_commit(j, err) != ENG_OK)
       return -1;
   }
-  size_t plen = 0;
-  char *payload = payload_text(j, ev, &plen, err);
-  if (!payload)
+  const char *strs[JS__COUNT] = {ev->source, ev->type, ev->group_kind,       ev->ns,
+                                 ev->name,   ev->uid,  ev->resource_version, ev->correlation_id};
+  /* The scratch buffer holds the previous hash, then the row bytes, so the
+   * chain hash is one SHA-256 call over it. */
+  struct buf *b = &j->scratch;
+  buf_reset(b);
+  enum eng_err e = buf_append(b, j->last_hash, SHA256_LEN);
+  size_t payload_at = b->len;
+  if (!e)
+    e = journal_clean_append(b, ev->payload, redact_hint_for_kind(ev->group_kind));
+  size_t plen = b->len - payload_at;
+  if (e || plen > JOURNAL_PAYLOAD_MAX) {
+    if (e == ENG_INVALID)
+      eng_error_set(err, ENG_INVALID,
+                    "journal %s: the payload of a %s event cannot be encoded as JSON (a string "
+                    "that is not UTF-8, or nesting deeper than %d levels)",
+                    j->path, ev->type, JCANON_MAX_DEPTH);
+    else
+      eng_error_set(err, ENG_TOOLARGE,
+                    "journal %s: the payload of a %s event for %s/%s is larger than the limit of "
+                    "%u bytes",
+                    j->path, ev->type, ev->ns ? ev->ns : "", ev->name ? ev->name : "",
+                    JOURNAL_PAYLOAD_MAX);
     return -1;
-  const char *strs[JS__COUNT] = {ev->source, ev->type,     ev->group_kind,        ev->ns,
-                                 ev->name,   ev->uid,      ev->resource_version, ev->correlation_id};
+  }
   int64_t now = clock_now_ms();
   struct journal_pending p = {.seq = j->last_seq + 1,
                               .recorded_ms = now > j->last_ms ? now : j->last_ms};
-  size_t rlen = 0;
-  char *row = journal_row_bytes(p.seq, p.recorded_ms, strs, payload, plen, &rlen);
-  if (!row) {
-    free(payload);
+  /* One block per row: the identity strings (each NUL-terminated), then the payload. */
+  size_t lens[JS__COUNT], total = plen + 1;
+  for (int i = 0; i < JS__COUNT; i++) {
+    lens[i] = strs[i] ? strlen(strs[i]) : 0;
+    total += lens[i] + 1;
+  }
+  p.block = xmalloc(total);
+  char *w = p.block;
+  for (int i = 0; i < JS__COUNT; i++) {
+    if (lens[i])
+      memcpy(w, strs[i], lens[i]);
+    w[lens[i]] = '\0';
+    p.strs[i] = w;
+    w += lens[i] + 1;
+  }
+  memcpy(w, b->data + payload_at, plen);
+  w[plen] = '\0';
+  p.payload = w;
+  p.payload_len = plen;
+  /* Row bytes after the payload in the scratch buffer, prefixed by prev hash. */
+  size_t row_at = b->len;
+  e = buf_append(b, j->last_hash, SHA256_LEN);
+  if (!e)
+    e = journal_row_append(b, p.seq, p.recorded_ms, (const char *const *)p.strs, p.payload, plen);
+  if (e) {
+    free(p.block);
     eng_error_set(err, ENG_INVALID,
                   "journal %s: a %s event has an identity field that is not valid UTF-8", j->path,
                   ev->type);
     return -1;
   }
-  journal_chain_hash(j->last_hash, row, rlen, p.hash);
-  free(row);
-  for (int i = 0; i < JS__COUNT; i++)
-    p.strs[i] = xstrdup(strs[i] ? strs[i] : "");
-  p.payload = payload;
-  p.payload_len = plen;
+  sha256(b->data + row_at, b->len - row_at, p.hash);
   if (j->npend == j->pend_cap) {
     j->pend_cap = j->pend_cap ? 2 * j->pend_cap : 64;
     j->pend = xrealloc(j->pend, j->pend_cap * sizeof(*j->pend));
   }
   j->pend[j->npend++] = p;
-  j->pend_bytes += plen + 256;
+  j->pend_bytes += total;
   j->last_seq = p.seq;
   j->last_ms = p.recorded_ms;
   memcpy(j->last_hash, p.hash, SHA256_LEN);
@@ -612,7 +659,7 @@ int64_t journal_append_durable(struct journal *j, const struct jevent *ev, struc
     /* Take this event back out, so a caller that retries does not journal the
      * intent twice; earlier pending events stay pending. */
     struct journal_pending *p = &j->pend[--j->npend];
-    j->pend_bytes -= p->payload_len + 256;
+    j->pend_bytes = j->pend_bytes > p->payload_len ? j->pend_bytes - p->payload_len : 0;
     pending_free(p);
     if (j->npend) {
       struct journal_pending *q = &j->pend[j->npend - 1];
@@ -628,6 +675,24 @@ int64_t journal_append_durable(struct journal *j, const struct jevent *ev, struc
   }
   return seq;
 }
+
+static void sink_append(void *ud, const struct jevent *ev) {
+  struct journal *j = ud;
+  struct eng_error err;
+  eng_error_clear(&err);
+  if (journal_append(j, ev, &err) < 0) {
+    j->sink_failures++;
+    log_error("an event could not be journaled", "journal", j->path, "type",
+              ev && ev->type ? ev->type : "", "error", err.msg, NULL);
+  }
+}
+
+struct jevent_sink journal_sink(struct journal *j) {
+  struct jevent_sink s = {sink_append, j};
+  return s;
+}
+
+uint64_t journal_sink_failures(const struct journal *j) { return j->sink_failures; }
 
 void journal_file_sizes(const struct journal *j, int64_t *db_bytes, int64_t *wal_bytes) {
   struct stat st;

@@ -63,8 +63,8 @@ struct journal_options {
  * (newer schema: upgrade the binary), ENG_CORRUPT, ENG_NOTFOUND, ENG_READONLY,
  * ENG_NOSPACE, ENG_IO. On success *out owns the handle (journal_close).
  */
-enum eng_err journal_open(const char *path, const struct journal_options *opt,
-                          struct journal **out, struct eng_error *err) WARN_UNUSED;
+enum eng_err journal_open(const char *path, const struct journal_options *opt, struct journal **out,
+                          struct eng_error *err) WARN_UNUSED;
 
 /* Close the handle. Pending (uncommitted) events are discarded, not committed:
  * commit first when they matter. NULL is allowed. */
@@ -94,6 +94,16 @@ int64_t journal_append_durable(struct journal *j, const struct jevent *ev, struc
 /* Drop the pending events; last_seq goes back to durable_seq. */
 void journal_discard_pending(struct journal *j);
 
+/*
+ * A jevent_sink (event.h) that appends to j, for observers that cannot handle
+ * an error themselves (watch and poll callbacks). A failed append is logged
+ * (log_error, with the journal's message) and counted in
+ * journal_sink_failures(); durability still comes from journal_commit(),
+ * which the owner of j calls (e.g. once per event-loop iteration).
+ */
+struct jevent_sink journal_sink(struct journal *j);
+uint64_t journal_sink_failures(const struct journal *j);
+
 int64_t journal_durable_seq(const struct journal *j); /* newest committed seq (0: none) */
 int64_t journal_last_seq(const struct journal *j);    /* newest appended seq, committed or not */
 size_t journal_pending(const struct journal *j);      /* events appended but not committed */
@@ -107,13 +117,13 @@ const char *journal_id(const struct journal *j); /* random UUID chosen at creati
 struct journal_filter {
   int64_t from_seq, to_seq; /* inclusive bounds; 0 = open */
   const char *group_kind;   /* exact, e.g. "extensions.gardener.cloud/Infrastructure" */
-  const char *kind;         /* kind in any group: "Infrastructure" matches "<group>/Infrastructure" */
+  const char *kind; /* kind in any group: "Infrastructure" matches "<group>/Infrastructure" */
   const char *ns, *name, *uid;
-  const char *type;         /* exact */
-  const char *type_prefix;  /* e.g. "kube." */
+  const char *type;        /* exact */
+  const char *type_prefix; /* e.g. "kube." */
   const char *source;
   const char *correlation_id;
-  bool raw;                 /* do not parse payloads: journal_row.payload stays NULL */
+  bool raw; /* do not parse payloads: journal_row.payload stays NULL */
 };
 
 /* One event. Everything is borrowed until the next journal_iter_next() or
@@ -123,7 +133,7 @@ struct journal_row {
   const char *source, *type, *group_kind, *ns, *name, *uid, *resource_version, *correlation_id;
   const char *payload_text; /* canonical JSON as stored */
   size_t payload_len;
-  json_t *payload;          /* parsed payload, NULL with filter.raw */
+  json_t *payload; /* parsed payload, NULL with filter.raw */
   uint8_t hash[SHA256_LEN];
 };
 
@@ -153,10 +163,12 @@ enum eng_err journal_snapshot_put(struct journal *j, const char *name, int64_t s
  * (owned by the caller). ENG_NOTFOUND when there is none (replay from the
  * oldest event, journal_oldest_seq()). */
 enum eng_err journal_snapshot_latest(struct journal *j, const char *name, int64_t max_seq,
-                                     int64_t *seq, json_t **state, struct eng_error *err) WARN_UNUSED;
+                                     int64_t *seq, json_t **state,
+                                     struct eng_error *err) WARN_UNUSED;
 /* Forget every snapshot of name (a reducer that no longer exists would
  * otherwise hold retention back). */
-enum eng_err journal_snapshot_drop(struct journal *j, const char *name, struct eng_error *err) WARN_UNUSED;
+enum eng_err journal_snapshot_drop(struct journal *j, const char *name,
+                                   struct eng_error *err) WARN_UNUSED;
 /* Oldest kept seq (first event after the retention anchor); last committed + 1 if empty. */
 enum eng_err journal_oldest_seq(struct journal *j, int64_t *seq, struct eng_error *err) WARN_UNUSED;
 
@@ -170,21 +182,26 @@ struct journal_retention {
 struct journal_retention_result {
   int64_t deleted_events;
   int64_t deleted_snapshots;
-  int64_t anchor_seq;        /* newest removed seq (0: nothing ever removed) */
-  int64_t oldest_seq;        /* oldest kept event */
-  int64_t wanted_seq;        /* how far the policy alone would have deleted */
-  bool held_by_snapshot;     /* stopped earlier than wanted because no snapshot was newer */
+  int64_t anchor_seq;                /* newest removed seq (0: nothing ever removed) */
+  int64_t oldest_seq;                /* oldest kept event */
+  int64_t wanted_seq;                /* how far the policy alone would have deleted */
+  bool held_by_snapshot;             /* stopped earlier than wanted because no snapshot was newer */
   int64_t bytes_before, bytes_after; /* database file size */
 };
 
 /*
- * Apply the policy at time now_ms. Deletes only events at or below the cut: the
- * newest seq that (a) the policy wants gone and (b) every snapshot name has a
- * snapshot at or after, so replay from each name's snapshot still works. The
- * chain anchor (seq and hash of the newest removed event) is stored so verify
- * keeps working; snapshots older than each name's kept one are removed; free
- * pages are returned to the file system (incremental vacuum). Commits pending
- * events first. Without any snapshot nothing is deleted (held_by_snapshot).
+ * Apply the policy at time now_ms. Events are removed from the oldest up to a
+ * cut that is always the seq of a snapshot (so replay restarts from the state
+ * right before the oldest kept event) and never above the newest snapshot of
+ * any snapshot name (so every reducer can still replay):
+ *  - max_age_ms: up to the newest such snapshot recorded before now - max_age;
+ *  - max_bytes: up to the oldest such snapshot that brings the used size under
+ *    the limit (or as far as allowed).
+ * Without any snapshot nothing is deleted (held_by_snapshot). The chain anchor
+ * (seq and hash of the newest removed event) is stored so verify keeps
+ * working, snapshots below the cut are removed, and free pages go back to the
+ * file system (incremental vacuum, then a passive checkpoint). Commits pending
+ * events first. Deletes in transactions of 10,000 events.
  */
 enum eng_err journal_retain(struct journal *j, const struct journal_retention *policy,
                             int64_t now_ms, struct journal_retention_result *out,
@@ -196,11 +213,11 @@ enum eng_err journal_retain(struct journal *j, const struct journal_retention *p
 typedef void (*journal_progress_fn)(void *ud, int64_t done, int64_t total);
 
 struct journal_verify_result {
-  int64_t events;          /* events checked */
+  int64_t events; /* events checked */
   int64_t first_seq, last_seq;
-  int64_t anchor_seq;      /* retention anchor the chain starts from */
-  int64_t first_bad_seq;   /* -1 when intact */
-  char problem[512];       /* what is wrong at first_bad_seq, or "" */
+  int64_t anchor_seq;    /* retention anchor the chain starts from */
+  int64_t first_bad_seq; /* -1 when intact */
+  char problem[512];     /* what is wrong at first_bad_seq, or "" */
 };
 
 /*

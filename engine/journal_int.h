@@ -6,17 +6,18 @@
 #define EQXM_JOURNAL_INT_H
 
 #include "common.h"
+#include "buf.h"
 #include "journal.h"
 #include "redact.h"
 
 #include <sqlite3.h>
 
 /* PRAGMA application_id of every journal: "JRNL". */
-#define JOURNAL_APPLICATION_ID 0x4A524E4C
-#define JOURNAL_DEFAULT_BATCH 1024
+#define JOURNAL_APPLICATION_ID    0x4A524E4C
+#define JOURNAL_DEFAULT_BATCH     1024
 #define JOURNAL_PENDING_BYTES_MAX (64u * 1024 * 1024) /* commit before buffering more */
-#define JOURNAL_PAYLOAD_MAX (16u * 1024 * 1024)
-#define JOURNAL_BUSY_TIMEOUT_MS 5000
+#define JOURNAL_PAYLOAD_MAX       (16u * 1024 * 1024)
+#define JOURNAL_BUSY_TIMEOUT_MS   5000
 
 /* Identity strings of a row, in canonical order. */
 enum { JS_SOURCE, JS_TYPE, JS_GROUP_KIND, JS_NS, JS_NAME, JS_UID, JS_RV, JS_CORR, JS__COUNT };
@@ -24,17 +25,18 @@ enum { JS_SOURCE, JS_TYPE, JS_GROUP_KIND, JS_NS, JS_NAME, JS_UID, JS_RV, JS_CORR
 /* An appended event waiting for journal_commit(). */
 struct journal_pending {
   int64_t seq, recorded_ms;
-  char *strs[JS__COUNT];
-  char *payload;
+  char *block;           /* owns the strings and the payload below */
+  char *strs[JS__COUNT]; /* into block */
+  char *payload;         /* into block, NUL-terminated */
   size_t payload_len;
   uint8_t hash[SHA256_LEN];
 };
 
 struct journal {
   char *path;
-  char *dir; /* directory holding the file, for messages */
-  sqlite3 *db;   /* the writer, or the read-only connection of a read-only handle */
-  sqlite3 *rdb;  /* read-only connection for iterators of a writable handle (lazy) */
+  char *dir;    /* directory holding the file, for messages */
+  sqlite3 *db;  /* the writer, or the read-only connection of a read-only handle */
+  sqlite3 *rdb; /* read-only connection for iterators of a writable handle (lazy) */
   bool read_only;
   size_t batch_max;
   int schema_version;
@@ -48,6 +50,8 @@ struct journal {
 
   struct journal_pending *pend;
   size_t npend, pend_cap, pend_bytes;
+  struct buf scratch; /* payload and row bytes of the event being appended */
+  uint64_t sink_failures;
 };
 
 /*
@@ -95,6 +99,12 @@ int journal_schema_latest(void);
  * registered through log_register_secret() scrubbed as a second line of
  * defence. NULL v gives "{}". NULL when v cannot be encoded. Caller frees. */
 char *journal_clean_json(const json_t *v, enum redact_hint hint);
+/* The same, appended to b (on failure b is as before). */
+enum eng_err journal_clean_append(struct buf *b, const json_t *v, enum redact_hint hint);
+/* The row bytes (journal_row_bytes) appended to b. ENG_INVALID: a string is not UTF-8. */
+enum eng_err journal_row_append(struct buf *b, int64_t seq, int64_t recorded_ms,
+                                const char *const strs[JS__COUNT], const char *payload,
+                                size_t payload_len);
 
 /* journal.c: commit pending events when there are any (retention, snapshots). */
 enum eng_err journal_flush(struct journal *j, struct eng_error *err);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define COLUMNS                                                                                    \
-  "seq, recorded_ms, source, type, group_kind, namespace, name, uid, resource_version, "          \
+  "seq, recorded_ms, source, type, group_kind, namespace, name, uid, resource_version, "           \
   "correlation_id, payload, hash"
 
 struct journal_iter {
@@ -75,7 +75,8 @@ enum eng_err journal_iter_open(struct journal *j, const struct journal_filter *f
   if (f->group_kind)
     be |= buf_appends(&q, " AND group_kind = ?3");
   if (f->kind)
-    be |= buf_appends(&q, " AND (group_kind = ?4 OR substr(group_kind, -length(?4) - 1) = '/' || ?4)");
+    be |= buf_appends(&q,
+                      " AND (group_kind = ?4 OR substr(group_kind, -length(?4) - 1) = '/' || ?4)");
   if (f->ns)
     be |= buf_appends(&q, " AND namespace = ?5");
   if (f->name)
@@ -115,8 +116,8 @@ enum eng_err journal_iter_open(struct journal *j, const struct journal_filter *f
   const struct {
     int idx;
     const char *v;
-  } texts[] = {{3, f->group_kind}, {4, f->kind},  {5, f->ns},          {6, f->name},
-               {7, f->uid},        {8, f->type},  {9, f->type_prefix}, {10, it->type_hi},
+  } texts[] = {{3, f->group_kind}, {4, f->kind},           {5, f->ns},          {6, f->name},
+               {7, f->uid},        {8, f->type},           {9, f->type_prefix}, {10, it->type_hi},
                {11, f->source},    {12, f->correlation_id}};
   for (size_t i = 0; i < ARRAY_SIZE(texts); i++)
     if (texts[i].v)

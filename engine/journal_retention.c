@@ -77,28 +77,55 @@ static enum eng_err used_bytes(struct journal *j, int64_t *out, struct eng_error
   return e;
 }
 
-/* The seq retention may delete up to: every snapshot name keeps its newest
- * snapshot at or below wanted, so cut is the smallest of those. anchor when
- * some name (or no name at all) has none. */
-static enum eng_err snapshot_cut(struct journal *j, int64_t wanted, int64_t anchor, int64_t *cut,
-                                 struct eng_error *err) {
-  int64_t names = 0, covered = 0, low = 0;
-  bool null_low = true;
-  enum eng_err e = one_int(j, "SELECT count(DISTINCT name) FROM snapshots", 0, false, &names, NULL,
-                           err);
-  if (!e)
-    e = one_int(j,
-                "SELECT count(*) FROM (SELECT name, max(seq) AS s FROM snapshots WHERE seq <= ?1 "
-                "GROUP BY name)",
-                wanted, true, &covered, NULL, err);
-  if (!e)
-    e = one_int(j,
-                "SELECT min(s) FROM (SELECT name, max(seq) AS s FROM snapshots WHERE seq <= ?1 "
-                "GROUP BY name)",
-                wanted, true, &low, &null_low, err);
+/*
+ * Where to cut. A cut is always the seq of a snapshot (so replay restarts from
+ * state exactly at the oldest kept event) and never above any snapshot name's
+ * newest snapshot (so every reducer can still replay). Within that:
+ *  - age: the newest such snapshot at or below want_age (keep everything newer);
+ *  - size: the oldest such snapshot at or above want_size (get under the cap),
+ *    or as far as allowed when no snapshot is new enough.
+ * want_* of 0 means "no wish". *held: the policy wanted more than allowed.
+ */
+static enum eng_err choose_cut(struct journal *j, int64_t anchor, int64_t want_age,
+                               int64_t want_size, int64_t *cut, bool *held, struct eng_error *err) {
+  int64_t safe = 0, age_cut = 0, size_cut = 0;
+  bool none = false;
+  *cut = anchor;
+  *held = false;
+  enum eng_err e =
+      one_int(j, "SELECT min(m) FROM (SELECT max(seq) AS m FROM snapshots GROUP BY name)", 0, false,
+              &safe, &none, err);
   if (e)
     return e;
-  *cut = (names == 0 || covered < names || null_low || low < anchor) ? anchor : low;
+  if (none || safe <= anchor) {
+    *held = want_age > anchor || want_size > anchor;
+    return ENG_OK;
+  }
+  if (want_age > anchor) {
+    int64_t lim = want_age < safe ? want_age : safe;
+    e = one_int(j, "SELECT max(seq) FROM snapshots WHERE seq <= ?1", lim, true, &age_cut, &none,
+                err);
+    if (e)
+      return e;
+    if (none)
+      age_cut = anchor;
+    *held |= age_cut < want_age;
+  }
+  if (want_size > anchor) {
+    e = one_int(j, "SELECT min(seq) FROM snapshots WHERE seq >= ?1", want_size, true, &size_cut,
+                &none, err);
+    if (e)
+      return e;
+    if (none || size_cut > safe) {
+      size_cut = safe;
+      *held = true;
+    }
+  }
+  *cut = anchor;
+  if (age_cut > *cut)
+    *cut = age_cut;
+  if (size_cut > *cut)
+    *cut = size_cut;
   return ENG_OK;
 }
 
@@ -156,8 +183,9 @@ enum eng_err journal_retain(struct journal *j, const struct journal_retention *p
   if (out)
     *out = res;
   if (j->read_only)
-    return eng_error_set(err, ENG_READONLY, "journal %s was opened read-only; retention needs "
-                                            "write access",
+    return eng_error_set(err, ENG_READONLY,
+                         "journal %s was opened read-only; retention needs "
+                         "write access",
                          j->path);
   enum eng_err e = journal_flush(j, err);
   if (e)
@@ -171,9 +199,9 @@ enum eng_err journal_retain(struct journal *j, const struct journal_retention *p
     e = one_int(j, "SELECT min(seq) FROM events", 0, false, &oldest, &empty, err);
   if (e)
     return e;
-  int64_t wanted = 0;
+  int64_t want_age = 0, want_size = 0;
   if (!empty && policy && policy->max_age_ms > 0) {
-    e = seq_before(j, oldest, newest, now_ms - policy->max_age_ms, &wanted, err);
+    e = seq_before(j, oldest, newest, now_ms - policy->max_age_ms, &want_age, err);
     if (e)
       return e;
   }
@@ -188,21 +216,16 @@ enum eng_err journal_retain(struct journal *j, const struct journal_retention *p
       int64_t n = newest - oldest + 1;
       double frac = (double)(used - policy->max_bytes) / (double)used;
       int64_t drop = (int64_t)((double)n * frac) + 1 + n / 100;
-      int64_t by_size = oldest + drop - 1;
-      if (by_size > wanted)
-        wanted = by_size;
+      want_size = oldest + drop - 1;
+      if (want_size > newest)
+        want_size = newest;
     }
   }
-  if (wanted > newest)
-    wanted = newest;
-  res.wanted_seq = wanted;
+  res.wanted_seq = want_age > want_size ? want_age : want_size;
   int64_t cut = anchor;
-  if (wanted > anchor) {
-    e = snapshot_cut(j, wanted, anchor, &cut, err);
-    if (e)
-      return e;
-    res.held_by_snapshot = cut < wanted;
-  }
+  e = choose_cut(j, anchor, want_age, want_size, &cut, &res.held_by_snapshot, err);
+  if (e)
+    return e;
   for (int64_t at = anchor; at < cut;) {
     int64_t upto = at + RETAIN_CHUNK < cut ? at + RETAIN_CHUNK : cut;
     e = delete_chunk(j, upto, &res.deleted_events, err);

@@ -40,6 +40,21 @@ static bool wal_has_frames(const char *path) {
   return has;
 }
 
+/* A writer creates the journal, its -wal and its -shm next to each other. */
+static enum eng_err check_dir_writable(struct journal *j, struct eng_error *err) {
+  if (faccessat(AT_FDCWD, j->dir, W_OK | X_OK, AT_EACCESS) == 0)
+    return ENG_OK;
+  int e = errno;
+  if (e == EACCES || e == EPERM || e == EROFS)
+    return eng_error_set(err, ENG_READONLY,
+                         "journal %s: the directory %s is not writable (%s); the controller "
+                         "creates the journal and its -wal and -shm files there, so give it "
+                         "write access or choose another journal path",
+                         j->path, j->dir, strerror(e));
+  return eng_error_set(err, ENG_IO, "journal %s: cannot use the directory %s: %s", j->path, j->dir,
+                       strerror(e));
+}
+
 /*
  * Look at the file with read(2) only. *is_new: absent or empty (a journal is
  * created there). Errors name the file and what is wrong with it.
@@ -62,7 +77,7 @@ static enum eng_err check_file(struct journal *j, bool *is_new, struct eng_error
     if (!S_ISDIR(ds.st_mode))
       return eng_error_set(err, ENG_INVALID, "journal %s: %s is not a directory", j->path, j->dir);
     *is_new = true;
-    return ENG_OK;
+    return check_dir_writable(j, err);
   }
   if (!S_ISREG(st.st_mode))
     return eng_error_set(err, ENG_INVALID,
@@ -76,7 +91,12 @@ static enum eng_err check_file(struct journal *j, bool *is_new, struct eng_error
                            "the journal on its first start)",
                            j->path);
     *is_new = true;
-    return ENG_OK;
+    return check_dir_writable(j, err);
+  }
+  if (!j->read_only) {
+    enum eng_err e = check_dir_writable(j, err);
+    if (e)
+      return e;
   }
   int fd = open(j->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -203,9 +223,8 @@ static void new_uuid(char out[37]) {
     abort(); /* the library's generator failed: nothing sensible to do */
   b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
   b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-  snprintf(out, 37,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-           b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
            b[15]);
 }
 
@@ -217,8 +236,8 @@ static enum eng_err init_meta(struct journal *j, struct eng_error *err) {
   memset(zero, '0', 2 * SHA256_LEN);
   zero[2 * SHA256_LEN] = '\0';
   const char *kv[][2] = {
-      {"journal_id", id},   {"created_ms", ms},    {"created_by", PROG_NAME " " EQXM_VERSION},
-      {"head_seq", "0"},    {"head_hash", zero},   {"anchor_seq", "0"},
+      {"journal_id", id},   {"created_ms", ms},  {"created_by", PROG_NAME " " EQXM_VERSION},
+      {"head_seq", "0"},    {"head_hash", zero}, {"anchor_seq", "0"},
       {"anchor_hash", zero}};
   for (size_t i = 0; i < ARRAY_SIZE(kv); i++) {
     enum eng_err e = journal_meta_set(j, j->db, kv[i][0], kv[i][1], err);
@@ -315,15 +334,15 @@ static enum eng_err open_writer(struct journal *j, const struct journal_options 
   if (!e)
     e = pragma_text(j, "PRAGMA journal_mode = WAL", "wal", "switching to WAL mode", err);
   if (!e) {
-    static const char *const sync_sql[] = {"PRAGMA synchronous = FULL",
-                                           "PRAGMA synchronous = NORMAL",
-                                           "PRAGMA synchronous = OFF"};
+    static const char *const sync_sql[] = {
+        "PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = OFF"};
     unsigned s = (unsigned)opt->sync < ARRAY_SIZE(sync_sql) ? (unsigned)opt->sync : 0;
     e = journal_exec(j, j->db, sync_sql[s], "setting durability", err);
   }
   if (!e)
     /* The WAL is truncated back to this size after a checkpoint resets it. */
-    e = journal_exec(j, j->db, "PRAGMA journal_size_limit = 67108864", "setting the WAL limit", err);
+    e = journal_exec(j, j->db, "PRAGMA journal_size_limit = 67108864", "setting the WAL limit",
+                     err);
   if (!e && opt->max_page_count > 0) {
     char sql[64];
     snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %ld", opt->max_page_count);

@@ -54,8 +54,9 @@ static enum eng_err hash_at(struct journal *j, sqlite3 *db, int64_t seq, uint8_t
 enum eng_err journal_snapshot_put(struct journal *j, const char *name, int64_t seq,
                                   const json_t *state, struct eng_error *err) {
   if (j->read_only)
-    return eng_error_set(err, ENG_READONLY, "journal %s was opened read-only; cannot store a "
-                                            "snapshot",
+    return eng_error_set(err, ENG_READONLY,
+                         "journal %s was opened read-only; cannot store a "
+                         "snapshot",
                          j->path);
   if (!name || !*name || !state)
     return eng_error_set(err, ENG_INVALID, "journal %s: a snapshot needs a name and a state",
@@ -69,12 +70,11 @@ enum eng_err journal_snapshot_put(struct journal *j, const char *name, int64_t s
   uint8_t h[SHA256_LEN];
   enum eng_err e = hash_at(j, j->db, seq, h, err);
   if (e)
-    return e == ENG_NOTFOUND
-               ? eng_error_set(err, ENG_INVALID,
-                               "journal %s: snapshot '%s' at seq %" PRId64
-                               " refers to an event removed by retention",
-                               j->path, name, seq)
-               : e;
+    return e == ENG_NOTFOUND ? eng_error_set(err, ENG_INVALID,
+                                             "journal %s: snapshot '%s' at seq %" PRId64
+                                             " refers to an event removed by retention",
+                                             j->path, name, seq)
+                             : e;
   char *text = journal_clean_json(state, REDACT_HINT_NONE);
   if (!text)
     return eng_error_set(err, ENG_INVALID, "journal %s: snapshot '%s' cannot be encoded", j->path,

@@ -115,7 +115,16 @@ static enum eng_err walk_chain(struct journal *j, sqlite3 *db, journal_progress_
       progress(ud, res->events, total);
   }
   if (!e && rc != SQLITE_DONE) {
-    e = bad(res, err, j, expect, "the event cannot be read (%s)", sqlite3_errmsg(db));
+    /* Damage below the rows: name where reading stopped, in the file's terms. */
+    bad(res, err, j, expect, "the event cannot be read (%s)", sqlite3_errmsg(db));
+    char hint[96] = "";
+    if (expect > res->anchor_seq + 1)
+      snprintf(hint, sizeof(hint),
+               "; export what is readable with 'journal export --to-seq %" PRId64 "'", expect - 1);
+    e = eng_error_set(err, ENG_CORRUPT,
+                      "journal %s: the database file is damaged: events from seq %" PRId64
+                      " on cannot be read (%s). Keep the file for investigation%s",
+                      j->path, expect, sqlite3_errmsg(db), hint);
   }
   sqlite3_finalize(st);
   if (e)
@@ -244,7 +253,8 @@ json_t *journal_stats(struct journal *j, struct eng_error *err) {
   json_object_set_new(o, "journal_id", json_string(j->id));
   json_object_set_new(o, "schema_version", json_integer(j->schema_version));
   enum eng_err e = ENG_OK;
-  static const char *const meta_keys[] = {"created_ms", "created_by", "anchor_seq", "head_seq"};
+  static const char *const meta_keys[] = {"created_ms", "created_by", "anchor_seq", "head_seq",
+                                          "head_hash"};
   for (size_t i = 0; i < ARRAY_SIZE(meta_keys) && !e; i++) {
     char *v = NULL;
     e = journal_meta_get(j, db, meta_keys[i], &v, err);

@@ -35,6 +35,10 @@
  *     HTTP header line for Authorization, Proxy-Authorization, X-Auth-Token or
  *     Cookie keeps only the header name ("Authorization: [redacted]").
  *
+ * A value that already is a digest ("sha256:" and 64 lower-case hex digits) is
+ * kept, so redacting twice changes nothing (snapshots of reducer state that
+ * holds digests stay as they were).
+ *
  * Digests are plain SHA-256: they identify content and reveal changes but are
  * not a hiding scheme for guessable values (see docs/journal.md).
  */
@@ -45,7 +49,7 @@
 
 #include <jansson.h>
 
-#define REDACTED "[redacted]"
+#define REDACTED             "[redacted]"
 #define REDACT_DIGEST_PREFIX "sha256:"
 
 enum redact_hint {
@@ -57,6 +61,10 @@ enum redact_hint {
 
 /* A redacted deep copy of v (NULL gives NULL); the caller owns the result. */
 json_t *redact_copy(const json_t *v, enum redact_hint hint);
+
+/* Would redact_copy(v, hint) differ from v? Walks without allocating, so a
+ * caller can skip the copy for the (usual) document without credentials. */
+bool redact_needed(const json_t *v, enum redact_hint hint);
 
 /* True when rule 2 applies to a key with this name. */
 bool redact_is_credential_key(const char *key);

@@ -7,32 +7,34 @@
 #include <stdlib.h>
 #include <time.h>
 
-void backoff_init(struct backoff *b, long initial_ms, long max_ms, double factor, double jitter,
-                  long reset_after_ms, backoff_rand_fn rand_fn, void *rand_ud) {
+void kube_backoff_init(struct kube_backoff *b, long initial_ms, long max_ms, double factor,
+                       double jitter, long reset_after_ms, kube_backoff_rand_fn rand_fn,
+                       void *rand_ud) {
   b->initial_ms = initial_ms > 0 ? initial_ms : 1;
   b->max_ms = max_ms >= b->initial_ms ? max_ms : b->initial_ms;
   b->factor = factor >= 1.0 ? factor : 1.0;
   b->jitter = jitter > 0 ? jitter : 0;
   b->reset_after_ms = reset_after_ms > 0 ? reset_after_ms : 0;
-  b->rand_fn = rand_fn ? rand_fn : backoff_rand_default;
+  b->rand_fn = rand_fn ? rand_fn : kube_backoff_rand_default;
   b->rand_ud = rand_ud;
-  backoff_reset(b);
+  kube_backoff_reset(b);
 }
 
-void backoff_init_default(struct backoff *b, backoff_rand_fn rand_fn, void *rand_ud) {
-  backoff_init(b, 800, 30000, 2.0, 1.0, 120000, rand_fn, rand_ud);
+void kube_backoff_init_default(struct kube_backoff *b, kube_backoff_rand_fn rand_fn,
+                               void *rand_ud) {
+  kube_backoff_init(b, 800, 30000, 2.0, 1.0, 120000, rand_fn, rand_ud);
 }
 
-void backoff_reset(struct backoff *b) {
+void kube_backoff_reset(struct kube_backoff *b) {
   b->next_ms = b->initial_ms;
   b->last_fail_ms = -1;
   b->failures = 0;
 }
 
-long backoff_next(struct backoff *b, int64_t now_ms) {
+long kube_backoff_next(struct kube_backoff *b, int64_t now_ms) {
   /* A long quiet period since the previous failure means the thing was healthy. */
   if (b->reset_after_ms > 0 && b->last_fail_ms >= 0 && now_ms - b->last_fail_ms > b->reset_after_ms)
-    backoff_reset(b);
+    kube_backoff_reset(b);
   b->last_fail_ms = now_ms;
   b->failures++;
   long d = b->next_ms;
@@ -48,7 +50,7 @@ long backoff_next(struct backoff *b, int64_t now_ms) {
 }
 
 /* xorshift64*, seeded once from the clock and the address space; good enough for jitter. */
-double backoff_rand_default(void *ud) {
+double kube_backoff_rand_default(void *ud) {
   (void)ud;
   static uint64_t s;
   if (!s) {

@@ -23,12 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KUBE_TOKEN_REREAD_MS 60000
-#define KUBE_DEFAULT_TIMEOUT_MS 30000
+#define KUBE_TOKEN_REREAD_MS     60000
+#define KUBE_DEFAULT_TIMEOUT_MS  30000
 #define KUBE_DEFAULT_MAX_RETRIES 10
-#define KUBE_DEFAULT_PAGE 500
-#define KUBE_CONFLICT_ATTEMPTS 5
-#define KUBE_CONFLICT_DELAY_MS 10
+#define KUBE_DEFAULT_PAGE        500
+#define KUBE_CONFLICT_ATTEMPTS   5
+#define KUBE_CONFLICT_DELAY_MS   10
 
 struct kube_client {
   struct ev_loop *loop;
@@ -38,7 +38,7 @@ struct kube_client {
   struct http_tls tls;
   long timeout_ms;
   int max_retries;
-  char *token;          /* last token read from the token file */
+  char *token;           /* last token read from the token file */
   int64_t token_read_ms; /* clock_mono_ms of that read; 0 = never */
   struct kube_call *calls;
   size_t ncalls;
@@ -80,7 +80,7 @@ struct kube_call {
   /* watch */
   struct kube_watchdec dec;
   kube_watch_fn on_event;
-  json_t *watch_status;  /* the Status of an ERROR event */
+  json_t *watch_status;   /* the Status of an ERROR event */
   enum eng_err watch_err; /* decoder failure */
   char *watch_msg;
   uint64_t watch_events;
@@ -124,6 +124,8 @@ struct kube_client *kube_client_new(struct ev_loop *loop, const struct kube_conf
   c->max_retries = KUBE_DEFAULT_MAX_RETRIES;
   if (c->cfg.token)
     log_register_secret(c->cfg.token);
+  if (c->cfg.warning)
+    log_warn(c->cfg.warning, NULL);
   return c;
 }
 
@@ -144,7 +146,9 @@ void kube_client_free(struct kube_client *c) {
   free(c);
 }
 
-struct ev_loop *kube_client_loop(const struct kube_client *c) { return c->loop; }
+struct ev_loop *kube_client_loop(const struct kube_client *c) {
+  return c->loop;
+}
 const char *kube_client_namespace(const struct kube_client *c) { return c->cfg.namespace; }
 const char *kube_client_server(const struct kube_client *c) { return c->cfg.server; }
 void kube_client_set_timeout(struct kube_client *c, long ms) {
@@ -384,23 +388,40 @@ enum eng_err kube_map_status(long status, const char *reason) {
 
 static const char *status_text(long s) {
   switch (s) {
-  case 400: return "400 Bad Request";
-  case 401: return "401 Unauthorized";
-  case 403: return "403 Forbidden";
-  case 404: return "404 Not Found";
-  case 405: return "405 Method Not Allowed";
-  case 406: return "406 Not Acceptable";
-  case 409: return "409 Conflict";
-  case 410: return "410 Gone";
-  case 413: return "413 Request Entity Too Large";
-  case 415: return "415 Unsupported Media Type";
-  case 422: return "422 Unprocessable Entity";
-  case 429: return "429 Too Many Requests";
-  case 500: return "500 Internal Server Error";
-  case 502: return "502 Bad Gateway";
-  case 503: return "503 Service Unavailable";
-  case 504: return "504 Gateway Timeout";
-  default: return NULL;
+  case 400:
+    return "400 Bad Request";
+  case 401:
+    return "401 Unauthorized";
+  case 403:
+    return "403 Forbidden";
+  case 404:
+    return "404 Not Found";
+  case 405:
+    return "405 Method Not Allowed";
+  case 406:
+    return "406 Not Acceptable";
+  case 409:
+    return "409 Conflict";
+  case 410:
+    return "410 Gone";
+  case 413:
+    return "413 Request Entity Too Large";
+  case 415:
+    return "415 Unsupported Media Type";
+  case 422:
+    return "422 Unprocessable Entity";
+  case 429:
+    return "429 Too Many Requests";
+  case 500:
+    return "500 Internal Server Error";
+  case 502:
+    return "502 Bad Gateway";
+  case 503:
+    return "503 Service Unavailable";
+  case 504:
+    return "504 Gateway Timeout";
+  default:
+    return NULL;
   }
 }
 
@@ -408,7 +429,8 @@ static const char *status_text(long s) {
 static const char *hint(const struct kube_client *c, enum eng_err e, char *buf, size_t n) {
   switch (e) {
   case ENG_UNAUTHENTICATED:
-    snprintf(buf, n, "; check the credentials of %s", c->cfg.source ? c->cfg.source : "the kubeconfig");
+    snprintf(buf, n, "; check the credentials of %s",
+             c->cfg.source ? c->cfg.source : "the kubeconfig");
     return buf;
   case ENG_FORBIDDEN:
     return "; check the RBAC rules of the controller's service account";
@@ -448,7 +470,8 @@ static void build_result(struct kube_call *call, const struct http_response *res
     *parsed = json_loadb(resp->body, resp->body_len, 0, &jerr);
   }
   json_t *b = *parsed;
-  if (b && json_is_object(b) && !strcmp(or_(json_string_value(json_object_get(b, "kind")), ""), "Status")) {
+  if (b && json_is_object(b) &&
+      !strcmp(or_(json_string_value(json_object_get(b, "kind")), ""), "Status")) {
     res->reason = or_(json_string_value(json_object_get(b, "reason")), "");
     res->message = or_(json_string_value(json_object_get(b, "message")), "");
     json_int_t ra = jsonx_int(b, "details.retryAfterSeconds", -1);
@@ -482,9 +505,8 @@ static void build_result(struct kube_call *call, const struct http_response *res
     res->message = text;
   }
   char h[256];
-  eng_error_set(&res->error, res->err, "%s: %s%s%s%s%s%s", call->what, st,
-                *res->reason ? " (" : "", res->reason, *res->reason ? ")" : "",
-                *res->message ? ": " : "", res->message);
+  eng_error_set(&res->error, res->err, "%s: %s%s%s%s%s%s", call->what, st, *res->reason ? " (" : "",
+                res->reason, *res->reason ? ")" : "", *res->message ? ": " : "", res->message);
   const char *hn = hint(c, res->err, h, sizeof(h));
   size_t ml = strlen(res->error.msg);
   if (*hn && ml < sizeof(res->error.msg) - 1)
@@ -501,8 +523,8 @@ static void send_request(struct kube_call *call) {
   struct kube_client *c = call->c;
   const char *token = client_token(c, false);
   char *auth = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
-  char *ctype = call->body ? xasprintf("Content-Type: %s", call->content_type ? call->content_type
-                                                                              : "application/json")
+  char *ctype = call->body ? xasprintf("Content-Type: %s",
+                                       call->content_type ? call->content_type : "application/json")
                            : NULL;
   const char *headers[4];
   size_t nh = 0;
@@ -567,7 +589,8 @@ static void list_page(struct kube_call *call, struct kube_result *res) {
   json_t *items = json_object_get(b, "items");
   if (!json_is_object(b) || (items && !json_is_array(items) && !json_is_null(items))) {
     json_decref(b);
-    complete_error(call, ENG_PROTOCOL, "the API server answered a list with something that is not a list");
+    complete_error(call, ENG_PROTOCOL,
+                   "the API server answered a list with something that is not a list");
     return;
   }
   if (!call->items)
@@ -576,7 +599,8 @@ static void list_page(struct kube_call *call, struct kube_result *res) {
     json_array_extend(call->items, items);
   if (!call->list_kind) {
     call->list_kind = xstrdup(or_(json_string_value(json_object_get(b, "kind")), "List"));
-    call->list_api_version = xstrdup(or_(json_string_value(json_object_get(b, "apiVersion")), "v1"));
+    call->list_api_version =
+        xstrdup(or_(json_string_value(json_object_get(b, "apiVersion")), "v1"));
   }
   const char *cont = jsonx_str(b, "metadata.continue");
   if (cont && *cont) {
@@ -625,7 +649,8 @@ static int watch_value(void *ud, json_t *v) {
   } else {
     call->watch_err = ENG_PROTOCOL;
     free(call->watch_msg);
-    call->watch_msg = xasprintf("the watch stream carries an event of unknown type \"%.40s\"", type);
+    call->watch_msg =
+        xasprintf("the watch stream carries an event of unknown type \"%.40s\"", type);
     return 1;
   }
   ev.resource_version = or_(jsonx_str(obj, "metadata.resourceVersion"), "");
@@ -681,8 +706,9 @@ static void watch_finish(struct kube_call *call, const struct http_response *res
       res.err = ENG_GONE;
     json_int_t ra = jsonx_int(st, "details.retryAfterSeconds", -1);
     res.retry_after_ms = ra >= 0 ? (long)ra * 1000 : -1;
-    eng_error_set(&res.error, res.err, "%s: the API server ended the watch with an error (%ld %s): %s",
-                  call->what, code, res.reason, res.message);
+    eng_error_set(&res.error, res.err,
+                  "%s: the API server ended the watch with an error (%ld %s): %s", call->what, code,
+                  res.reason, res.message);
     complete(call, &res);
     return;
   }
@@ -735,15 +761,17 @@ static void retry_mutate_and_put(struct kube_call *call) {
     result_init(&res);
     res.err = merr.code != ENG_OK ? merr.code : ENG_INVALID;
     res.message = merr.msg;
-    eng_error_set(&res.error, res.err, "%s: %s", call->what, merr.msg[0] ? merr.msg : "the change was refused");
+    eng_error_set(&res.error, res.err, "%s: %s", call->what,
+                  merr.msg[0] ? merr.msg : "the change was refused");
     complete(call, &res);
     return;
   }
   call->step = STEP_PUT;
   call->puts++;
-  set_request(call, "PUT",
-              kube_resource_path(call->res, call->ns, call->name, call->status_sub ? "status" : NULL),
-              NULL, NULL, obj);
+  set_request(
+      call, "PUT",
+      kube_resource_path(call->res, call->ns, call->name, call->status_sub ? "status" : NULL), NULL,
+      NULL, obj);
   json_decref(obj);
   send_request(call);
 }
@@ -886,7 +914,8 @@ struct kube_call *kube_request(struct kube_client *c, const struct kube_request 
                                kube_done_fn done, void *ud) {
   struct kube_call *call = call_new(c, CALL_SIMPLE, done, ud);
   const char *method = req->method ? req->method : "GET";
-  call->what = req->what ? xstrdup(req->what) : xasprintf("%s %s", method, req->path ? req->path : "");
+  call->what =
+      req->what ? xstrdup(req->what) : xasprintf("%s %s", method, req->path ? req->path : "");
   set_request(call, method, xstrdup(req->path ? req->path : "/"),
               req->query ? xstrdup(req->query) : NULL, req->content_type, req->body);
   if (!req->path || req->path[0] != '/') {
@@ -1020,11 +1049,9 @@ struct kube_call *kube_patch(struct kube_client *c, const struct kube_resource *
                              kube_done_fn done, void *ud) {
   bool status = type == KUBE_PATCH_STATUS_MERGE || type == KUBE_PATCH_STATUS_JSON;
   bool json = type == KUBE_PATCH_JSON || type == KUBE_PATCH_STATUS_JSON;
-  struct kube_call *call =
-      object_call(c, status ? "patch the status of" : "patch", r, ns, name, "PATCH",
-                  status ? "status" : NULL,
-                  json ? "application/json-patch+json" : "application/merge-patch+json", patch,
-                  done, ud);
+  struct kube_call *call = object_call(
+      c, status ? "patch the status of" : "patch", r, ns, name, "PATCH", status ? "status" : NULL,
+      json ? "application/json-patch+json" : "application/merge-patch+json", patch, done, ud);
   if (json && !json_is_array(patch))
     fail_later(call, ENG_INVALID, "a JSON patch must be an array of operations");
   else if (!json && !json_is_object(patch))
@@ -1049,7 +1076,8 @@ struct kube_call *kube_delete(struct kube_client *c, const struct kube_resource 
     if (opts->propagation)
       json_object_set_new(body, "propagationPolicy", json_string(opts->propagation));
   }
-  struct kube_call *call = object_call(c, "delete", r, ns, name, "DELETE", NULL, NULL, body, done, ud);
+  struct kube_call *call =
+      object_call(c, "delete", r, ns, name, "DELETE", NULL, NULL, body, done, ud);
   json_decref(body);
   return call;
 }
@@ -1118,7 +1146,7 @@ static enum eng_err sync_wait(struct kube_client *c, struct sync_state *st, json
 }
 
 #define SYNC_BEGIN struct sync_state st = {0}
-#define SYNC_END return sync_wait(c, &st, out, err)
+#define SYNC_END   return sync_wait(c, &st, out, err)
 
 enum eng_err kube_get_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
                            const char *name, json_t **out, struct eng_error *err) {
@@ -1128,7 +1156,8 @@ enum eng_err kube_get_sync(struct kube_client *c, const struct kube_resource *r,
 }
 
 enum eng_err kube_list_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
-                            const struct kube_list_opts *opts, json_t **out, struct eng_error *err) {
+                            const struct kube_list_opts *opts, json_t **out,
+                            struct eng_error *err) {
   SYNC_BEGIN;
   (void)kube_list(c, r, ns, opts, sync_done, &st);
   SYNC_END;
@@ -1146,6 +1175,14 @@ enum eng_err kube_update_sync(struct kube_client *c, const struct kube_resource 
                               struct eng_error *err) {
   SYNC_BEGIN;
   (void)kube_update(c, r, ns, name, obj, sync_done, &st);
+  SYNC_END;
+}
+
+enum eng_err kube_update_status_sync(struct kube_client *c, const struct kube_resource *r,
+                                     const char *ns, const char *name, const json_t *obj,
+                                     json_t **out, struct eng_error *err) {
+  SYNC_BEGIN;
+  (void)kube_update_status(c, r, ns, name, obj, sync_done, &st);
   SYNC_END;
 }
 

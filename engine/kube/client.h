@@ -104,13 +104,13 @@ size_t kube_client_inflight(const struct kube_client *c);
 /* ---- results -------------------------------------------------------------------------- */
 
 struct kube_result {
-  enum eng_err err;     /* ENG_OK for a 2xx response, otherwise as mapped above */
-  long status;          /* HTTP status; 0 when no response arrived */
-  json_t *body;         /* parsed body (the object, the list, or a Status); NULL if none */
-  const char *reason;   /* Status reason ("Conflict", "AlreadyExists", "Expired"), or "" */
-  const char *message;  /* Status message or the transport error, or "" */
-  long retry_after_ms;  /* Retry-After header or details.retryAfterSeconds; -1 if none */
-  int attempts;         /* HTTP requests made for this call (retries included) */
+  enum eng_err err;       /* ENG_OK for a 2xx response, otherwise as mapped above */
+  long status;            /* HTTP status; 0 when no response arrived */
+  json_t *body;           /* parsed body (the object, the list, or a Status); NULL if none */
+  const char *reason;     /* Status reason ("Conflict", "AlreadyExists", "Expired"), or "" */
+  const char *message;    /* Status message or the transport error, or "" */
+  long retry_after_ms;    /* Retry-After header or details.retryAfterSeconds; -1 if none */
+  int attempts;           /* HTTP requests made for this call (retries included) */
   struct eng_error error; /* code = err; msg is a sentence naming verb, object and cause */
 };
 
@@ -165,8 +165,8 @@ struct kube_watch_opts {
   const char *field_selector;
   const char *resource_version; /* start after this RV; NULL/"" = state + changes */
   bool allow_bookmarks;
-  long timeout_seconds;         /* server-side timeoutSeconds; 0 = not sent */
-  size_t max_event_bytes;       /* cap of one event; 0 = BUF_MAX_WATCH_EVENT (16 MiB) */
+  long timeout_seconds;   /* server-side timeoutSeconds; 0 = not sent */
+  size_t max_event_bytes; /* cap of one event; 0 = BUF_MAX_WATCH_EVENT (16 MiB) */
 };
 
 /*
@@ -261,6 +261,9 @@ enum eng_err kube_create_sync(struct kube_client *c, const struct kube_resource 
 enum eng_err kube_update_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
                               const char *name, const json_t *obj, json_t **out,
                               struct eng_error *err) WARN_UNUSED;
+enum eng_err kube_update_status_sync(struct kube_client *c, const struct kube_resource *r,
+                                     const char *ns, const char *name, const json_t *obj,
+                                     json_t **out, struct eng_error *err) WARN_UNUSED;
 enum eng_err kube_patch_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
                              const char *name, enum kube_patch_type type, const json_t *patch,
                              json_t **out, struct eng_error *err) WARN_UNUSED;

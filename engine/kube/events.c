@@ -26,12 +26,12 @@
 
 struct rec_entry {
   char *key;
-  char *ns, *name; /* the Event object; name NULL until created */
-  json_t *event;   /* the Event as first created (template for re-creation) */
-  json_int_t count;       /* occurrences recorded */
-  json_int_t count_sent;  /* count the server has */
+  char *ns, *name;       /* the Event object; name NULL until created */
+  json_t *event;         /* the Event as first created (template for re-creation) */
+  json_int_t count;      /* occurrences recorded */
+  json_int_t count_sent; /* count the server has */
   char last_ts[TIMEFMT_LEN];
-  uint64_t tick;          /* LRU */
+  uint64_t tick; /* LRU */
   struct rec_write *inflight;
 };
 
@@ -193,7 +193,8 @@ static void send_write(struct kube_recorder *r, struct rec_entry *e) {
     /* "<object>.<hex unix nanoseconds>" like client-go. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    unsigned long long nanos = (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+    unsigned long long nanos =
+        (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
     const char *obj_name = or_empty(jsonx_str(e->event, "involvedObject.name"));
     char *name = xasprintf("%s.%llx", obj_name, nanos);
     json_t *ev = json_deep_copy(e->event);
@@ -207,7 +208,8 @@ static void send_write(struct kube_recorder *r, struct rec_entry *e) {
     return;
   }
   json_t *patch = json_pack("{s:I, s:s}", "count", e->count, "lastTimestamp", e->last_ts);
-  w->call = kube_patch(r->c, &kube_res_event, e->ns, e->name, KUBE_PATCH_MERGE, patch, write_done, w);
+  w->call =
+      kube_patch(r->c, &kube_res_event, e->ns, e->name, KUBE_PATCH_MERGE, patch, write_done, w);
   json_decref(patch);
 }
 
@@ -232,9 +234,9 @@ void kube_recorder_event_ref(struct kube_recorder *r, const char *api_version, c
   const char *ev_ns = ns && *ns ? ns : "default";
   if (!type || (strcmp(type, KUBE_EVENT_NORMAL) != 0 && strcmp(type, KUBE_EVENT_WARNING) != 0))
     type = KUBE_EVENT_NORMAL;
-  char *key = xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", r->component,
-                        r->host, or_empty(api_version), kind, or_empty(ns), name, or_empty(uid),
-                        type, reason, msg);
+  char *key =
+      xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", r->component, r->host,
+                or_empty(api_version), kind, or_empty(ns), name, or_empty(uid), type, reason, msg);
   char now[TIMEFMT_LEN];
   timefmt_rfc3339(clock_now_ms(), now);
   struct rec_entry *e = lookup(r, key);

@@ -21,22 +21,22 @@
 
 #include <jansson.h>
 
-#define KUBE_EVENT_NORMAL "Normal"
+#define KUBE_EVENT_NORMAL  "Normal"
 #define KUBE_EVENT_WARNING "Warning"
 
 /* Gardener's reasons (gardener extensions/pkg/controller). Any other string may be used too. */
-#define KUBE_REASON_RECONCILING "Reconciling"
-#define KUBE_REASON_RECONCILED "Reconciled"
-#define KUBE_REASON_RECONCILE_ERROR "ReconcileError"
-#define KUBE_REASON_DELETING "Deleting"
-#define KUBE_REASON_DELETED "Deleted"
-#define KUBE_REASON_DELETE_ERROR "DeleteError"
-#define KUBE_REASON_PREPARE_MIGRATION "PrepareMigration"
-#define KUBE_REASON_MIGRATION_PREPARED "MigrationPrepared"
+#define KUBE_REASON_RECONCILING                  "Reconciling"
+#define KUBE_REASON_RECONCILED                   "Reconciled"
+#define KUBE_REASON_RECONCILE_ERROR              "ReconcileError"
+#define KUBE_REASON_DELETING                     "Deleting"
+#define KUBE_REASON_DELETED                      "Deleted"
+#define KUBE_REASON_DELETE_ERROR                 "DeleteError"
+#define KUBE_REASON_PREPARE_MIGRATION            "PrepareMigration"
+#define KUBE_REASON_MIGRATION_PREPARED           "MigrationPrepared"
 #define KUBE_REASON_MIGRATION_PREPARATION_FAILED "MigrationPreparationFailed"
-#define KUBE_REASON_RESTORING "Restoring"
-#define KUBE_REASON_RESTORED "Restored"
-#define KUBE_REASON_RESTORE_ERROR "RestoreError"
+#define KUBE_REASON_RESTORING                    "Restoring"
+#define KUBE_REASON_RESTORED                     "Restored"
+#define KUBE_REASON_RESTORE_ERROR                "RestoreError"
 
 #define KUBE_EVENT_MESSAGE_MAX 1024
 
@@ -53,8 +53,8 @@ void kube_recorder_event(struct kube_recorder *r, const json_t *obj, const char 
                          const char *reason, const char *fmt, ...) PRINTF_LIKE(5, 6);
 /* Same, with the involved object given field by field (uid/rv may be NULL). */
 void kube_recorder_event_ref(struct kube_recorder *r, const char *api_version, const char *kind,
-                             const char *ns, const char *name, const char *uid,
-                             const char *type, const char *reason, const char *message);
+                             const char *ns, const char *name, const char *uid, const char *type,
+                             const char *reason, const char *message);
 
 /* Writes still in flight (for shutdown: run the loop until 0, with a time limit). */
 size_t kube_recorder_pending(const struct kube_recorder *r);

@@ -37,15 +37,16 @@ struct kube_informer {
   void *ud;
   struct jevent_sink sink;
   bool journal_bookmarks;
-  backoff_rand_fn rand_fn;
+  kube_backoff_rand_fn rand_fn;
   void *rand_ud;
-  struct backoff backoff;
+  struct kube_backoff backoff;
   char group_kind[192];
   char res_name[192];
 
-  json_t *cache;  /* "ns/name" -> object */
-  char *last_rv;  /* last RV seen */
-  char *list_rv;  /* RV for the next list: "0" first, the last RV after a watch 410, "" after a list 410 */
+  json_t *cache; /* "ns/name" -> object */
+  char *last_rv; /* last RV seen */
+  char *list_rv; /* RV for the next list: "0" first, the last RV after a watch 410, "" after a list
+                    410 */
   bool synced, running, initial_done;
   struct kube_call *call;
   ev_timer timer;
@@ -88,7 +89,7 @@ static void schedule(struct kube_informer *inf, enum next_step next, long delay_
 /* Back off before next; a server's Retry-After is a lower bound. */
 static void schedule_backoff(struct kube_informer *inf, enum next_step next, long retry_after_ms,
                              const char *why) {
-  long d = backoff_next(&inf->backoff, clock_mono_ms());
+  long d = kube_backoff_next(&inf->backoff, clock_mono_ms());
   if (retry_after_ms > d)
     d = retry_after_ms;
   char ms[32];
@@ -112,9 +113,13 @@ struct kube_informer *kube_informer_new(struct kube_client *c, const struct kube
   inf->ud = o->ud;
   inf->sink = o->sink;
   inf->journal_bookmarks = o->journal_bookmarks;
-  inf->rand_fn = o->rand_fn ? o->rand_fn : backoff_rand_default;
+  inf->rand_fn = o->rand_fn ? o->rand_fn : kube_backoff_rand_default;
   inf->rand_ud = o->rand_ud;
-  backoff_init_default(&inf->backoff, inf->rand_fn, inf->rand_ud);
+  kube_backoff_init_default(&inf->backoff, inf->rand_fn, inf->rand_ud);
+  if (o->backoff_initial_ms > 0 || o->backoff_max_ms > 0)
+    kube_backoff_init(&inf->backoff, o->backoff_initial_ms > 0 ? o->backoff_initial_ms : 800,
+                      o->backoff_max_ms > 0 ? o->backoff_max_ms : 30000, 2.0, 1.0, 120000,
+                      inf->rand_fn, inf->rand_ud);
   kube_resource_group_kind(inf->res, inf->group_kind);
   kube_resource_name(inf->res, inf->res_name);
   inf->cache = json_object();
@@ -285,11 +290,11 @@ static void replace(struct kube_informer *inf, json_t *list) {
   }
   free(ch);
   if (inf->sink.fn) {
-    json_t *payload = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "resource", inf->res_name,
-                                "namespace", inf->ns ? inf->ns : "", "count",
-                                (json_int_t)json_object_size(inf->cache), "added",
-                                (json_int_t)added, "modified", (json_int_t)modified, "deleted",
-                                (json_int_t)deleted, "initial", initial);
+    json_t *payload =
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "resource", inf->res_name, "namespace",
+                  inf->ns ? inf->ns : "", "count", (json_int_t)json_object_size(inf->cache),
+                  "added", (json_int_t)added, "modified", (json_int_t)modified, "deleted",
+                  (json_int_t)deleted, "initial", initial);
     struct jevent ev = {.source = JEV_SOURCE_KUBE,
                         .type = "kube.relisted",
                         .group_kind = inf->group_kind,

@@ -43,28 +43,30 @@ struct kube_informer_handlers {
 };
 
 struct kube_informer_opts {
-  const struct kube_resource *res;   /* required; must outlive the informer */
-  const char *ns;                    /* NULL/"" = all namespaces (or cluster-scoped) */
-  const char *label_selector;        /* NULL = none */
-  const char *field_selector;        /* NULL = none */
-  long page_size;                    /* list page size; 0 = 500 */
-  long watch_timeout_s;              /* 0 = random in [300, 600] like client-go */
-  size_t max_event_bytes;            /* 0 = BUF_MAX_WATCH_EVENT */
+  const struct kube_resource *res; /* required; must outlive the informer */
+  const char *ns;                  /* NULL/"" = all namespaces (or cluster-scoped) */
+  const char *label_selector;      /* NULL = none */
+  const char *field_selector;      /* NULL = none */
+  long page_size;                  /* list page size; 0 = 500 */
+  long watch_timeout_s;            /* 0 = random in [300, 600] like client-go */
+  size_t max_event_bytes;          /* 0 = BUF_MAX_WATCH_EVENT */
   struct kube_informer_handlers handlers;
   void *ud;
-  struct jevent_sink sink;           /* fn NULL = no journaling */
+  struct jevent_sink sink; /* fn NULL = no journaling */
   bool journal_bookmarks;
-  backoff_rand_fn rand_fn;           /* NULL = default; for backoff jitter and watch timeouts */
+  kube_backoff_rand_fn rand_fn; /* NULL = default; for backoff jitter and watch timeouts */
   void *rand_ud;
+  long backoff_initial_ms; /* 0 = 800 */
+  long backoff_max_ms;     /* 0 = 30000 */
 };
 
 struct kube_informer_stats {
-  uint64_t lists;         /* complete lists */
+  uint64_t lists; /* complete lists */
   uint64_t list_errors;
-  uint64_t watches;       /* watch requests started */
-  uint64_t watch_errors;  /* watches that ended in an error other than 410 */
-  uint64_t expired;       /* 410 Expired/Gone seen (HTTP or ERROR event) */
-  uint64_t events;        /* ADDED/MODIFIED/DELETED applied */
+  uint64_t watches;      /* watch requests started */
+  uint64_t watch_errors; /* watches that ended in an error other than 410 */
+  uint64_t expired;      /* 410 Expired/Gone seen (HTTP or ERROR event) */
+  uint64_t events;       /* ADDED/MODIFIED/DELETED applied */
   uint64_t bookmarks;
 };
 

@@ -218,15 +218,16 @@ static enum eng_err check_list(const struct kfile *f, const char *list, const ch
                            i + 1, list);
     json_t *body = json_object_get(e, field);
     if (body && !json_is_null(body) && !json_is_object(body))
-      return eng_error_set(err, ENG_CONFIG, "kubeconfig %s: %s \"%s\" has a %s that is not a mapping",
-                           f->name, list, json_string_value(nm), field);
+      return eng_error_set(err, ENG_CONFIG,
+                           "kubeconfig %s: %s \"%s\" has a %s that is not a mapping", f->name, list,
+                           json_string_value(nm), field);
   }
   return ENG_OK;
 }
 
 /* The body (e.g. the "cluster" mapping) of the first entry named name; *file gets its file. */
-static json_t *kset_find(const struct kset *s, const char *list, const char *field, const char *name,
-                         const struct kfile **file) {
+static json_t *kset_find(const struct kset *s, const char *list, const char *field,
+                         const char *name, const struct kfile **file) {
   for (size_t f = 0; f < s->n; f++) {
     json_t *a = json_object_get(s->files[f].root, list);
     size_t i;
@@ -305,14 +306,16 @@ static enum eng_err check_readable(const char *path, const char *fname, const ch
                                    const char *who, const char *field, struct eng_error *err) {
   int f = open(path, O_RDONLY | O_CLOEXEC);
   if (f < 0)
-    return eng_error_set(err, ENG_CONFIG, "kubeconfig %s: %s \"%s\" has %s %s, which cannot be read: %s",
-                         fname, what, who, field, path, strerror(errno));
+    return eng_error_set(err, ENG_CONFIG,
+                         "kubeconfig %s: %s \"%s\" has %s %s, which cannot be read: %s", fname,
+                         what, who, field, path, strerror(errno));
   struct stat st;
   bool dir = fstat(f, &st) == 0 && S_ISDIR(st.st_mode);
   close(f);
   if (dir)
-    return eng_error_set(err, ENG_CONFIG, "kubeconfig %s: %s \"%s\" has %s %s, which is a directory",
-                         fname, what, who, field, path);
+    return eng_error_set(err, ENG_CONFIG,
+                         "kubeconfig %s: %s \"%s\" has %s %s, which is a directory", fname, what,
+                         who, field, path);
   return ENG_OK;
 }
 
@@ -338,8 +341,9 @@ static enum eng_err tls_material(const json_t *o, const char *field, const struc
     size_t len = 0;
     if (b64_decode(data, strlen(data), &pem, &len) != ENG_OK || len == 0) {
       free(pem);
-      return eng_error_set(err, ENG_CONFIG, "kubeconfig %s: %s \"%s\" has %s that is not valid base64",
-                           f->name, what, who, dfield);
+      return eng_error_set(err, ENG_CONFIG,
+                           "kubeconfig %s: %s \"%s\" has %s that is not valid base64", f->name,
+                           what, who, dfield);
     }
     if (!memmem(pem, len, "-----BEGIN", 10)) {
       explicit_bzero(pem, len);
@@ -439,18 +443,18 @@ static enum eng_err kset_resolve(const struct kset *s, const char *ctx_override,
   const struct kfile *cf = NULL;
   json_t *ctx = kset_find(s, "contexts", "context", ctx_name, &cf);
   if (!ctx)
-    return eng_error_set(err, ENG_CONFIG,
-                         "kubeconfig %s: %s \"%s\" names a context that is not defined in contexts",
-                         s->name, ctx_override && *ctx_override ? "the requested context" : "current-context",
-                         ctx_name);
+    return eng_error_set(
+        err, ENG_CONFIG, "kubeconfig %s: %s \"%s\" names a context that is not defined in contexts",
+        s->name, ctx_override && *ctx_override ? "the requested context" : "current-context",
+        ctx_name);
   const char *cluster_name, *user_name, *ns;
   if ((rc = str_field(ctx, "cluster", &cluster_name, cf->name, "context", ctx_name, err)) ||
       (rc = str_field(ctx, "user", &user_name, cf->name, "context", ctx_name, err)) ||
       (rc = str_field(ctx, "namespace", &ns, cf->name, "context", ctx_name, err)))
     return rc;
   if (!cluster_name)
-    return eng_error_set(err, ENG_CONFIG, "kubeconfig %s: context \"%s\" names no cluster", cf->name,
-                         ctx_name);
+    return eng_error_set(err, ENG_CONFIG, "kubeconfig %s: context \"%s\" names no cluster",
+                         cf->name, ctx_name);
   const struct kfile *clf = NULL;
   json_t *cl = kset_find(s, "clusters", "cluster", cluster_name, &clf);
   if (!cl)
@@ -472,13 +476,15 @@ static enum eng_err kset_resolve(const struct kset *s, const char *ctx_override,
                          clf->name, cluster_name, server);
   const char *host = strstr(server, "://") + 3;
   if (!*host || *host == '/')
-    return eng_error_set(err, ENG_CONFIG, "kubeconfig %s: cluster \"%s\" has server \"%s\", which names no host",
+    return eng_error_set(err, ENG_CONFIG,
+                         "kubeconfig %s: cluster \"%s\" has server \"%s\", which names no host",
                          clf->name, cluster_name, server);
   if (strpbrk(server, " \t\r\n?#"))
-    return eng_error_set(err, ENG_CONFIG,
-                         "kubeconfig %s: cluster \"%s\" has server \"%s\", which contains spaces, a "
-                         "query or a fragment",
-                         clf->name, cluster_name, server);
+    return eng_error_set(
+        err, ENG_CONFIG,
+        "kubeconfig %s: cluster \"%s\" has server \"%s\", which contains spaces, a "
+        "query or a fragment",
+        clf->name, cluster_name, server);
   cfg->server = xstrdup(server);
   size_t sl = strlen(cfg->server);
   while (sl > 0 && cfg->server[sl - 1] == '/')
@@ -490,10 +496,11 @@ static enum eng_err kset_resolve(const struct kset *s, const char *ctx_override,
                          &cfg->fds[0], err)))
     return rc;
   if (cfg->insecure && cfg->ca_path)
-    return eng_error_set(err, ENG_CONFIG,
-                         "kubeconfig %s: cluster \"%s\" sets insecure-skip-tls-verify together with "
-                         "a certificate authority; remove one of them",
-                         clf->name, cluster_name);
+    return eng_error_set(
+        err, ENG_CONFIG,
+        "kubeconfig %s: cluster \"%s\" sets insecure-skip-tls-verify together with "
+        "a certificate authority; remove one of them",
+        clf->name, cluster_name);
   const char *tsn;
   if ((rc = str_field(cl, "tls-server-name", &tsn, clf->name, "cluster", cluster_name, err)))
     return rc;
@@ -606,7 +613,8 @@ static enum eng_err finish(struct kset *s, const char *ctx, const char *source,
 }
 
 enum eng_err kube_config_parse(const char *yaml, size_t len, const char *name, const char *base_dir,
-                               const char *context, struct kube_config *cfg, struct eng_error *err) {
+                               const char *context, struct kube_config *cfg,
+                               struct eng_error *err) {
   kube_config_init(cfg);
   struct kset s = {.name = name};
   char *bd = base_dir ? NULL : dir_of("x");
@@ -707,8 +715,8 @@ enum eng_err kube_config_in_cluster(struct kube_config *cfg, struct eng_error *e
   return ENG_OK;
 }
 
-enum eng_err kube_config_load(const char *explicit_path, const char *context, struct kube_config *cfg,
-                              struct eng_error *err) {
+enum eng_err kube_config_load(const char *explicit_path, const char *context,
+                              struct kube_config *cfg, struct eng_error *err) {
   kube_config_init(cfg);
   if (explicit_path && *explicit_path)
     return kube_config_load_file(explicit_path, context, cfg, err);

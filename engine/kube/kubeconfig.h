@@ -31,7 +31,7 @@
 #include "err.h"
 
 #define KUBE_SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
-#define KUBE_SA_DIR_ENV "EQXM_SERVICEACCOUNT_DIR"
+#define KUBE_SA_DIR_ENV     "EQXM_SERVICEACCOUNT_DIR"
 
 struct kube_config {
   char *server;           /* "https://host:port[/prefix]" without a trailing '/' */
@@ -74,8 +74,8 @@ enum eng_err kube_config_parse(const char *yaml, size_t len, const char *name, c
 enum eng_err kube_config_in_cluster(struct kube_config *cfg, struct eng_error *err) WARN_UNUSED;
 
 /* The precedence chain described above. explicit_path may be NULL or "". */
-enum eng_err kube_config_load(const char *explicit_path, const char *context, struct kube_config *cfg,
-                              struct eng_error *err) WARN_UNUSED;
+enum eng_err kube_config_load(const char *explicit_path, const char *context,
+                              struct kube_config *cfg, struct eng_error *err) WARN_UNUSED;
 
 /* Deep copy (memfd-backed paths are re-created). */
 void kube_config_copy(struct kube_config *dst, const struct kube_config *src);

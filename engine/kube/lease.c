@@ -22,7 +22,15 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-enum attempt_step { STEP_IDLE, STEP_FAST_PUT, STEP_GET, STEP_CREATE, STEP_PUT, STEP_RELEASE_GET, STEP_RELEASE_PUT };
+enum attempt_step {
+  STEP_IDLE,
+  STEP_FAST_PUT,
+  STEP_GET,
+  STEP_CREATE,
+  STEP_PUT,
+  STEP_RELEASE_GET,
+  STEP_RELEASE_PUT
+};
 
 struct kube_leader {
   struct kube_client *c;
@@ -39,14 +47,14 @@ struct kube_leader {
 
   bool running, leading, releasing;
   int64_t epoch;
-  int64_t deadline_ms;   /* mono: leadership certain until */
-  char *observed_raw;    /* canonical spec last observed */
-  int64_t observed_ms;   /* mono time it was first observed */
+  int64_t deadline_ms; /* mono: leadership certain until */
+  char *observed_raw;  /* canonical spec last observed */
+  int64_t observed_ms; /* mono time it was first observed */
   char *observed_holder;
-  json_t *lease;         /* latest Lease object known (with resourceVersion) */
+  json_t *lease; /* latest Lease object known (with resourceVersion) */
   struct kube_call *call;
   enum attempt_step step;
-  int64_t attempt_ms;    /* mono start of the current attempt */
+  int64_t attempt_ms; /* mono start of the current attempt */
   int release_tries;
   ev_timer retry_timer, deadline_timer, attempt_timer;
   void (*release_done)(void *ud);
@@ -154,6 +162,10 @@ static void release_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   release_finish(w->data);
 }
 
+char *kube_leader_lease_name(const char *extension) {
+  return xasprintf("%s-leader-election", extension);
+}
+
 struct kube_leader *kube_leader_new(struct kube_client *c, const struct kube_leader_opts *o,
                                     struct eng_error *err) {
   long lease = o->lease_duration_ms > 0 ? o->lease_duration_ms : 15000;
@@ -161,6 +173,10 @@ struct kube_leader *kube_leader_new(struct kube_client *c, const struct kube_lea
   long retry = o->retry_period_ms > 0 ? o->retry_period_ms : 2000;
   if (!o->ns || !*o->ns) {
     eng_error_set(err, ENG_CONFIG, "leader election needs a namespace for its Lease");
+    return NULL;
+  }
+  if (!o->name || !*o->name) {
+    eng_error_set(err, ENG_CONFIG, "leader election needs the name of its Lease");
     return NULL;
   }
   if (lease <= renew) {
@@ -184,7 +200,7 @@ struct kube_leader *kube_leader_new(struct kube_client *c, const struct kube_lea
   struct kube_leader *l = xcalloc(1, sizeof(*l));
   l->c = c;
   l->ns = xstrdup(o->ns);
-  l->name = xstrdup(o->name && *o->name ? o->name : KUBE_LEADER_LEASE_DEFAULT);
+  l->name = xstrdup(o->name);
   l->identity = o->identity && *o->identity ? xstrdup(o->identity) : default_identity();
   l->lease_ms = lease;
   l->renew_ms = renew;
@@ -195,7 +211,7 @@ struct kube_leader *kube_leader_new(struct kube_client *c, const struct kube_lea
   l->on_new_leader = o->on_new_leader;
   l->ud = o->ud;
   l->sink = o->sink;
-  l->rand_fn = o->rand_fn ? o->rand_fn : backoff_rand_default;
+  l->rand_fn = o->rand_fn ? o->rand_fn : kube_backoff_rand_default;
   l->rand_ud = o->rand_ud;
   l->epoch = -1;
   l->observed_holder = xstrdup("");
@@ -295,7 +311,8 @@ static void observe(struct kube_leader *l, const json_t *lease) {
       free(l->observed_holder);
       l->observed_holder = xstrdup(holder);
       if (*holder)
-        log_info("new leader observed", "lease", l->name, "namespace", l->ns, "holder", holder, NULL);
+        log_info("new leader observed", "lease", l->name, "namespace", l->ns, "holder", holder,
+                 NULL);
       if (l->on_new_leader)
         l->on_new_leader(l->ud, holder);
     }
@@ -431,8 +448,8 @@ static void call_done(void *ud, const struct kube_result *res) {
       json_decref(l->lease);
       l->lease = json_deep_copy(res->body);
     } else if (res->err != ENG_CONFLICT || ++l->release_tries > 3) {
-      log_warn("could not release the leader lease; the successor waits for it to expire",
-               "lease", l->name, "error", res->error.msg, NULL);
+      log_warn("could not release the leader lease; the successor waits for it to expire", "lease",
+               l->name, "error", res->error.msg, NULL);
       release_finish(l);
       return;
     } else {
@@ -588,9 +605,9 @@ static void hb_got(void *ud, const struct kube_result *res) {
   struct kube_heartbeat *h = ud;
   h->call = NULL;
   if (res->err == ENG_NOTFOUND) {
-    json_t *lease = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "coordination.k8s.io/v1",
-                              "kind", "Lease", "metadata", "name", KUBE_HEARTBEAT_LEASE,
-                              "namespace", h->ns);
+    json_t *lease =
+        json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "coordination.k8s.io/v1", "kind",
+                  "Lease", "metadata", "name", KUBE_HEARTBEAT_LEASE, "namespace", h->ns);
     hb_fill(h, lease);
     h->call = kube_create(h->c, &kube_res_lease, h->ns, lease, hb_done, h);
     json_decref(lease);

@@ -24,19 +24,20 @@
 #include "event.h"
 #include "kube/client.h"
 
-#define KUBE_LEADER_LEASE_DEFAULT "provider-equinix-metal-leader-election"
+/* The leader Lease is named by the caller: gardener's convention is "<extension>-leader-election"
+ * (kube_leader_lease_name() builds it); the provider's composition root passes its own. */
 #define KUBE_HEARTBEAT_LEASE "gardener-extension-heartbeat"
 
 struct kube_leader;
 
 struct kube_leader_opts {
-  const char *ns;           /* required: the Lease's namespace */
-  const char *name;         /* NULL = KUBE_LEADER_LEASE_DEFAULT */
-  const char *identity;     /* NULL = "<hostname>_<random uuid>" */
-  long lease_duration_ms;   /* 0 = 15000 */
-  long renew_deadline_ms;   /* 0 = 10000 */
-  long retry_period_ms;     /* 0 = 2000 */
-  bool release_on_cancel;   /* kube_leader_release() gives the lease up (ReleaseOnCancel) */
+  const char *ns;         /* required: the Lease's namespace */
+  const char *name;       /* required: the Lease's name, e.g. "<extension>-leader-election" */
+  const char *identity;   /* NULL = "<hostname>_<random uuid>" */
+  long lease_duration_ms; /* 0 = 15000 */
+  long renew_deadline_ms; /* 0 = 10000 */
+  long retry_period_ms;   /* 0 = 2000 */
+  bool release_on_cancel; /* kube_leader_release() gives the lease up (ReleaseOnCancel) */
   /* Called when this process becomes leader; epoch = leaseTransitions at acquisition. */
   void (*on_started)(void *ud, int64_t epoch);
   /* Called when leadership is lost or released. Controllers normally exit here. */
@@ -44,10 +45,13 @@ struct kube_leader_opts {
   /* Called when the observed holder changes (may be this process, or "" when released). */
   void (*on_new_leader)(void *ud, const char *identity);
   void *ud;
-  struct jevent_sink sink;  /* engine.leader.started / engine.leader.stopped; fn NULL = none */
+  struct jevent_sink sink;     /* engine.leader.started / engine.leader.stopped; fn NULL = none */
   double (*rand_fn)(void *ud); /* jitter source; NULL = default */
   void *rand_ud;
 };
+
+/* "<extension>-leader-election" (controller-runtime's LeaderElectionNameID); caller frees. */
+char *kube_leader_lease_name(const char *extension);
 
 /* Validates durations like client-go (lease > renew deadline > 1.2 x retry period, all > 0):
  * NULL and err set on invalid options. Copies the options. */

@@ -94,7 +94,8 @@ static enum eng_err emit(struct kube_watchdec *d, const char *p, size_t n, kube_
   json_error_t jerr;
   json_t *v = json_loadb(p, n, 0, &jerr);
   if (!v) {
-    eng_error_set(err, ENG_PROTOCOL, "watch event number %llu is not valid JSON: %s (line %d, column %d)",
+    eng_error_set(err, ENG_PROTOCOL,
+                  "watch event number %llu is not valid JSON: %s (line %d, column %d)",
                   (unsigned long long)d->values + 1, jerr.text, jerr.line, jerr.column);
     return fail(d, ENG_PROTOCOL);
   }

@@ -24,8 +24,8 @@ struct kube_watchdec {
   int depth;          /* nesting depth at the end of the scanned bytes */
   bool in_string;
   bool escape;
-  bool failed;        /* a previous feed failed: nothing more is accepted */
-  uint64_t values;    /* values decoded so far */
+  bool failed;     /* a previous feed failed: nothing more is accepted */
+  uint64_t values; /* values decoded so far */
 };
 
 /* Called with each decoded value (a new reference the callee must not keep without incref).

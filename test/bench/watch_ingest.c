@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK 16384
+#define CHUNK        16384
 #define COMMIT_EVERY 1024
 
 static double now_s(void) {
@@ -47,14 +47,15 @@ static char *generate(size_t n, size_t *len) {
     enum eng_err rc;
     switch (i % 3) {
     case 0:
-      rc = buf_printf(&b,
-                      "{\"type\":\"%s\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Secret\","
-                      "\"metadata\":{\"name\":\"cloudprovider-%zu\",\"namespace\":\"shoot--p--s%zu\","
-                      "\"uid\":\"5f0c%08zx-0000-4000-8000-000000000000\",\"resourceVersion\":\"%zu\","
-                      "\"labels\":{\"gardener.cloud/purpose\":\"cloudprovider\"}},\"type\":\"Opaque\","
-                      "\"data\":{\"apiToken\":\"c2VjcmV0LXRva2VuLSV6dS1hYmNkZWZnaGlqa2xtbm9w\","
-                      "\"projectID\":\"MTIzNDU2NzgtMTIzNC0xMjM0LTEyMzQtMTIzNDU2Nzg5MDEy\"}}}\n",
-                      type, i, i % 50, i, i + 1000);
+      rc = buf_printf(
+          &b,
+          "{\"type\":\"%s\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Secret\","
+          "\"metadata\":{\"name\":\"cloudprovider-%zu\",\"namespace\":\"shoot--p--s%zu\","
+          "\"uid\":\"5f0c%08zx-0000-4000-8000-000000000000\",\"resourceVersion\":\"%zu\","
+          "\"labels\":{\"gardener.cloud/purpose\":\"cloudprovider\"}},\"type\":\"Opaque\","
+          "\"data\":{\"apiToken\":\"c2VjcmV0LXRva2VuLSV6dS1hYmNkZWZnaGlqa2xtbm9w\","
+          "\"projectID\":\"MTIzNDU2NzgtMTIzNC0xMjM0LTEyMzQtMTIzNDU2Nzg5MDEy\"}}}\n",
+          type, i, i % 50, i, i + 1000);
       break;
     case 1:
       rc = buf_printf(
@@ -64,7 +65,8 @@ static char *generate(size_t n, size_t *len) {
           "\"shoot--p--s%zu\",\"uid\":\"6a1d%08zx-0000-4000-8000-000000000000\","
           "\"resourceVersion\":\"%zu\",\"generation\":%zu,\"finalizers\":"
           "[\"extensions.gardener.cloud/infrastructure\"],\"annotations\":{\"gardener.cloud/"
-          "operation\":\"reconcile\",\"gardener.cloud/timestamp\":\"2026-11-23T10:00:00.123456Z\"}},"
+          "operation\":\"reconcile\",\"gardener.cloud/"
+          "timestamp\":\"2026-11-23T10:00:00.123456Z\"}},"
           "\"spec\":{\"type\":\"equinixmetal\",\"region\":\"da\",\"secretRef\":{\"name\":"
           "\"cloudprovider\",\"namespace\":\"shoot--p--s%zu\"},\"providerConfig\":{\"apiVersion\":"
           "\"equinixmetal.provider.extensions.gardener.cloud/v1alpha1\",\"kind\":"
@@ -118,7 +120,9 @@ static int on_value(void *ud, json_t *v) {
     const char *slash = api ? strchr(api, '/') : NULL;
     snprintf(gk, sizeof(gk), "%.*s/%s", slash ? (int)(slash - api) : 0, slash ? api : "",
              jsonx_str(obj, "kind") ? jsonx_str(obj, "kind") : "");
-    const char *t = !strcmp(type, "ADDED") ? "kube.added" : !strcmp(type, "DELETED") ? "kube.deleted" : "kube.modified";
+    const char *t = !strcmp(type, "ADDED")     ? "kube.added"
+                    : !strcmp(type, "DELETED") ? "kube.deleted"
+                                               : "kube.modified";
     struct jevent ev = {
         .source = JEV_SOURCE_KUBE,
         .type = t,
@@ -200,7 +204,8 @@ int main(void) {
     return 1;
   }
   double base_rate = (double)n / t_base;
-  printf("  %-34s %12.0f events/s  (%.3f s)\n", "baseline (memcpy + newline scan)", base_rate, t_base);
+  printf("  %-34s %12.0f events/s  (%.3f s)\n", "baseline (memcpy + newline scan)", base_rate,
+         t_base);
 
   char dir[] = "/tmp/watch-ingest-XXXXXX";
   if (!mkdtemp(dir)) {
@@ -230,8 +235,8 @@ int main(void) {
       break;
     }
     double rate = (double)n / t;
-    printf("  %-34s %12.0f events/s  (%.3f s)  ratio to baseline 1:%.1f\n", stages[i].name, rate,
-           t, base_rate / rate);
+    printf("  %-34s %12.0f events/s  (%.3f s)  ratio to baseline 1:%.1f\n", stages[i].name, rate, t,
+           base_rate / rate);
   }
   if (rc == 0 && journal_durable_seq(j) != (int64_t)n) {
     fprintf(stderr, "watch_ingest: journal holds %" PRId64 " events, expected %zu\n",

@@ -329,6 +329,30 @@ def cluster_scoped(k):
         t.eq(200, st, f"list {path}")
 
 
+def dynamic_crds(k):
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "things.ex.io"},
+           "spec": {"group": "ex.io", "scope": "Cluster", "names": {"kind": "Thing", "plural": "things"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                      "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}},
+                                 {"name": "v2", "served": True, "storage": False}]}}
+    st, c = k.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    t.ok(st == 201 and any(x["type"] == "Established" for x in c.get("status", {}).get("conditions", [])),
+         "a CRD created through the API is Established", diag=c)
+    st, o = k.create("/apis/ex.io/v1/things", {"apiVersion": "ex.io/v1", "kind": "Thing", "metadata": {"name": "t"},
+                                               "spec": {"size": 1}})
+    t.eq(201, st, "its kind is served at once")
+    st, o = k.create("/apis/ex.io/v1/things", {"apiVersion": "ex.io/v1", "kind": "Thing", "metadata": {"name": "u"},
+                                               "spec": {"size": "big"}})
+    t.eq(422, st, "and validated against its schema")
+    st, o = k.patch("/apis/ex.io/v2/things/t", {"spec": {"size": 2}})
+    t.eq((200, "ex.io/v2"), (st, o.get("apiVersion")), "another served version reads and patches the same object")
+    st, _ = k.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/things.ex.io")
+    st2, _ = k.get("/apis/ex.io/v1/things")
+    t.eq((200, 404), (st, st2), "deleting the CRD removes the kind")
+
+
 def finalizers(k):
     st, f = k.create(INFRAS, dict(infra("fin"), metadata={"name": "fin", "finalizers": ["extensions.gardener.cloud/infrastructure"]}))
     g = f["metadata"]["generation"]
@@ -523,7 +547,7 @@ def main():
         st, _ = k.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
         t.eq(201, st, "namespace created")
         for fn in (discovery, auth, errors, create_and_rv, generation, conflicts, status_subresource, patches,
-                   validation, pagination, watches, leases, cluster_scoped, finalizers, faults, compaction,
+                   validation, pagination, watches, leases, cluster_scoped, dynamic_crds, finalizers, faults, compaction,
                    namespace_deletion):
             t.run(fn.__name__, fn, k)
         rc = k.stop()

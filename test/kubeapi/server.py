@@ -37,7 +37,8 @@ from kutil import ApiError, bad_request, dumps, generic_error, status_obj  # noq
 from labelsel import SelectorError, parse_fields, parse_labels  # noqa: E402
 from store import Expired, Store, parse_rv  # noqa: E402
 
-MAX_BODY = 3 * 1024 * 1024
+MAX_BODY = 3 * 1024 * 1024            # kube-apiserver's request body limit
+MAX_CONTROL_BODY = 256 * 1024 * 1024  # /_test/bulk fixtures may be large
 TOKEN_USER = "test-admin"
 CLIENT_CN = "test-client-cert"
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-kubeapi-test",
@@ -181,6 +182,7 @@ class Handler(BaseHTTPRequestHandler):
     entry = None
     logged = False
     _body = None
+    max_body = MAX_BODY
     warnings = ()
     protocol_version = "HTTP/1.1"
     server_version = "kubeapi-test"
@@ -272,7 +274,7 @@ class Handler(BaseHTTPRequestHandler):
                         pass
                     break
                 total += n
-                if total > MAX_BODY:
+                if total > self.max_body:
                     self.close_connection = True
                     raise ApiError(413, "RequestEntityTooLarge", "the request body is too large (limit 3 MiB)")
                 chunks.append(self.rfile.read(n))
@@ -288,7 +290,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise bad_request("invalid Content-Length") from None
-        if n > MAX_BODY:
+        if n > self.max_body:
             self.close_connection = True
             raise ApiError(413, "RequestEntityTooLarge", "the request body is too large (limit 3 MiB)")
         self._body = self.rfile.read(n)
@@ -376,8 +378,10 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         is_watch = q.get("watch") in TRUE or "/watch/" in path
         control = path.startswith("/_test/") or path == "/_test"
+        self.max_body = MAX_CONTROL_BODY if control else MAX_BODY
         if not control:
             self.entry = {"method": method, "path": path, "query": q, "status": None, "user": None,
+                          "t": round(time.monotonic(), 6),
                           "watch": is_watch}
         try:
             # Read the whole body first, so that the connection stays usable whatever we answer.
@@ -427,7 +431,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_test/faults":
             if method == "POST":
                 fid = srv.faults.add(self.json_body())
-                return self.send_json(201, {"id": fid})
+                return self.send_json(200, {"id": fid})
             if method == "GET":
                 return self.send_json(200, srv.faults.list())
             if method == "DELETE":
@@ -451,11 +455,21 @@ class Handler(BaseHTTPRequestHandler):
                 for w in ws:
                     w.drop = True
                 st.cond.notify_all()
-            end = time.monotonic() + 5
-            while time.monotonic() < end:
+            start = time.monotonic()
+            forced = False
+            while time.monotonic() < start + 5:
                 with st.lock:
-                    if not any(w in srv.watches for w in ws):
-                        break
+                    left = [w for w in ws if w in srv.watches]
+                if not left:
+                    break
+                if not forced and time.monotonic() > start + 1:
+                    # A stream blocked writing to a client that does not read: cut the socket under it.
+                    forced = True
+                    for w in left:
+                        try:
+                            w.handler.connection.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
                 time.sleep(0.01)
             return self.send_json(200, {"dropped": len(ws)})
         if path == "/_test/bookmark" and method == "POST":
@@ -496,7 +510,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.create(res, ns, it)
                 n += 1
             rv = st.rv
-        return self.send_json(201, {"created": n, "resourceVersion": str(rv)})
+        return self.send_json(200, {"created": n, "resourceVersion": str(rv)})
 
     # -- routing
     def route(self, method, path, q, is_watch, drop_fault):

@@ -96,7 +96,8 @@ def _same_except_rv(a, b):
     mb.pop("resourceVersion", None)
     if ma != mb:
         return False
-    return {k: v for k, v in a.items() if k != "metadata"} == {k: v for k, v in b.items() if k != "metadata"}
+    skip = ("metadata", "apiVersion")  # versions of one CRD share storage
+    return {k: v for k, v in a.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}
 
 
 class Store:
@@ -594,18 +595,19 @@ class Store:
                     b.setdefault("metadata", {})["name"] = name
                     return self.create(res, ns, b, dry_run, field_validation, warnings, _from_apply=True), True
                 raise not_found(res, name)
+            base = old if old.get("apiVersion") == res.api_version else dict(old, apiVersion=res.api_version)
             try:
                 if ptype == "json":
-                    patched = json_patch(old, body)
+                    patched = json_patch(base, body)
                 elif ptype == "merge":
                     if not isinstance(body, dict):
                         raise PatchError(400, "merge patch must be a JSON object")
-                    patched = merge_patch(old, body)
+                    patched = merge_patch(base, body)
                 elif ptype == "strategic":
-                    patched = strategic_merge_patch(old, body)
+                    patched = strategic_merge_patch(base, body)
                 else:
                     self._check_type(res, body)
-                    patched = merge_patch(old, body)
+                    patched = merge_patch(base, body)
             except PatchError as e:
                 if e.code == 422:
                     raise ApiError(422, "Invalid", e.message) from None

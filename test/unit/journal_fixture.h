@@ -101,7 +101,8 @@ static UNUSED int64_t fx_append(struct journal *j, int i, struct eng_error *err)
   json_t *payload = json_pack("{s:i,s:s,s:{s:s}}", "i", i, "zeta", "last", "spec", "name", name);
   struct jevent ev = {.source = i % 2 ? JEV_SOURCE_KUBE : JEV_SOURCE_METAL,
                       .type = i % 2 ? "kube.modified" : "metal.device",
-                      .group_kind = i % 2 ? "extensions.gardener.cloud/Infrastructure" : "metal/Device",
+                      .group_kind =
+                          i % 2 ? "extensions.gardener.cloud/Infrastructure" : "metal/Device",
                       .ns = "shoot--a--b",
                       .name = name,
                       .uid = uid,

@@ -83,9 +83,8 @@ static void test_group_commit_batch_max(void) {
   ASSERT_MSG(r, "%s", err.msg);
   ASSERT_EQ(20, fx_count(r));
   /* append_durable: durable on return, including what was pending before it. */
-  int64_t seq = journal_append_durable(j, &(struct jevent){.source = "executor",
-                                                           .type = "executor.intent"},
-                                       &err);
+  int64_t seq = journal_append_durable(
+      j, &(struct jevent){.source = "executor", .type = "executor.intent"}, &err);
   ASSERT_EQ(26, seq);
   ASSERT_EQ(26, journal_durable_seq(j));
   ASSERT_EQ(26, fx_count(r));
@@ -100,6 +99,24 @@ static void test_group_commit_batch_max(void) {
   free(p);
 }
 
+static void test_sink(void) {
+  char *p = fx_path("sink.db");
+  struct eng_error err;
+  struct journal *j = fx_open(p, false, &err);
+  ASSERT(j);
+  struct jevent_sink s = journal_sink(j);
+  log_setup(LOG_OFF, LOG_FORMAT_TEXT, 2);
+  jevent_emit(&s, &(struct jevent){.source = "clock", .type = "clock.tick"});
+  jevent_emit(&s, &(struct jevent){.source = "clock"}); /* no type: refused, counted */
+  log_setup(LOG_INFO, LOG_FORMAT_JSON, 2);
+  ASSERT_EQ(1, journal_last_seq(j));
+  ASSERT_EQ(1, journal_sink_failures(j));
+  ASSERT_OK(journal_commit(j, &err));
+  ASSERT_EQ(1, journal_durable_seq(j));
+  journal_close(j);
+  free(p);
+}
+
 static void test_bad_events_rejected(void) {
   char *p = fx_path("bad-ev.db");
   struct eng_error err;
@@ -107,9 +124,9 @@ static void test_bad_events_rejected(void) {
   ASSERT(j);
   ASSERT_EQ(-1, journal_append(j, &(struct jevent){.type = "x"}, &err));
   ASSERT_EQ(ENG_INVALID, err.code);
-  ASSERT_EQ(-1, journal_append(j, &(struct jevent){.source = "kube", .type = "x",
-                                                   .name = "bad\xff\xfe utf8"},
-                               &err));
+  ASSERT_EQ(-1, journal_append(
+                    j, &(struct jevent){.source = "kube", .type = "x", .name = "bad\xff\xfe utf8"},
+                    &err));
   ASSERT_EQ(ENG_INVALID, err.code);
   ASSERT_CONTAINS(err.msg, "UTF-8");
   ASSERT_EQ(0, journal_last_seq(j));
@@ -129,9 +146,15 @@ static void test_canonical_row_and_chain(void) {
   struct journal *j = fx_open(p, false, &err);
   ASSERT(j);
   json_t *payload = json_pack("{s:i,s:s,s:[i,i]}", "zz", 1, "aa", "x\"y", "mm", 1, 2);
-  struct jevent ev = {.source = "kube", .type = "kube.added", .group_kind = "/ConfigMap",
-                      .ns = "ns", .name = "n", .uid = "u", .resource_version = "7",
-                      .correlation_id = "c", .payload = payload};
+  struct jevent ev = {.source = "kube",
+                      .type = "kube.added",
+                      .group_kind = "/ConfigMap",
+                      .ns = "ns",
+                      .name = "n",
+                      .uid = "u",
+                      .resource_version = "7",
+                      .correlation_id = "c",
+                      .payload = payload};
   ASSERT_EQ(1, journal_append(j, &ev, &err));
   ASSERT_EQ(2, journal_append(j, &ev, &err));
   json_decref(payload);
@@ -215,7 +238,8 @@ static void test_iteration_filters(void) {
   ASSERT_EQ(5, count_filter(r,
                             &(struct journal_filter){.group_kind =
                                                          "extensions.gardener.cloud/Infrastructure",
-                                                     .ns = "shoot--a--b", .name = "obj-1"},
+                                                     .ns = "shoot--a--b",
+                                                     .name = "obj-1"},
                             &first));
   ASSERT_EQ(5, count_filter(r, &(struct journal_filter){.kind = "Infrastructure", .name = "obj-1"},
                             &first));
@@ -339,8 +363,8 @@ static void test_reader_does_not_block_writer(void) {
   struct journal *r = fx_open(p, true, &err);
   struct journal_iter *it = NULL;
   const struct journal_row *row;
-  bool started = j && r && journal_iter_open(r, &(struct journal_filter){.raw = true}, &it,
-                                             &err) == ENG_OK &&
+  bool started = j && r &&
+                 journal_iter_open(r, &(struct journal_filter){.raw = true}, &it, &err) == ENG_OK &&
                  journal_iter_next(it, &row, &err) == 1; /* the read transaction is now open */
   ASSERT_EQ(1, write(go[1], "g", 1));
   close(go[1]);
@@ -391,30 +415,35 @@ static void test_token_never_stored(void) {
   struct journal *j = fx_open(p, false, &err);
   ASSERT(j);
   char la[512];
-  snprintf(la, sizeof(la), "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"stringData\":{\"apiToken\":\"%s\"}}",
+  snprintf(la, sizeof(la),
+           "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"stringData\":{\"apiToken\":\"%s\"}}",
            token);
-  json_t *secret = json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:s,s:{s:s},s:{s:s}}", "apiVersion", "v1",
-                             "kind", "Secret", "metadata", "name", "cloudprovider", "namespace",
-                             "shoot--a--b", "annotations",
-                             "kubectl.kubernetes.io/last-applied-configuration", la, "type",
-                             "Opaque", "data", "apiToken", b64, "stringData", "token", token);
+  json_t *secret =
+      json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:s,s:{s:s},s:{s:s}}", "apiVersion", "v1", "kind",
+                "Secret", "metadata", "name", "cloudprovider", "namespace", "shoot--a--b",
+                "annotations", "kubectl.kubernetes.io/last-applied-configuration", la, "type",
+                "Opaque", "data", "apiToken", b64, "stringData", "token", token);
   json_t *watch = json_pack("{s:s,s:O}", "type", "ADDED", "object", secret);
   char bearer[128];
   snprintf(bearer, sizeof(bearer), "Bearer %s", token);
   char note[128];
   snprintf(note, sizeof(note), "the key is %s, do not log it", registered);
-  json_t *call = json_pack("{s:s,s:{s:s,s:s},s:{s:s},s:s}", "method", "POST", "headers",
-                           "Authorization", bearer, "X-Auth-Token", token, "body", "apiToken",
-                           token, "note", note);
-  struct jevent ev1 = {.source = "kube", .type = "kube.added", .group_kind = "/Secret",
-                       .ns = "shoot--a--b", .name = "cloudprovider", .payload = watch};
+  json_t *call =
+      json_pack("{s:s,s:{s:s,s:s},s:{s:s},s:s}", "method", "POST", "headers", "Authorization",
+                bearer, "X-Auth-Token", token, "body", "apiToken", token, "note", note);
+  struct jevent ev1 = {.source = "kube",
+                       .type = "kube.added",
+                       .group_kind = "/Secret",
+                       .ns = "shoot--a--b",
+                       .name = "cloudprovider",
+                       .payload = watch};
   struct jevent ev2 = {.source = "executor", .type = "executor.intent", .payload = call};
   /* The same Secret without kind, as a typed client delivers it. */
   json_t *bare = json_deep_copy(secret);
   json_object_del(bare, "kind");
   json_object_del(bare, "apiVersion");
-  struct jevent ev3 = {.source = "kube", .type = "kube.modified", .group_kind = "/Secret",
-                       .payload = bare};
+  struct jevent ev3 = {
+      .source = "kube", .type = "kube.modified", .group_kind = "/Secret", .payload = bare};
   for (int round = 0; round < 20; round++) {
     ASSERT(journal_append(j, &ev1, &err) > 0);
     ASSERT(journal_append(j, &ev2, &err) > 0);
@@ -463,6 +492,7 @@ int main(void) {
   fx_setup("journal-test");
   TEST(test_create_append_commit_reopen);
   TEST(test_group_commit_batch_max);
+  TEST(test_sink);
   TEST(test_bad_events_rejected);
   TEST(test_canonical_row_and_chain);
   TEST(test_iteration_filters);

@@ -55,14 +55,15 @@ static void test_data_fields(void) {
   char *ca = b64_encode(CA_PEM, strlen(CA_PEM));
   char *cert = b64_encode(CERT_PEM, strlen(CERT_PEM));
   char *key = b64_encode(KEY_PEM, strlen(KEY_PEM));
-  char *yaml = xasprintf("apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
-                         "clusters:\n- name: c1\n  cluster:\n    server: https://api.example:6443/\n"
-                         "    certificate-authority-data: %s\n"
-                         "users:\n- name: admin\n  user:\n    client-certificate-data: %s\n"
-                         "    client-key-data: %s\n    token: sekrit-token-1234\n"
-                         "contexts:\n- name: prod\n  context:\n    cluster: c1\n    user: admin\n"
-                         "    namespace: garden\n",
-                         ca, cert, key);
+  char *yaml =
+      xasprintf("apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
+                "clusters:\n- name: c1\n  cluster:\n    server: https://api.example:6443/\n"
+                "    certificate-authority-data: %s\n"
+                "users:\n- name: admin\n  user:\n    client-certificate-data: %s\n"
+                "    client-key-data: %s\n    token: sekrit-token-1234\n"
+                "contexts:\n- name: prod\n  context:\n    cluster: c1\n    user: admin\n"
+                "    namespace: garden\n",
+                ca, cert, key);
   struct kube_config cfg;
   struct eng_error err;
   ASSERT_EQ(ENG_OK, parse(yaml, &cfg, &err));
@@ -103,13 +104,12 @@ static void test_path_fields_relative(void) {
   write_file("client.key", KEY_PEM);
   write_file("token", "tok-from-file\n");
   char *kc = path_in("kubeconfig");
-  write_file("kubeconfig",
-             "apiVersion: v1\nkind: Config\ncurrent-context: dev\n"
-             "clusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:8080\n"
-             "    certificate-authority: ca.crt\n"
-             "users:\n- name: u\n  user:\n    client-certificate: client.crt\n"
-             "    client-key: ./client.key\n    tokenFile: token\n"
-             "contexts:\n- name: dev\n  context: {cluster: c, user: u}\n");
+  write_file("kubeconfig", "apiVersion: v1\nkind: Config\ncurrent-context: dev\n"
+                           "clusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:8080\n"
+                           "    certificate-authority: ca.crt\n"
+                           "users:\n- name: u\n  user:\n    client-certificate: client.crt\n"
+                           "    client-key: ./client.key\n    tokenFile: token\n"
+                           "contexts:\n- name: dev\n  context: {cluster: c, user: u}\n");
   struct kube_config cfg;
   struct eng_error err;
   ASSERT_EQ(ENG_OK, kube_config_load_file(kc, NULL, &cfg, &err));
@@ -130,12 +130,13 @@ static void test_path_fields_relative(void) {
 }
 
 static void test_insecure_and_context_override(void) {
-  const char *yaml = "kind: Config\ncurrent-context: a\n"
-                     "clusters:\n- name: ca\n  cluster: {server: 'https://a:1'}\n"
-                     "- name: cb\n  cluster:\n    server: https://b:2\n    insecure-skip-tls-verify: true\n"
-                     "users:\n- name: anon\n  user: {}\n"
-                     "contexts:\n- name: a\n  context: {cluster: ca, user: anon}\n"
-                     "- name: b\n  context: {cluster: cb, namespace: ns-b}\n";
+  const char *yaml =
+      "kind: Config\ncurrent-context: a\n"
+      "clusters:\n- name: ca\n  cluster: {server: 'https://a:1'}\n"
+      "- name: cb\n  cluster:\n    server: https://b:2\n    insecure-skip-tls-verify: true\n"
+      "users:\n- name: anon\n  user: {}\n"
+      "contexts:\n- name: a\n  context: {cluster: ca, user: anon}\n"
+      "- name: b\n  context: {cluster: cb, namespace: ns-b}\n";
   struct kube_config cfg;
   struct eng_error err;
   ASSERT_EQ(ENG_OK, kube_config_parse(yaml, strlen(yaml), "/x", tmpdir, "b", &cfg, &err));
@@ -195,7 +196,8 @@ static void test_bad_inputs(void) {
        "contexts:\n- name: x\n  context: {cluster: c, user: ghost}\n",
        "kubeconfig /x: context \"x\" names user \"ghost\", which is not defined in users"},
       {"kind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster: {server: 'https://a'}\n"
-       "users:\n- name: admin\n  user: {client-certificate-data: '!!!notbase64', client-key-data: 'QQ=='}\n"
+       "users:\n- name: admin\n  user: {client-certificate-data: '!!!notbase64', client-key-data: "
+       "'QQ=='}\n"
        "contexts:\n- name: x\n  context: {cluster: c, user: admin}\n",
        "kubeconfig /x: user \"admin\" has client-certificate-data that is not valid base64"},
       {"kind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster:\n    server: https://a\n"
@@ -207,8 +209,10 @@ static void test_bad_inputs(void) {
        "kubeconfig /x: cluster \"c\" has no server URL"},
       {"kind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster: {server: 'ftp://a'}\n"
        "contexts:\n- name: x\n  context: {cluster: c}\n",
-       "kubeconfig /x: cluster \"c\" has server \"ftp://a\", which is not an https:// or http:// URL"},
-      {"kind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster: {server: 'api.example:443'}\n"
+       "kubeconfig /x: cluster \"c\" has server \"ftp://a\", which is not an https:// or http:// "
+       "URL"},
+      {"kind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster: {server: "
+       "'api.example:443'}\n"
        "contexts:\n- name: x\n  context: {cluster: c}\n",
        "which is not an https:// or http:// URL"},
       {"kind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster: {server: 'https://'}\n"
@@ -235,7 +239,8 @@ static void test_bad_inputs(void) {
       {"kind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster:\n    server: https://a\n"
        "    insecure-skip-tls-verify: maybe\ncontexts:\n- name: x\n  context: {cluster: c}\n",
        "has insecure-skip-tls-verify \"maybe\", which is neither true nor false"},
-      {"kind: Config\ncurrent-context: x\nclusters: {c: 1}\n", "kubeconfig /x: clusters is not a list"},
+      {"kind: Config\ncurrent-context: x\nclusters: {c: 1}\n",
+       "kubeconfig /x: clusters is not a list"},
       {"kind: Config\ncurrent-context: x\nusers:\n- user: {}\n",
        "kubeconfig /x: entry 1 of users has no name"},
       {"kind: Config\ncurrent-context: [a]\n", "kubeconfig /x: current-context is not a string"},
@@ -316,15 +321,19 @@ static void test_precedence(void) {
   char *d = path_in("sa");
   setenv(KUBE_SA_DIR_ENV, d, 1);
   free(d);
-  write_file("explicit", "kind: Config\ncurrent-context: e\nclusters:\n- name: c\n  cluster: {server: 'https://explicit'}\n"
+  write_file("explicit", "kind: Config\ncurrent-context: e\nclusters:\n- name: c\n  cluster: "
+                         "{server: 'https://explicit'}\n"
                          "contexts:\n- name: e\n  context: {cluster: c}\n");
-  write_file("envcfg", "kind: Config\ncurrent-context: e\nclusters:\n- name: c\n  cluster: {server: 'https://env'}\n"
-                       "contexts:\n- name: e\n  context: {cluster: c}\n");
+  write_file(
+      "envcfg",
+      "kind: Config\ncurrent-context: e\nclusters:\n- name: c\n  cluster: {server: 'https://env'}\n"
+      "contexts:\n- name: e\n  context: {cluster: c}\n");
   char *home = path_in("home");
   mkdir(home, 0700);
   char *kd = path_in("home/.kube");
   mkdir(kd, 0700);
-  write_file("home/.kube/config", "kind: Config\ncurrent-context: e\nclusters:\n- name: c\n  cluster: {server: 'https://home'}\n"
+  write_file("home/.kube/config", "kind: Config\ncurrent-context: e\nclusters:\n- name: c\n  "
+                                  "cluster: {server: 'https://home'}\n"
                                   "contexts:\n- name: e\n  context: {cluster: c}\n");
   setenv("HOME", home, 1);
   char *exp = path_in("explicit"), *env = path_in("envcfg");
@@ -367,7 +376,8 @@ static void cleanup(void) {
 
 int main(void) {
   xalloc_init();
-  snprintf(tmpdir, sizeof(tmpdir), "%s/kubeconfig-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  snprintf(tmpdir, sizeof(tmpdir), "%s/kubeconfig-test-XXXXXX",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(tmpdir))
     return 1;
   TEST(test_data_fields);

@@ -68,7 +68,8 @@ static void test_secret_last_applied_annotation(void) {
   char in[1024];
   snprintf(in, sizeof(in),
            "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\",\"annotations\":{"
-           "\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"data\\\":{\\\"t\\\":\\\"%s\\\"}}\","
+           "\"kubectl.kubernetes.io/"
+           "last-applied-configuration\":\"{\\\"data\\\":{\\\"t\\\":\\\"%s\\\"}}\","
            "\"other\":\"keep\"}},\"data\":{}}",
            TOKEN);
   char *out = redacted_text(in, REDACT_HINT_NONE);
@@ -108,9 +109,10 @@ static void test_watch_event_and_lists(void) {
   ASSERT_CONTAINS(out, "\"type\":\"MODIFIED\"");
   free(out);
   /* Without hint and without kind, the Secret shape (metadata, data, type) is enough. */
-  snprintf(in, sizeof(in),
-           "{\"items\":[{\"metadata\":{\"name\":\"a\"},\"type\":\"Opaque\",\"data\":{\"k\":\"%s\"}}]}",
-           b64);
+  snprintf(
+      in, sizeof(in),
+      "{\"items\":[{\"metadata\":{\"name\":\"a\"},\"type\":\"Opaque\",\"data\":{\"k\":\"%s\"}}]}",
+      b64);
   out = redacted_text(in, REDACT_HINT_NONE);
   ASSERT_NOT_CONTAINS(out, b64);
   free(out);

@@ -40,7 +40,8 @@ static char *make_stream(size_t *len, size_t *nevents) {
       "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"1\"}}}\n",
       "{\"type\":\"MODIFIED\",\"object\":{\"data\":\"}{][\\\"\\\\\",\"x\":[1,[2,{\"y\":\"}\"}]]}}",
       "{\"type\":\"DELETED\",\"object\":{\"s\":\"\\u00e9t\\u00e9 \xc3\xa9 \\\\\\\"\"}}",
-      "\r\n  {\n  \"type\": \"BOOKMARK\",\n  \"object\": {\n    \"metadata\": {\"resourceVersion\": \"99\"}\n  }\n}\r\n",
+      "\r\n  {\n  \"type\": \"BOOKMARK\",\n  \"object\": {\n    \"metadata\": "
+      "{\"resourceVersion\": \"99\"}\n  }\n}\r\n",
       "{\"type\":\"ADDED\",\"object\":{\"empty\":{},\"arr\":[],\"str\":\"\",\"esc\":\"\\\\\"}}\t",
   };
   struct buf b;
@@ -66,8 +67,8 @@ static char *make_stream(size_t *len, size_t *nevents) {
   return buf_take(&b, len);
 }
 
-static enum eng_err feed_cut(const char *s, size_t len, size_t (*next_cut)(unsigned *), unsigned seed,
-                             struct collect *out, struct eng_error *err) {
+static enum eng_err feed_cut(const char *s, size_t len, size_t (*next_cut)(unsigned *),
+                             unsigned seed, struct collect *out, struct eng_error *err) {
   struct kube_watchdec d;
   kube_watchdec_init(&d, 0);
   size_t off = 0;
@@ -118,7 +119,8 @@ static void test_same_events_any_chunking(void) {
       ASSERT_EQ(ENG_OK, feed_cut(s, len, cuts[c], seed, &got, &err));
       ASSERT_EQ(ref.n, got.n);
       for (size_t i = 0; i < ref.n; i++)
-        ASSERT_MSG(!strcmp(ref.items[i], got.items[i]), "cut %zu seed %u: event %zu differs", c, seed, i);
+        ASSERT_MSG(!strcmp(ref.items[i], got.items[i]), "cut %zu seed %u: event %zu differs", c,
+                   seed, i);
       collect_free(&got);
     }
   }
