@@ -55,8 +55,6 @@ static struct kube_client *make_client(struct ev_loop *loop, const char *path, c
     *rc = EXIT_FAIL;
     return NULL;
   }
-  if (cfg.warning)
-    log_warn(cfg.warning, "client", what, NULL);
   struct kube_client *c = kube_client_new(loop, &cfg, NULL);
   kube_config_free(&cfg);
   /* An admission answer is due within 10 s: context reads must give up well before. */
