@@ -428,6 +428,8 @@ struct http_call *http_submit(struct http_client *c, const struct http_request *
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (req->fresh_connect)
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
   if (req->timeout_ms > 0)

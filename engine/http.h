@@ -57,6 +57,9 @@ struct http_request {
   long idle_timeout_ms;           /* abort when no byte arrives for this long; 0 = off */
   size_t max_body;                /* cap for a buffered body; 0 = BUF_MAX_HTTP_BODY */
   const struct http_tls *tls;     /* NULL = defaults */
+  bool fresh_connect;             /* never on a reused connection: libcurl silently sends a request
+                                     again when a reused connection dies before any answer, which a
+                                     non-idempotent call (POST) must not risk */
   http_chunk_fn on_chunk;         /* when set, 2xx body bytes stream here and are not buffered */
   http_done_fn on_done;           /* required */
   void *ud;

@@ -701,3 +701,9 @@ void journal_file_sizes(const struct journal *j, int64_t *db_bytes, int64_t *wal
   *wal_bytes = stat(wal, &st) == 0 ? (int64_t)st.st_size : -1;
   free(wal);
 }
+
+int64_t journal_size_bytes(const struct journal *j) {
+  int64_t db = 0, wal = 0;
+  journal_file_sizes(j, &db, &wal);
+  return (db > 0 ? db : 0) + (wal > 0 ? wal : 0);
+}

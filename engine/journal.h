@@ -108,6 +108,8 @@ int64_t journal_durable_seq(const struct journal *j); /* newest committed seq (0
 int64_t journal_last_seq(const struct journal *j);    /* newest appended seq, committed or not */
 size_t journal_pending(const struct journal *j);      /* events appended but not committed */
 const char *journal_path(const struct journal *j);
+/* Bytes of the database file plus its WAL now (two stat calls; for a metric). */
+int64_t journal_size_bytes(const struct journal *j);
 const char *journal_id(const struct journal *j); /* random UUID chosen at creation */
 
 /* ---- reading ---------------------------------------------------------------------------- */

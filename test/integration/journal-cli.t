@@ -26,13 +26,18 @@ os.chmod(tmp, 0o755)
 
 
 def run(*args, user=None):
-    pre = None
+    pre, binary = None, BIN
     if user is not None:
         def pre():
             os.setgroups([])
             os.setgid(user)
             os.setuid(user)
-    return subprocess.run([BIN, "journal", *args], capture_output=True, text=True, timeout=120,
+        # The checkout may sit in a directory only root can enter: run a copy.
+        binary = os.path.join(tmp, "bin-copy")
+        if not os.path.exists(binary):
+            shutil.copy(BIN, binary)
+            os.chmod(binary, 0o755)
+    return subprocess.run([binary, "journal", *args], capture_output=True, text=True, timeout=120,
                           preexec_fn=pre)
 
 
@@ -233,7 +238,8 @@ def bad_inputs(good):
         t.ok(r.returncode == 0 and len(r.stdout.splitlines()) == 3, "export from a read-only directory",
              diag=r.stderr)
     except PermissionError as e:
-        t.ok(True, f"# SKIP cannot drop privileges: {e}")
+        print(f"ok {t.n + 1} # SKIP cannot run as an unprivileged user here: {e}", flush=True)
+        t.n += 1
     finally:
         os.chmod(rodir, 0o755)
 

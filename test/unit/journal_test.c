@@ -47,6 +47,7 @@ static void test_create_append_commit_reopen(void) {
   ASSERT_EQ(6, fx_append(j, 6, &err));
   ASSERT_OK(journal_commit(j, &err));
   ASSERT_EQ(6, fx_count(j));
+  ASSERT(journal_size_bytes(j) > 4096);
   journal_close(j);
   /* The file really is WAL, incremental auto-vacuum, our application id, version 1. */
   sqlite3 *db;
