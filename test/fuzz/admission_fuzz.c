@@ -20,17 +20,26 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char cluster_json[] =
-    "{\"spec\":{\"shoot\":{\"metadata\":{\"name\":\"s\"},\"spec\":{\"provider\":{\"workers\":[{\"name\":\"w\","
+    "{\"spec\":{\"shoot\":{\"metadata\":{\"name\":\"s\"},\"spec\":{\"provider\":{\"workers\":[{"
+    "\"name\":\"w\","
     "\"machine\":{\"image\":{\"name\":\"flatcar\"}},\"volume\":{\"size\":\"1Gi\"}}]}}}}}";
 static const char infra_json[] = "{\"status\":{\"nodesCIDR\":\"10.0.0.0/16,10.1.0.0/16\"}}";
 static const char profile_json[] =
-    "{\"regions\":[{\"name\":\"ny\",\"zones\":[{\"name\":\"ny5\"}]}],\"machineTypes\":[{\"name\":\"c3.small\"}],"
-    "\"providerConfig\":{\"apiVersion\":\"equinixmetal.provider.extensions.gardener.cloud/v1alpha1\",\"kind\":"
-    "\"CloudProfileConfig\",\"machineImages\":[{\"name\":\"flatcar\",\"versions\":[{\"version\":\"1\",\"id\":\"f\"}]}]}}";
+    "{\"regions\":[{\"name\":\"ny\",\"zones\":[{\"name\":\"ny5\"}]}],\"machineTypes\":[{\"name\":"
+    "\"c3.small\"}],"
+    "\"providerConfig\":{\"apiVersion\":\"equinixmetal.provider.extensions.gardener.cloud/"
+    "v1alpha1\",\"kind\":"
+    "\"CloudProfileConfig\",\"machineImages\":[{\"name\":\"flatcar\",\"versions\":[{\"version\":"
+    "\"1\",\"id\":\"f\"}]}]}}";
 
-static void check_mutation(const struct wh_def *d, const struct admission_request *req, json_t *cluster, json_t *infra) {
-  struct mutate_ctx ctx = {.cluster = cluster, .infrastructure = infra, .cloudprovider_checksum = "0123",
-                           .etcd_class = "c", .etcd_capacity = "1Gi", .metabot_image = "i"};
+static void check_mutation(const struct wh_def *d, const struct admission_request *req,
+                           json_t *cluster, json_t *infra) {
+  struct mutate_ctx ctx = {.cluster = cluster,
+                           .infrastructure = infra,
+                           .cloudprovider_checksum = "0123",
+                           .etcd_class = "c",
+                           .etcd_capacity = "1Gi",
+                           .metabot_image = "i"};
   (void)d->needs(req);
   json_t *copy = json_deep_copy(req->object);
   struct eng_error err;

@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (res == HTTPREQ_ERROR && (r.status < 400 || r.status > 599 || !r.reason))
     abort();
   if (res == HTTPREQ_DONE) {
-    if (r.total_len > size || r.header_len > r.total_len || r.body != (const char *)data + r.header_len ||
+    if (r.total_len > size || r.header_len > r.total_len ||
+        r.body != (const char *)data + r.header_len ||
         r.content_length != r.total_len - r.header_len || r.path[0] != '/')
       abort();
     size_t total = r.total_len;
