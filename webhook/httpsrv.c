@@ -69,6 +69,7 @@ struct httpsrv {
   ev_io lio;
   bool paused;
   unsigned nconns;
+  size_t buffered; /* request bytes held by all connections, capped by max_buffered */
   struct conn *conns;
 };
 
@@ -107,6 +108,7 @@ static void conn_close(struct conn *c) {
   if (c->tls)
     wh_tls_session_free(c->tls);
   close(c->fd);
+  s->buffered -= c->in_cap;
   free(c->in);
   free(c->out);
   if (c->prev)
@@ -266,7 +268,15 @@ static void step_read(struct conn *c) {
       size_t want = c->in_cap ? 2 * c->in_cap : 2 * READ_CHUNK;
       if (want > cap_total)
         want = cap_total;
+      /* All connections together may hold at most max_buffered bytes of requests. */
+      if (c->srv->buffered - c->in_cap + want > c->srv->o.max_buffered) {
+        log_warn("webhook server request memory is exhausted; refusing a request", "peer", c->peer,
+                 NULL);
+        respond_error(c, 503, "the webhook server is busy; retry");
+        return;
+      }
       c->in = xrealloc(c->in, want + 1);
+      c->srv->buffered += want - c->in_cap;
       c->in_cap = want;
     }
     if (c->in_len >= c->in_cap) {
@@ -535,6 +545,8 @@ enum eng_err httpsrv_start(struct ev_loop *loop, const struct httpsrv_opts *opts
     s->o.handler_timeout = 30;
   if (!s->o.max_conns)
     s->o.max_conns = 1024;
+  if (!s->o.max_buffered)
+    s->o.max_buffered = 256u * 1024 * 1024;
   s->handler = handler;
   s->ud = ud;
   s->lfd = listen_on(opts->host, opts->port, &s->port, err);

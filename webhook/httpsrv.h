@@ -14,7 +14,8 @@
  *   within read_timeout -> next request on the same connection, or close.
  * Malformed requests get the status httpreq chose (400, 411, 413, 431, 505 ...)
  * with "Connection: close". At max_conns open connections the server stops
- * accepting; the kernel queues new clients until a connection ends.
+ * accepting; the kernel queues new clients until a connection ends. All connections together
+ * hold at most max_buffered bytes of requests; a request that would need more gets 503.
  *
  * Handlers run on the loop and may answer later (after asynchronous work): a
  * request is an exchange that stays valid until httpsrv_respond() is called. If
@@ -44,6 +45,7 @@ struct httpsrv_opts {
   double idle_timeout;    /* seconds between requests on a kept-alive connection; 0 = 90 */
   double handler_timeout; /* seconds a handler may take; 0 = 30 */
   unsigned max_conns;     /* 0 = 1024 */
+  size_t max_buffered; /* request bytes all connections may hold together; 0 = 256 MiB (then 503) */
 };
 
 typedef void (*httpsrv_handler_fn)(void *ud, struct httpsrv_exchange *x);
