@@ -428,6 +428,17 @@ void journal_close(struct journal *j) {
   free(j);
 }
 
+bool journal_last_appended(const struct journal *j, int64_t *recorded_ms, const char **payload,
+                           size_t *payload_len) {
+  if (j->npend == 0)
+    return false;
+  const struct journal_pending *p = &j->pend[j->npend - 1];
+  *recorded_ms = p->recorded_ms;
+  *payload = p->payload;
+  *payload_len = p->payload_len;
+  return true;
+}
+
 int64_t journal_durable_seq(const struct journal *j) { return j->durable_seq; }
 int64_t journal_last_seq(const struct journal *j) { return j->last_seq; }
 size_t journal_pending(const struct journal *j) { return j->npend; }

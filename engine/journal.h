@@ -91,6 +91,16 @@ enum eng_err journal_commit(struct journal *j, struct eng_error *err) WARN_UNUSE
  * -1 on error (the event and any other pending events are then not durable). */
 int64_t journal_append_durable(struct journal *j, const struct jevent *ev, struct eng_error *err);
 
+/*
+ * The event appended last, exactly as it is stored: its recorded time and its
+ * canonical, redacted payload text (borrowed until the next append, commit or
+ * discard). Only meaningful right after a successful journal_append(); the
+ * runtime feeds reducers this text so live decisions and replayed decisions
+ * see the same bytes. False when nothing is pending.
+ */
+bool journal_last_appended(const struct journal *j, int64_t *recorded_ms, const char **payload,
+                           size_t *payload_len);
+
 /* Drop the pending events; last_seq goes back to durable_seq. */
 void journal_discard_pending(struct journal *j);
 
