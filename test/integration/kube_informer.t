@@ -11,6 +11,7 @@
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -130,6 +131,7 @@ def test_chaos(k):
         t.ok(ok, "chaos: initial sync", diag=diff(d["cache"], want) if d else "")
         faults_seen = {"drop": 0, "drop-mid-event": 0, "compact-event": 0, "compact-http": 0,
                        "watch-500": 0, "list-429": 0}
+        expected_410 = 0
         for rnd_i in range(12):
             # Each fault should meet a running watch, not one still backing off.
             k.wait_watches(1, timeout=10)
@@ -158,29 +160,36 @@ def test_chaos(k):
                 k.add_fault(method="GET", path=f"^{path}$", watch=True, action="drop", after_events=2, times=1)
                 k.drop_watches()
                 faults_seen["drop-mid-event"] += 1
-            elif fault in (2, 3):
-                # Hold the next watch request back while more changes land and history is
-                # compacted: it then starts from a resourceVersion that is gone, which the server
-                # reports as an ERROR event in a 200 stream ("event") or as an HTTP 410 ("http").
+            elif fault in (2, 3, 5):
+                # Freeze the client, cut its watch, change objects and compact the history, then
+                # let it continue: it re-watches from a resourceVersion that is gone, which the
+                # server reports as an ERROR event in a 200 stream ("event") or as an HTTP 410
+                # ("http"). In round 5 the relist that follows is answered 429 once.
                 mode = "event" if fault == 2 else "http"
-                k.add_fault(method="GET", path=f"^{path}$", watch=True, action="delay", delay_ms=600, times=1)
-                k.drop_watches()
-                for _ in range(3):
-                    n = rnd.choice(sorted(names))
-                    k.patch(f"{path}/{n}", {"data": {"v": str(rnd.random())}})
-                k.compact(mode)
-                faults_seen["compact-" + mode] += 1
+                inf.p.send_signal(signal.SIGSTOP)
+                try:
+                    k.drop_watches()
+                    for _ in range(3):
+                        n = rnd.choice(sorted(names))
+                        k.patch(f"{path}/{n}", {"data": {"v": str(rnd.random())}})
+                    k.compact(mode)
+                    if fault == 5:
+                        k.add_fault(method="GET", path=f"^{path}$", watch=False, action="status",
+                                    status=429, retry_after=1, times=1)
+                finally:
+                    inf.p.send_signal(signal.SIGCONT)
+                faults_seen["list-429" if fault == 5 else "compact-" + mode] += 1
+                expected_410 += 1
             elif fault == 4:
                 k.add_fault(method="GET", path=f"^{path}$", watch=True, action="status", status=500, times=2)
                 k.drop_watches()
                 faults_seen["watch-500"] += 1
-            else:
-                k.add_fault(method="GET", path=f"^{path}$", watch=False, action="status", status=429,
-                            retry_after=1, times=1)
-                k.compact("http")
-                k.drop_watches()
-                faults_seen["list-429"] += 1
             time.sleep(0.2)
+        # Let the client meet every fault still armed (they are all one-shot) before disarming.
+        end = time.monotonic() + 20
+        while k.faults() and time.monotonic() < end:
+            time.sleep(0.1)
+        t.eq([], k.faults(), "the client met every injected fault")
         k.clear_faults()
         t.diag(f"chaos writes and faults took {time.monotonic() - t0:.1f} s")
         d, want, ok = wait_equal(inf, k, path, timeout=90)
@@ -189,15 +198,20 @@ def test_chaos(k):
              diag=diff(d["cache"], want) if d else "no dump")
         t.ok(d["cache"] == d["journal"], "the journal events describe the same set as the cache")
         st = d["stats"]
-        t.ok(st["expired"] >= 3, "410s were met and handled", diag=json.dumps(st))
+        t.ok(st["expired"] >= expected_410, f"every 410 provoked ({expected_410}) was met and handled",
+             diag=json.dumps(st))
         t.ok(st["lists"] >= 3, "the informer relisted after the 410s", diag=json.dumps(st))
         t.ok(d["relisted"] == st["lists"], "every list produced one kube.relisted journal event",
              diag=f'{d["relisted"]} vs {st["lists"]}')
         reqs = [r for r in k.requests() if r["path"] == path]
         watch410 = [r for r in reqs if r["watch"] and r["status"] == 410]
-        t.ok(st["expired"] > len(watch410), "some 410s came as ERROR events inside 200 streams",
+        t.ok(st["expired"] - len(watch410) >= faults_seen["compact-event"] > 0,
+             "the 410s of event-mode compactions came as ERROR events inside 200 streams",
              diag=f'{st["expired"]} expired, {len(watch410)} as HTTP 410')
-        t.ok(len(watch410) >= 1, "at least one watch was refused with HTTP 410", diag=str(len(watch410)))
+        t.ok(len(watch410) >= faults_seen["compact-http"] + faults_seen["list-429"],
+             "the 410s of http-mode compactions came as HTTP 410 responses", diag=str(len(watch410)))
+        lists429 = [r for r in reqs if not r["watch"] and r["status"] == 429]
+        t.eq(faults_seen["list-429"], len(lists429), "relists answered 429 were retried (Retry-After)")
         relist_rvs = [r["query"].get("resourceVersion") for r in reqs if not r["watch"]]
         t.ok(any(rv not in (None, "", "0") for rv in relist_rvs),
              "after a watch 410 the relist asks for the last resourceVersion (not older than)",
