@@ -52,9 +52,13 @@ static void done(void *ud, const struct kube_result *res) {
       kube_recorder_event(kc->k->rec, res->body, jsonx_str(kc->event, "type") ?: "Normal",
                           jsonx_str(kc->event, "reason") ?: "Reconciling", "%s",
                           jsonx_str(kc->event, "message") ?: "");
+    /* The object as our write left it: the reducers use it like controller-runtime
+     * uses a PATCH response, so the next step does not start from a stale version. */
     json_t *out = json_object();
     const char *rv = jsonx_str(res->body, "metadata.resourceVersion");
     json_object_set_new(out, "resourceVersion", json_string(rv ? rv : ""));
+    json_t *fins = jsonx_path(res->body, "metadata.finalizers");
+    json_object_set_new(out, "finalizers", json_is_array(fins) ? json_deep_copy(fins) : json_array());
     struct exec_outcome o = {true, out, NULL, NULL, 0, false};
     executor_done(kc->call, &o);
     json_decref(out);

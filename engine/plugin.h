@@ -14,7 +14,7 @@
 #include "err.h"
 
 struct ev_loop;
-struct kube_client;
+struct kube_config;
 struct health;
 
 struct run_plugin {
@@ -25,8 +25,9 @@ struct run_plugin {
   enum eng_err (*check)(void *self, struct eng_error *err);
   /* True when the user switched the plugin off (e.g. every webhook disabled). */
   bool (*disabled)(void *self);
-  /* Start on loop. config_file is run's --config-file ("" = none). */
-  enum eng_err (*start)(void *self, struct ev_loop *loop, struct kube_client *seed,
+  /* Start on loop. seed: the seed's API configuration (the plugin makes its own client from it);
+   * config_file: run's --config-file ("" = none). */
+  enum eng_err (*start)(void *self, struct ev_loop *loop, const struct kube_config *seed,
                         const char *config_file, struct health *health, struct eng_error *err);
   /* Stop and free what start made; safe when start was not called or failed. */
   void (*stop)(void *self);

@@ -620,10 +620,22 @@ static void on_result(const struct ctx *c, struct keylist *touched) {
   json_t *step = json_array_get(steps, cur);
   bool provider = jsonx_bool(step, "provider", false);
   if (ok) {
+    json_t *out = json_object_get(p, "output");
     if (provider) {
-      json_t *out = json_object_get(p, "output");
       json_object_set(json_object_get(op, "outputs"), str_or(step, "name", ""),
                       out ? out : json_null());
+    } else {
+      /* Our own write returned the object's new version: continue from it (as
+       * controller-runtime does with a PATCH response) instead of waiting for
+       * the watch, so the next optimistic-lock patch does not conflict. */
+      json_t *md = jsonx_path(json_object_get(os, "obj"), "metadata");
+      const char *rv = jsonx_str(out, "resourceVersion");
+      json_t *fins = json_object_get(out, "finalizers");
+      if (json_is_object(md) && rv && *rv) {
+        json_object_set_new(md, "resourceVersion", json_string(rv));
+        if (json_is_array(fins))
+          json_object_set(md, "finalizers", fins);
+      }
     }
     if (jsonx_bool(op, "pending", false)) {
       start_op(c, os);

@@ -11,6 +11,8 @@
 #include "providers/equinix-metal/commands.h"
 #include "providers/equinix-metal/registry.h"
 #include "providers/equinix-metal/run.h"
+#include "webhook/cmd.h"
+#include "webhook/run_plugin.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -18,8 +20,8 @@
 
 /* The parts `run` starts next to the controllers (see engine/plugin.h). */
 static const struct run_plugin *plugins(size_t *n) {
-  *n = 0;
-  return NULL;
+  *n = 1;
+  return webhook_run_plugin();
 }
 
 static int cmd_run(int argc, char **argv) {
@@ -39,6 +41,7 @@ static const struct command commands[] = {
     {"replay", "fold a journal offline and show every decision and its reason", cmd_replay},
     {"audit", "query the reconcile history in a journal: operations, actions, errors", cmd_audit},
     {"journal", "inspect a journal file: verify, export, stats", cmd_journal},
+    {"webhook", "serve the admission webhooks (mutation, validation, registration)", cmd_webhook},
     {NULL, NULL, NULL},
 };
 

@@ -24,7 +24,6 @@
 #include "kube/lease.h"
 #include "log.h"
 #include "metrics.h"
-#include "metrics_process.h"
 #include "metrics_std.h"
 #include "providers/equinix-metal/exec_metal.h"
 #include "providers/equinix-metal/infra.h"
@@ -309,7 +308,7 @@ static int setup_and_run(struct app *a) {
   /* Metrics and health. */
   a->reg = metrics_registry_new();
   a->health = health_new();
-  if (metrics_std_init(a->reg, &err) != ENG_OK || metrics_process_register(a->reg, &err) != ENG_OK ||
+  if (metrics_std_init(a->reg, &err) != ENG_OK ||
       metrics_set_fn(metrics_std.journal_size_bytes, journal_size, a) != ENG_OK ||
       health_add_check(a->health, HEALTH_READYZ, "journal", check_journal, a, &err) != ENG_OK ||
       health_add_check(a->health, HEALTH_HEALTHZ, "journal", check_journal, a, &err) != ENG_OK ||
@@ -374,7 +373,7 @@ static int setup_and_run(struct app *a) {
     const struct run_plugin *p = &a->plugins[i];
     if (p->disabled && p->disabled(p->self))
       continue;
-    if (p->start(p->self, a->loop, a->kube, a->o.config_file ? a->o.config_file : "", a->health, &err) != ENG_OK) {
+    if (p->start(p->self, a->loop, &a->kcfg, a->o.config_file ? a->o.config_file : "", a->health, &err) != ENG_OK) {
       log_error("cannot start a part of the extension", "part", p->name, "error", err.msg, NULL);
       return EXIT_FAIL;
     }

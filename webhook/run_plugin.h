@@ -1,0 +1,13 @@
+/*
+ * run_plugin.h - the webhook server as a `run` plugin (engine/plugin.h): `run` gets
+ * the webhook flags and starts the server next to the controllers.
+ */
+#ifndef EQXM_WEBHOOK_RUN_PLUGIN_H
+#define EQXM_WEBHOOK_RUN_PLUGIN_H
+
+#include "plugin.h"
+
+/* The plugin (one per process; its state is static). */
+const struct run_plugin *webhook_run_plugin(void);
+
+#endif

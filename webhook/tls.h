@@ -1,0 +1,69 @@
+/*
+ * tls.h - the webhook server's TLS: serving credentials from a certificate
+ * directory (tls.crt, tls.key in PEM), reloaded when the files change, and
+ * non-blocking GnuTLS server sessions restricted to TLS 1.2 and 1.3.
+ *
+ * Reload: an ev_stat watcher per file (inotify where libev has it, polling every
+ * second otherwise) plus a periodic check of size/mtime/inode. A change loads both
+ * files again; when the pair loads and matches, new connections get it, and
+ * connections already open keep the credentials they started with (credentials
+ * are reference counted). A pair that fails to load (half written, key not
+ * matching) is logged and ignored until the next change; the old pair stays.
+ *
+ * This file and certs.c are the only users of GnuTLS in webhook/.
+ */
+#ifndef EQXM_WEBHOOK_TLS_H
+#define EQXM_WEBHOOK_TLS_H
+
+#include "common.h"
+#include "err.h"
+
+#include <sys/types.h>
+
+struct ev_loop;
+struct wh_tls;
+struct wh_tls_session;
+
+/* GnuTLS priority string: TLS 1.3 and 1.2 only, the library's NORMAL ciphers. */
+#define WH_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+
+/*
+ * Load cert_dir/tls.crt and cert_dir/tls.key and watch them. Fails (ENG_CONFIG, a
+ * sentence naming the files) when they cannot be loaded now.
+ */
+enum eng_err wh_tls_new(struct ev_loop *loop, const char *cert_dir, struct wh_tls **out,
+                        struct eng_error *err) WARN_UNUSED;
+void wh_tls_free(struct wh_tls *t);
+/* Load the files again now (also what the watchers do). ENG_OK when the new pair is in use. */
+enum eng_err wh_tls_reload(struct wh_tls *t, struct eng_error *err) WARN_UNUSED;
+/* How many times a new pair was taken into use (tests and logs). */
+unsigned wh_tls_generation(const struct wh_tls *t);
+
+/* Result of a non-blocking step. */
+enum wh_tls_io {
+  WH_TLS_DONE = 0,   /* finished (n bytes for read/write) */
+  WH_TLS_WANT_READ,  /* call again when the socket is readable */
+  WH_TLS_WANT_WRITE, /* call again when the socket is writable */
+  WH_TLS_EOF,        /* the peer closed the connection cleanly */
+  WH_TLS_ERROR       /* fatal; *msg says why */
+};
+
+/* A server session on a connected, non-blocking socket, with the current credentials. */
+struct wh_tls_session *wh_tls_session_new(struct wh_tls *t, int fd);
+void wh_tls_session_free(struct wh_tls_session *s);
+enum wh_tls_io wh_tls_handshake(struct wh_tls_session *s, const char **msg);
+/* Read up to cap bytes into buf; *n = bytes read when DONE. */
+enum wh_tls_io wh_tls_read(struct wh_tls_session *s, char *buf, size_t cap, size_t *n,
+                           const char **msg);
+/* Bytes GnuTLS has already decrypted and buffered (readable without the socket). */
+size_t wh_tls_pending(struct wh_tls_session *s);
+/* Write len bytes from buf; *n = bytes taken when DONE. After WANT_*, call again with the same
+ * arguments. */
+enum wh_tls_io wh_tls_write(struct wh_tls_session *s, const char *buf, size_t len, size_t *n,
+                            const char **msg);
+/* Send close_notify (best effort, never blocks). */
+void wh_tls_bye(struct wh_tls_session *s);
+/* "TLS1.3" etc. of an established session. */
+const char *wh_tls_version(struct wh_tls_session *s);
+
+#endif
