@@ -52,7 +52,7 @@ struct opts {
   const char *extension_class, *gardener_version, *secret_name, *retention_age;
   bool leader_election, ignore_annotation;
   long infra_conc, cp_conc, worker_conc, hc_conc, hb_interval, metal_rps, metal_burst;
-  long snapshot_every, retention_mb;
+  long snapshot_every, retention_mb, lease_duration, renew_deadline, retry_period;
   struct cli_list controllers, disabled;
 };
 
@@ -354,6 +354,9 @@ static int setup_and_run(struct app *a) {
     lo.ns = le_ns;
     lo.name = a->o.le_id;
     lo.release_on_cancel = true;
+    lo.lease_duration_ms = a->o.lease_duration * 1000;
+    lo.renew_deadline_ms = a->o.renew_deadline * 1000;
+    lo.retry_period_ms = a->o.retry_period * 1000;
     lo.on_started = on_started;
     lo.on_stopped = on_stopped;
     lo.ud = a;
@@ -470,6 +473,9 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   o->metal_rps = 10;
   o->metal_burst = 20;
   o->snapshot_every = 10000;
+  o->lease_duration = 15;
+  o->renew_deadline = 10;
+  o->retry_period = 2;
   o->kubeconfig = "";
   o->config_file = "";
   const struct cli_opt base[] = {
@@ -484,6 +490,9 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
       {"leader-election", CLI_BOOL, &o->leader_election, NULL, "elect a leader through a Lease; only the leader acts (default true)", NULL},
       {"leader-election-id", CLI_STRING, &o->le_id, "NAME", "name of the leader Lease (default provider-equinix-metal-leader-election)", NULL},
       {"leader-election-namespace", CLI_STRING, &o->le_ns, "NAMESPACE", "namespace of the leader Lease", "LEADER_ELECTION_NAMESPACE"},
+      {"leader-election-lease-duration-seconds", CLI_INT, &o->lease_duration, "N", "how long a standby waits before taking over an unrenewed lease (default 15)", NULL},
+      {"leader-election-renew-deadline-seconds", CLI_INT, &o->renew_deadline, "N", "how long the leader keeps acting without a successful renewal (default 10)", NULL},
+      {"leader-election-retry-period-seconds", CLI_INT, &o->retry_period, "N", "interval between lease acquisition and renewal attempts (default 2)", NULL},
       {"ignore-operation-annotation", CLI_BOOL, &o->ignore_annotation, NULL, "reconcile on every generation change instead of on the gardener.cloud/operation annotation", NULL},
       {"extension-class", CLI_STRING, &o->extension_class, "CLASS", "handle objects of this spec.class (default shoot)", NULL},
       {"controllers", CLI_LIST, &o->controllers, "NAMES", "controllers to run (default all: infrastructure,controlplane,worker,healthcheck,heartbeat)", NULL},

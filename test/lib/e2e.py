@@ -11,6 +11,7 @@
 Everything lives in a temporary directory removed at the end (EQXM_KEEP_TMP=1 keeps it).
 """
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -26,11 +27,17 @@ from metalapi import MetalAPI
 ROOT = os.environ.get("EQXM_ROOT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BIN = os.environ.get("EQXM_BIN", os.path.join(ROOT, "bin", "gardener-extension-provider-equinix-metal"))
 INFRA = "/apis/extensions.gardener.cloud/v1alpha1/namespaces/{ns}/infrastructures"
-SSH_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHvV0FZsLmO0e2Qe1k9xPkpRk8wBnCQ2m5b5Qo3Vq0Tm gardener"
 
 
 def b64(s):
     return base64.b64encode(s.encode()).decode()
+
+
+def ssh_key_for(name):
+    """A well-formed ed25519 public key of its own for each shoot (Equinix Metal refuses the same
+    public key twice in a project)."""
+    blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + hashlib.sha256(name.encode()).digest()
+    return "ssh-ed25519 " + base64.b64encode(blob).decode() + " " + name
 
 
 def last_op(obj):
@@ -148,7 +155,8 @@ class Env:
             st, obj = self.kube.patch(f"/api/v1/namespaces/{ns}/secrets/{name}", {"data": body["data"]})
         return self._ok(st, obj, "write secret")
 
-    def infrastructure(self, ns, name="infrastructure", annotate=True, ssh_key=SSH_PUB, provider_config=None):
+    def infrastructure(self, ns, name="infrastructure", annotate=True, ssh_key=None, provider_config=None):
+        ssh_key = ssh_key or ssh_key_for(ns)
         obj = {"apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Infrastructure",
                "metadata": {"name": name, "namespace": ns},
                "spec": {"type": "equinixmetal", "region": "ny",
@@ -177,6 +185,16 @@ class Env:
         logs = controller.logs()[-3000:] if controller else ""
         raise AssertionError(f"Infrastructure {ns}/{name} did not reach the expected state; last seen:\n"
                              f"{json.dumps(obj, indent=1)[:3000]}\n{logs}")
+
+    def ssh_key_posts(self, label):
+        """POST requests that tried to create the key with this label."""
+        out = []
+        for r in self.metal.requests():
+            if r["method"] == "POST" and r["path"].endswith("/ssh-keys"):
+                body = r.get("body") or {}
+                if isinstance(body, dict) and body.get("label") == label:
+                    out.append(r)
+        return out
 
     def ssh_keys(self, label=None):
         keys = self.metal.state().get("ssh_keys", [])
