@@ -125,7 +125,9 @@ enum eng_err action_from_json(const json_t *j, struct action *a, struct eng_erro
   a->params = json_is_object(p) ? json_deep_copy(p) : json_object();
   if (!ok || a->attempt < 1) {
     action_release(a);
-    return eng_error_set(err, ENG_INVALID, "an action lacks one of id, key, controller, kind, correlation, target, attempt or reason");
+    return eng_error_set(
+        err, ENG_INVALID,
+        "an action lacks one of id, key, controller, kind, correlation, target, attempt or reason");
   }
   return ENG_OK;
 }

@@ -20,19 +20,19 @@
 #include <jansson.h>
 
 struct action {
-  char *id;          /* unique per attempt, e.g. "infrastructure/ns/name/op-7f3a/ensure-ssh-key/2" */
-  char *key;         /* idempotency key: 32 hex digits, same for every attempt of a step */
-  char *controller;  /* "infrastructure" */
-  char *kind;        /* "kube.patch", "kube.status", "kube.event", "metal.sshkey.ensure", "timer", ... */
+  char *id;         /* unique per attempt, e.g. "infrastructure/ns/name/op-7f3a/ensure-ssh-key/2" */
+  char *key;        /* idempotency key: 32 hex digits, same for every attempt of a step */
+  char *controller; /* "infrastructure" */
+  char *kind; /* "kube.patch", "kube.status", "kube.event", "metal.sshkey.ensure", "timer", ... */
   char *correlation; /* id of the operation (reconcile) this action belongs to */
   char *group_kind;  /* target object: "extensions.gardener.cloud/Infrastructure" */
   char *ns;
   char *name;
   char *uid;
-  int attempt;       /* 1, 2, ... */
-  int64_t at_ms;     /* timers: when to fire (journal time); 0 otherwise */
-  json_t *params;    /* kind-specific parameters (owned); never secrets */
-  char *reason;      /* one sentence shown by replay and audit */
+  int attempt;    /* 1, 2, ... */
+  int64_t at_ms;  /* timers: when to fire (journal time); 0 otherwise */
+  json_t *params; /* kind-specific parameters (owned); never secrets */
+  char *reason;   /* one sentence shown by replay and audit */
 };
 
 struct action_list {

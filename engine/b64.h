@@ -11,6 +11,7 @@
 char *b64_encode(const void *data, size_t len);
 /* Decode; whitespace is skipped. Returns ENG_INVALID on bad input. *out is
  * NUL-terminated for convenience (not counted in *outlen); caller frees. */
-enum eng_err b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen) WARN_UNUSED;
+enum eng_err b64_decode(const char *in, size_t inlen, unsigned char **out,
+                        size_t *outlen) WARN_UNUSED;
 
 #endif

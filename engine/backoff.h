@@ -12,9 +12,9 @@
 #include "common.h"
 
 struct backoff_policy {
-  int64_t base_ms;  /* first delay */
-  int64_t cap_ms;   /* largest delay before jitter */
-  double jitter;    /* 0.5 = up to +50% */
+  int64_t base_ms; /* first delay */
+  int64_t cap_ms;  /* largest delay before jitter */
+  double jitter;   /* 0.5 = up to +50% */
 };
 
 /* Defaults for actions: 2 s doubling to 5 min, +0..50 %. */

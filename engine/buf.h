@@ -12,16 +12,16 @@
 #include "err.h"
 
 struct buf {
-  char *data;    /* NUL-terminated; NULL until the first append */
-  size_t len;    /* bytes used, without the terminator */
-  size_t cap;    /* bytes allocated */
-  size_t max;    /* hard limit on len */
+  char *data; /* NUL-terminated; NULL until the first append */
+  size_t len; /* bytes used, without the terminator */
+  size_t cap; /* bytes allocated */
+  size_t max; /* hard limit on len */
 };
 
 /* Named limits, one place. */
-#define BUF_MAX_HTTP_BODY (64u * 1024 * 1024)   /* any API response body */
+#define BUF_MAX_HTTP_BODY   (64u * 1024 * 1024) /* any API response body */
 #define BUF_MAX_WATCH_EVENT (16u * 1024 * 1024) /* one watch event line */
-#define BUF_MAX_SMALL (1u * 1024 * 1024)        /* config files, headers */
+#define BUF_MAX_SMALL       (1u * 1024 * 1024)  /* config files, headers */
 
 void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b);

@@ -89,14 +89,16 @@ static int set_value(const struct cli_spec *spec, const struct cli_opt *o, const
     return 0;
   case CLI_BOOL:
     if (parse_bool(v, (bool *)o->dest))
-      return cli_usage_error(spec, "%s for --%s must be true or false, not '%s'.", origin, o->name, v);
+      return cli_usage_error(spec, "%s for --%s must be true or false, not '%s'.", origin, o->name,
+                             v);
     return 0;
   case CLI_INT: {
     char *end;
     errno = 0;
     long n = strtol(v, &end, 10);
     if (errno || end == v || *end)
-      return cli_usage_error(spec, "%s for --%s must be a whole number, not '%s'.", origin, o->name, v);
+      return cli_usage_error(spec, "%s for --%s must be a whole number, not '%s'.", origin, o->name,
+                             v);
     *(long *)o->dest = n;
     return 0;
   }
@@ -164,7 +166,8 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, int *npos, cha
       return rc;
   }
   if (*npos < spec->min_pos)
-    return cli_usage_error(spec, "missing argument: expected %s.", spec->usage ? spec->usage : "more arguments");
+    return cli_usage_error(spec, "missing argument: expected %s.",
+                           spec->usage ? spec->usage : "more arguments");
   if (spec->max_pos >= 0 && *npos > spec->max_pos)
     return cli_usage_error(spec, "unexpected argument '%s'.", pos[spec->max_pos]);
   return CLI_OK;

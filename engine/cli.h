@@ -28,7 +28,7 @@ struct cli_list {
 };
 
 struct cli_opt {
-  const char *name;    /* without the leading "--" */
+  const char *name; /* without the leading "--" */
   enum cli_kind kind;
   void *dest;          /* const char ** | bool * | long * | struct cli_list * */
   const char *metavar; /* "PATH"; NULL for bools */
@@ -41,11 +41,11 @@ struct cli_spec {
   const char *usage;       /* "[options] JOURNAL" */
   const char *description; /* a paragraph printed under the usage line */
   const struct cli_opt *opts;
-  int min_pos, max_pos;    /* allowed number of positional arguments (-1 = unlimited) */
+  int min_pos, max_pos; /* allowed number of positional arguments (-1 = unlimited) */
 };
 
-#define CLI_OK 0
-#define CLI_HELP 1
+#define CLI_OK    0
+#define CLI_HELP  1
 #define CLI_ERROR 2
 
 /*

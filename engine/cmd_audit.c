@@ -23,20 +23,21 @@
 #define CMD PROG_NAME " audit"
 
 static void top_usage(FILE *out) {
-  fprintf(out, "Usage: " CMD " QUERY [options] JOURNAL\n"
-               "\n"
-               "Answer questions about the reconcile history recorded in a journal. The journal is\n"
-               "opened read-only and may be the live one or a copy taken out of a pod.\n"
-               "\n"
-               "Queries:\n"
-               "  operations  every operation (Create, Reconcile, Delete, Migrate, Restore) with its\n"
-               "              start, duration, outcome, number of attempts and last error\n"
-               "  actions     every attempt of every action: intent, result, duration, error\n"
-               "  errors      failed attempts grouped by object and Gardener error code\n"
-               "\n"
-               "Common options: --object [KIND/]NS/NAME, --since TIME (RFC 3339), --format text|json.\n"
-               "Run '" CMD " QUERY --help' for the options of a query.\n"
-               "Exit codes: 0 success, 1 failure, 2 usage error.\n");
+  fprintf(out,
+          "Usage: " CMD " QUERY [options] JOURNAL\n"
+          "\n"
+          "Answer questions about the reconcile history recorded in a journal. The journal is\n"
+          "opened read-only and may be the live one or a copy taken out of a pod.\n"
+          "\n"
+          "Queries:\n"
+          "  operations  every operation (Create, Reconcile, Delete, Migrate, Restore) with its\n"
+          "              start, duration, outcome, number of attempts and last error\n"
+          "  actions     every attempt of every action: intent, result, duration, error\n"
+          "  errors      failed attempts grouped by object and Gardener error code\n"
+          "\n"
+          "Common options: --object [KIND/]NS/NAME, --since TIME (RFC 3339), --format text|json.\n"
+          "Run '" CMD " QUERY --help' for the options of a query.\n"
+          "Exit codes: 0 success, 1 failure, 2 usage error.\n");
 }
 
 struct query {
@@ -52,7 +53,8 @@ static const char *kind_of(const char *gk) {
   return s ? s + 1 : (gk ? gk : "");
 }
 
-static bool object_matches(const struct query *q, const char *gk, const char *ns, const char *name) {
+static bool object_matches(const struct query *q, const char *gk, const char *ns,
+                           const char *name) {
   if (!q->name)
     return true;
   if (q->okind && *q->okind && strcasecmp(q->okind, kind_of(gk)) != 0)
@@ -60,7 +62,8 @@ static bool object_matches(const struct query *q, const char *gk, const char *ns
   return ns && name && !strcmp(ns, q->ns) && !strcmp(name, q->name);
 }
 
-static int parse_common(const struct cli_spec *spec, struct query *q, int argc, char **argv, char **path) {
+static int parse_common(const struct cli_spec *spec, struct query *q, int argc, char **argv,
+                        char **path) {
   char **pos = xcalloc((size_t)argc + 1, sizeof(*pos));
   int npos;
   int rc = cli_parse(spec, argc, argv, &npos, pos);
@@ -72,13 +75,16 @@ static int parse_common(const struct cli_spec *spec, struct query *q, int argc, 
     return cli_usage_error(spec, "--format must be text or json, not '%s'.", q->format), EXIT_USAGE;
   q->json = !strcmp(q->format, "json");
   if (q->since && timefmt_parse(q->since, &q->since_ms) != ENG_OK)
-    return cli_usage_error(spec, "--since must be an RFC 3339 time such as 2026-11-23T10:00:00Z, not '%s'.",
-                           q->since),
+    return cli_usage_error(
+               spec, "--since must be an RFC 3339 time such as 2026-11-23T10:00:00Z, not '%s'.",
+               q->since),
            EXIT_USAGE;
   if (q->object) {
     const char *a = strchr(q->object, '/'), *b = a ? strchr(a + 1, '/') : NULL;
     if (!a)
-      return cli_usage_error(spec, "--object must be NAMESPACE/NAME or KIND/NAMESPACE/NAME, not '%s'.", q->object),
+      return cli_usage_error(spec,
+                             "--object must be NAMESPACE/NAME or KIND/NAMESPACE/NAME, not '%s'.",
+                             q->object),
              EXIT_USAGE;
     if (b) {
       q->okind = xstrndup(q->object, (size_t)(a - q->object));
@@ -129,7 +135,8 @@ static int visit(struct journal *j, struct query *q, visit_fn fn, void *ud) {
     n++;
     if (n % 10000 == 0)
       progress_show(&pr, r->seq, total);
-    if (strcmp(r->type, "engine.action") && strcmp(r->type, "executor.intent") && strcmp(r->type, "executor.result"))
+    if (strcmp(r->type, "engine.action") && strcmp(r->type, "executor.intent") &&
+        strcmp(r->type, "executor.result"))
       continue;
     if (q->since_ms && r->recorded_ms < q->since_ms)
       continue;
@@ -177,10 +184,11 @@ static void ops_visit(void *ud, const struct journal_row *r) {
     return;
   json_t *op = json_object_get(o->ops, r->correlation_id);
   if (!op) {
-    op = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:i,s:i,s:i}", "correlation", r->correlation_id, "kind",
-                   kind_of(r->group_kind), "namespace", r->ns, "name", r->name, "startMs", (json_int_t)r->recorded_ms,
-                   "endMs", (json_int_t)r->recorded_ms, "operation", "", "outcome", "Processing", "actions", 0,
-                   "attempts", 0, "failures", 0);
+    op =
+        json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:i,s:i,s:i}", "correlation", r->correlation_id,
+                  "kind", kind_of(r->group_kind), "namespace", r->ns, "name", r->name, "startMs",
+                  (json_int_t)r->recorded_ms, "endMs", (json_int_t)r->recorded_ms, "operation", "",
+                  "outcome", "Processing", "actions", 0, "attempts", 0, "failures", 0);
     json_object_set_new(o->ops, r->correlation_id, op);
     json_array_append_new(o->order, json_string(r->correlation_id));
   }
@@ -191,7 +199,8 @@ static void ops_visit(void *ud, const struct journal_row *r) {
     json_t *lo = jsonx_path(p, "action.params.patch.status.lastOperation");
     if (lo) {
       json_object_set_new(op, "operation", json_string(jsonx_str(lo, "type") ?: ""));
-      json_object_set_new(o->states, jsonx_str(p, "action.id") ?: "", json_string(jsonx_str(lo, "state") ?: ""));
+      json_object_set_new(o->states, jsonx_str(p, "action.id") ?: "",
+                          json_string(jsonx_str(lo, "state") ?: ""));
     }
   } else if (!strcmp(r->type, "executor.intent")) {
     json_object_set_new(op, "attempts", json_integer(jsonx_int(op, "attempts", 0) + 1));
@@ -213,17 +222,23 @@ static int cmd_operations(int argc, char **argv) {
   struct query q = {.format = "text"};
   const struct cli_opt opts[] = {
       {"object", CLI_STRING, &q.object, "[KIND/]NS/NAME", "only this object", NULL},
-      {"since", CLI_STRING, &q.since, "TIME", "only events recorded at or after TIME (RFC 3339)", NULL},
-      {"state", CLI_STRING, &q.state, "STATE", "only operations whose outcome is Succeeded, Error or Processing", NULL},
+      {"since", CLI_STRING, &q.since, "TIME", "only events recorded at or after TIME (RFC 3339)",
+       NULL},
+      {"state", CLI_STRING, &q.state, "STATE",
+       "only operations whose outcome is Succeeded, Error or Processing", NULL},
       {"format", CLI_STRING, &q.format, "text|json", "a table, or JSON lines", NULL},
       {"progress", CLI_BOOL, &q.show_progress, NULL, "report progress on stderr", NULL},
       {0}};
-  const struct cli_spec spec = {CMD " operations", "[options] JOURNAL",
-                                "Every operation (one reconcile, deletion, migration or restoration of an\n"
-                                "object), oldest first: when it started, how long it took, how it ended\n"
-                                "(the last lastOperation state written), how many attempts it needed and\n"
-                                "its last error.",
-                                opts, 1, 1};
+  const struct cli_spec spec = {
+      CMD " operations",
+      "[options] JOURNAL",
+      "Every operation (one reconcile, deletion, migration or restoration of an\n"
+      "object), oldest first: when it started, how long it took, how it ended\n"
+      "(the last lastOperation state written), how many attempts it needed and\n"
+      "its last error.",
+      opts,
+      1,
+      1};
   char *path;
   int rc = parse_common(&spec, &q, argc, argv, &path);
   if (rc >= 0) {
@@ -239,8 +254,8 @@ static int cmd_operations(int argc, char **argv) {
   rc = visit(j, &q, ops_visit, &o);
   if (rc == EXIT_OK) {
     if (!q.json)
-      printf("%-24s %-40s %-10s %-10s %9s %7s %8s  %s\n", "STARTED", "OBJECT", "OPERATION", "OUTCOME", "DURATION",
-             "ACTIONS", "FAILURES", "LAST ERROR");
+      printf("%-24s %-40s %-10s %-10s %9s %7s %8s  %s\n", "STARTED", "OBJECT", "OPERATION",
+             "OUTCOME", "DURATION", "ACTIONS", "FAILURES", "LAST ERROR");
     size_t i;
     json_t *c;
     size_t shown = 0;
@@ -254,10 +269,14 @@ static int cmd_operations(int argc, char **argv) {
       double dur = (double)(jsonx_int(op, "endMs", 0) - jsonx_int(op, "startMs", 0)) / 1000.0;
       json_object_set_new(op, "durationSeconds", json_real(dur));
       char obj[200], line[2048];
-      snprintf(obj, sizeof(obj), "%s %s/%s", jsonx_str(op, "kind"), jsonx_str(op, "namespace"), jsonx_str(op, "name"));
-      snprintf(line, sizeof(line), "%-24s %-40s %-10s %-10s %8.1fs %7" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "  %s", t,
-               obj, jsonx_str(op, "operation"), jsonx_str(op, "outcome"), dur, jsonx_int(op, "actions", 0),
-               jsonx_int(op, "failures", 0), jsonx_str(op, "lastError") ?: "");
+      snprintf(obj, sizeof(obj), "%s %s/%s", jsonx_str(op, "kind"), jsonx_str(op, "namespace"),
+               jsonx_str(op, "name"));
+      snprintf(line, sizeof(line),
+               "%-24s %-40s %-10s %-10s %8.1fs %7" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
+               "  %s",
+               t, obj, jsonx_str(op, "operation"), jsonx_str(op, "outcome"), dur,
+               jsonx_int(op, "actions", 0), jsonx_int(op, "failures", 0),
+               jsonx_str(op, "lastError") ?: "");
       emit(&q, op, line);
     }
     if (!q.json && shown == 0)
@@ -271,7 +290,8 @@ static int cmd_operations(int argc, char **argv) {
   return rc;
 }
 
-/* ---- actions ----------------------------------------------------------------------------------- */
+/* ---- actions -----------------------------------------------------------------------------------
+ */
 
 struct acts {
   struct query *q;
@@ -284,7 +304,8 @@ static void acts_visit(void *ud, const struct journal_row *r) {
   struct acts *a = ud;
   const json_t *p = r->payload;
   if (!strcmp(r->type, "engine.action")) {
-    json_object_set_new(a->reasons, jsonx_str(p, "action.id") ?: "", json_string(jsonx_str(p, "action.reason") ?: ""));
+    json_object_set_new(a->reasons, jsonx_str(p, "action.id") ?: "",
+                        json_string(jsonx_str(p, "action.reason") ?: ""));
     return;
   }
   if (!strcmp(r->type, "executor.intent")) {
@@ -301,14 +322,16 @@ static void acts_visit(void *ud, const struct journal_row *r) {
   a->shown++;
   char t[TIMEFMT_LEN];
   fmt_time(jsonx_int(a->started, id, r->recorded_ms), t);
-  json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:I,s:b,s:I,s:s}", "seq", (json_int_t)r->seq, "started", t, "actionId", id,
-                          "kind", kind, "attempt", jsonx_int(p, "attempt", 0), "ok", ok, "durationMs",
-                          jsonx_int(p, "durationMs", 0), "reason", jsonx_str(a->reasons, id) ?: "");
+  json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:I,s:b,s:I,s:s}", "seq", (json_int_t)r->seq, "started",
+                          t, "actionId", id, "kind", kind, "attempt", jsonx_int(p, "attempt", 0),
+                          "ok", ok, "durationMs", jsonx_int(p, "durationMs", 0), "reason",
+                          jsonx_str(a->reasons, id) ?: "");
   if (!ok)
     json_object_set(rec, "error", json_object_get(p, "error"));
   char line[2400];
-  snprintf(line, sizeof(line), "%-24s %-20s %-8s %6" JSON_INTEGER_FORMAT "ms  %s%s%s", t, kind, ok ? "ok" : "FAILED",
-           jsonx_int(p, "durationMs", 0), id, ok ? "" : "\n                         error: ",
+  snprintf(line, sizeof(line), "%-24s %-20s %-8s %6" JSON_INTEGER_FORMAT "ms  %s%s%s", t, kind,
+           ok ? "ok" : "FAILED", jsonx_int(p, "durationMs", 0), id,
+           ok ? "" : "\n                         error: ",
            ok ? "" : (jsonx_str(p, "error.message") ?: ""));
   emit(a->q, rec, line);
   json_decref(rec);
@@ -318,16 +341,22 @@ static int cmd_actions(int argc, char **argv) {
   struct query q = {.format = "text"};
   const struct cli_opt opts[] = {
       {"object", CLI_STRING, &q.object, "[KIND/]NS/NAME", "only this object", NULL},
-      {"since", CLI_STRING, &q.since, "TIME", "only events recorded at or after TIME (RFC 3339)", NULL},
-      {"kind", CLI_STRING, &q.kind, "KIND", "only this action kind, e.g. metal.sshkey.ensure", NULL},
+      {"since", CLI_STRING, &q.since, "TIME", "only events recorded at or after TIME (RFC 3339)",
+       NULL},
+      {"kind", CLI_STRING, &q.kind, "KIND", "only this action kind, e.g. metal.sshkey.ensure",
+       NULL},
       {"failed", CLI_BOOL, &q.failed, NULL, "only failed attempts", NULL},
       {"format", CLI_STRING, &q.format, "text|json", "a table, or JSON lines", NULL},
       {"progress", CLI_BOOL, &q.show_progress, NULL, "report progress on stderr", NULL},
       {0}};
-  const struct cli_spec spec = {CMD " actions", "[options] JOURNAL",
-                                "Every attempt of every action, oldest first: when its intent was journaled,\n"
-                                "its kind, how it ended and how long it took, with the error of failed ones.",
-                                opts, 1, 1};
+  const struct cli_spec spec = {
+      CMD " actions",
+      "[options] JOURNAL",
+      "Every attempt of every action, oldest first: when its intent was journaled,\n"
+      "its kind, how it ended and how long it took, with the error of failed ones.",
+      opts,
+      1,
+      1};
   char *path;
   int rc = parse_common(&spec, &q, argc, argv, &path);
   if (rc >= 0) {
@@ -352,7 +381,8 @@ static int cmd_actions(int argc, char **argv) {
   return rc;
 }
 
-/* ---- errors ------------------------------------------------------------------------------------ */
+/* ---- errors ------------------------------------------------------------------------------------
+ */
 
 struct errs {
   json_t *groups; /* "object\ncode" -> record */
@@ -371,7 +401,8 @@ static void errs_visit(void *ud, const struct journal_row *r) {
   char *k = xasprintf("%s\n%s", obj, code);
   json_t *g = json_object_get(e->groups, k);
   if (!g) {
-    g = json_pack("{s:s,s:s,s:i,s:I}", "object", obj, "code", code, "count", 0, "firstMs", (json_int_t)r->recorded_ms);
+    g = json_pack("{s:s,s:s,s:i,s:I}", "object", obj, "code", code, "count", 0, "firstMs",
+                  (json_int_t)r->recorded_ms);
     json_object_set_new(e->groups, k, g);
     json_array_append_new(e->order, json_string(k));
   }
@@ -386,14 +417,19 @@ static int cmd_errors(int argc, char **argv) {
   struct query q = {.format = "text"};
   const struct cli_opt opts[] = {
       {"object", CLI_STRING, &q.object, "[KIND/]NS/NAME", "only this object", NULL},
-      {"since", CLI_STRING, &q.since, "TIME", "only events recorded at or after TIME (RFC 3339)", NULL},
+      {"since", CLI_STRING, &q.since, "TIME", "only events recorded at or after TIME (RFC 3339)",
+       NULL},
       {"format", CLI_STRING, &q.format, "text|json", "a table, or JSON lines", NULL},
       {"progress", CLI_BOOL, &q.show_progress, NULL, "report progress on stderr", NULL},
       {0}};
-  const struct cli_spec spec = {CMD " errors", "[options] JOURNAL",
-                                "Failed action attempts grouped by object and error code (the Gardener code\n"
-                                "when there is one), with how often, when first and last, and the last message.",
-                                opts, 1, 1};
+  const struct cli_spec spec = {
+      CMD " errors",
+      "[options] JOURNAL",
+      "Failed action attempts grouped by object and error code (the Gardener code\n"
+      "when there is one), with how often, when first and last, and the last message.",
+      opts,
+      1,
+      1};
   char *path;
   int rc = parse_common(&spec, &q, argc, argv, &path);
   if (rc >= 0) {
@@ -409,7 +445,8 @@ static int cmd_errors(int argc, char **argv) {
   rc = visit(j, &q, errs_visit, &e);
   if (rc == EXIT_OK) {
     if (!q.json)
-      printf("%-40s %-34s %6s %-24s %-24s  %s\n", "OBJECT", "CODE", "COUNT", "FIRST", "LAST", "LAST MESSAGE");
+      printf("%-40s %-34s %6s %-24s %-24s  %s\n", "OBJECT", "CODE", "COUNT", "FIRST", "LAST",
+             "LAST MESSAGE");
     size_t i;
     json_t *k;
     json_array_foreach(e.order, i, k) {
@@ -417,8 +454,9 @@ static int cmd_errors(int argc, char **argv) {
       char f[TIMEFMT_LEN], l[TIMEFMT_LEN], line[2400];
       fmt_time(jsonx_int(g, "firstMs", 0), f);
       fmt_time(jsonx_int(g, "lastMs", 0), l);
-      snprintf(line, sizeof(line), "%-40s %-34s %6" JSON_INTEGER_FORMAT " %-24s %-24s  %s", jsonx_str(g, "object"),
-               jsonx_str(g, "code"), jsonx_int(g, "count", 0), f, l, jsonx_str(g, "lastMessage"));
+      snprintf(line, sizeof(line), "%-40s %-34s %6" JSON_INTEGER_FORMAT " %-24s %-24s  %s",
+               jsonx_str(g, "object"), jsonx_str(g, "code"), jsonx_int(g, "count", 0), f, l,
+               jsonx_str(g, "lastMessage"));
       emit(&q, g, line);
     }
     if (!q.json && json_array_size(e.order) == 0)
@@ -447,6 +485,9 @@ int cmd_audit(int argc, char **argv) {
     return cmd_actions(argc - 1, argv + 1);
   if (!strcmp(sub, "errors"))
     return cmd_errors(argc - 1, argv + 1);
-  fprintf(stderr, CMD ": unknown query '%s' (operations, actions, errors).\nRun '" CMD " --help' for usage.\n", sub);
+  fprintf(stderr,
+          CMD ": unknown query '%s' (operations, actions, errors).\nRun '" CMD
+              " --help' for usage.\n",
+          sub);
   return EXIT_USAGE;
 }

@@ -54,7 +54,8 @@ static const char *kind_of(const char *group_kind) {
   return s ? s + 1 : (group_kind ? group_kind : "");
 }
 
-static bool matches(const struct filter *f, const char *group_kind, const char *ns, const char *name) {
+static bool matches(const struct filter *f, const char *group_kind, const char *ns,
+                    const char *name) {
   if (!f->name)
     return true;
   if (*f->kind && strcasecmp(f->kind, kind_of(group_kind)) != 0)
@@ -76,29 +77,34 @@ static char *summary(const struct journal_row *r) {
     const char *del = jsonx_str(p, "metadata.deletionTimestamp");
     const char *lo = jsonx_str(p, "status.lastOperation.state");
     const char *lt = jsonx_str(p, "status.lastOperation.type");
-    return xasprintf("generation=%" JSON_INTEGER_FORMAT "%s%s%s%s%s%s%s", jsonx_int(p, "metadata.generation", 0),
-                     op ? " operation=" : "", op ? op : "", del ? " deleting" : "", lo ? " lastOperation=" : "",
-                     lt ? lt : "", lo ? "/" : "", lo ? lo : "");
+    return xasprintf("generation=%" JSON_INTEGER_FORMAT "%s%s%s%s%s%s%s",
+                     jsonx_int(p, "metadata.generation", 0), op ? " operation=" : "", op ? op : "",
+                     del ? " deleting" : "", lo ? " lastOperation=" : "", lt ? lt : "",
+                     lo ? "/" : "", lo ? lo : "");
   }
   if (!strcmp(r->type, "executor.result")) {
     if (jsonx_bool(p, "ok", false))
       return xasprintf("%s ok (%" JSON_INTEGER_FORMAT " ms)%s", jsonx_str(p, "actionId") ?: "",
-                       jsonx_int(p, "durationMs", 0), jsonx_bool(p, "resolving", false) ? " [resolved after restart]" : "");
+                       jsonx_int(p, "durationMs", 0),
+                       jsonx_bool(p, "resolving", false) ? " [resolved after restart]" : "");
     json_t *codes = jsonx_path(p, "error.gardenerCodes");
     char *cs = codes && json_array_size(codes) ? jsonx_canonical(codes) : NULL;
-    char *s = xasprintf("%s FAILED %s: %s%s%s", jsonx_str(p, "actionId") ?: "", jsonx_str(p, "error.code") ?: "",
-                        jsonx_str(p, "error.message") ?: "", cs ? " codes=" : "", cs ? cs : "");
+    char *s = xasprintf("%s FAILED %s: %s%s%s", jsonx_str(p, "actionId") ?: "",
+                        jsonx_str(p, "error.code") ?: "", jsonx_str(p, "error.message") ?: "",
+                        cs ? " codes=" : "", cs ? cs : "");
     free(cs);
     return s;
   }
   if (!strcmp(r->type, "executor.intent"))
-    return xasprintf("%s attempt %" JSON_INTEGER_FORMAT " epoch %" JSON_INTEGER_FORMAT "%s", jsonx_str(p, "actionId") ?: "",
-                     jsonx_int(p, "attempt", 0), jsonx_int(p, "epoch", 0),
+    return xasprintf("%s attempt %" JSON_INTEGER_FORMAT " epoch %" JSON_INTEGER_FORMAT "%s",
+                     jsonx_str(p, "actionId") ?: "", jsonx_int(p, "attempt", 0),
+                     jsonx_int(p, "epoch", 0),
                      jsonx_bool(p, "resolving", false) ? " (resolving an earlier attempt)" : "");
   if (!strcmp(r->type, "clock.timer"))
     return xasprintf("%s fired", jsonx_str(p, "actionId") ?: "");
   if (!strcmp(r->type, "engine.start"))
-    return xasprintf("process started%s%s", jsonx_str(p, "version") ? ", version " : "", jsonx_str(p, "version") ?: "");
+    return xasprintf("process started%s%s", jsonx_str(p, "version") ? ", version " : "",
+                     jsonx_str(p, "version") ?: "");
   if (!strcmp(r->type, "engine.stop"))
     return xasprintf("process stopped: %s", jsonx_str(p, "reason") ?: "");
   if (!strcmp(r->type, "metal.device"))
@@ -113,7 +119,8 @@ static void on_step(void *ud, const struct replay_step *s) {
     return; /* shown as the actions of their cause */
   bool any_action = false;
   for (size_t i = 0; s->added && i < s->added->n; i++)
-    any_action |= matches(&sh->f, s->added->v[i].group_kind, s->added->v[i].ns, s->added->v[i].name);
+    any_action |=
+        matches(&sh->f, s->added->v[i].group_kind, s->added->v[i].ns, s->added->v[i].name);
   if (!matches(&sh->f, r->group_kind, r->ns, r->name) && !any_action)
     return;
   sh->shown++;
@@ -121,9 +128,9 @@ static void on_step(void *ud, const struct replay_step *s) {
   timefmt_rfc3339_ms(r->recorded_ms, t);
   char *sum = summary(r);
   if (sh->json) {
-    json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)r->seq, "time", t, "source", r->source,
-                          "type", r->type, "groupKind", r->group_kind, "namespace", r->ns, "name", r->name,
-                          "summary", sum);
+    json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)r->seq, "time", t,
+                          "source", r->source, "type", r->type, "groupKind", r->group_kind,
+                          "namespace", r->ns, "name", r->name, "summary", sum);
     json_t *acts = json_array();
     for (size_t i = 0; s->added && i < s->added->n; i++)
       json_array_append_new(acts, action_to_json(&s->added->v[i]));
@@ -137,10 +144,11 @@ static void on_step(void *ud, const struct replay_step *s) {
     free(line);
     json_decref(o);
   } else {
-    printf("#%-7" PRId64 " %s %-16s %s %s%s%s %s\n", r->seq, t, r->type, kind_of(r->group_kind), r->ns,
-           *r->ns ? "/" : "", r->name, sum);
+    printf("#%-7" PRId64 " %s %-16s %s %s%s%s %s\n", r->seq, t, r->type, kind_of(r->group_kind),
+           r->ns, *r->ns ? "/" : "", r->name, sum);
     for (size_t i = 0; s->added && i < s->added->n; i++)
-      printf("           + %s [%s] %s\n", s->added->v[i].id, s->added->v[i].kind, s->added->v[i].reason);
+      printf("           + %s [%s] %s\n", s->added->v[i].id, s->added->v[i].kind,
+             s->added->v[i].reason);
     for (size_t i = 0; s->removed && i < s->removed->n; i++)
       printf("           - %s no longer desired\n", s->removed->v[i].id);
   }
@@ -152,23 +160,30 @@ int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers
   long until = 0;
   bool check = false, show_state = false, quiet = false, show_progress = false;
   const struct cli_opt opts[] = {
-      {"object", CLI_STRING, &object, "[KIND/]NS/NAME", "show only this object (and its Cluster)", NULL},
+      {"object", CLI_STRING, &object, "[KIND/]NS/NAME", "show only this object (and its Cluster)",
+       NULL},
       {"until-seq", CLI_INT, &until, "N", "stop after event N", NULL},
-      {"check", CLI_BOOL, &check, NULL, "verify that replayed actions equal the recorded ones (exit 1 if not)", NULL},
-      {"show-state", CLI_BOOL, &show_state, NULL, "print the reducer state of --object at the end", NULL},
+      {"check", CLI_BOOL, &check, NULL,
+       "verify that replayed actions equal the recorded ones (exit 1 if not)", NULL},
+      {"show-state", CLI_BOOL, &show_state, NULL, "print the reducer state of --object at the end",
+       NULL},
       {"quiet", CLI_BOOL, &quiet, NULL, "no timeline, only the summary (with --check)", NULL},
       {"format", CLI_STRING, &format, "text|json", "timeline as text or JSON lines", NULL},
-      {"progress", CLI_BOOL, &show_progress, NULL, "report progress on stderr even when it is not a terminal", NULL},
+      {"progress", CLI_BOOL, &show_progress, NULL,
+       "report progress on stderr even when it is not a terminal", NULL},
       {0}};
   const struct cli_spec spec = {
-      CMD, "[options] JOURNAL",
+      CMD,
+      "[options] JOURNAL",
       "Fold a journal through the reducers, exactly as the controller did, and print the\n"
       "timeline: each event, and the actions it made desired with the reason for each.\n"
       "The journal is opened read-only; copy it out of the pod with kubectl cp (see\n"
       "docs/debugging.md). With --check, every recomputed action is compared byte for\n"
       "byte with the action recorded at the time. Exit codes: 0 ok, 1 failure or a\n"
       "difference, 2 usage error.",
-      opts, 1, 1};
+      opts,
+      1,
+      1};
   char **pos = xcalloc((size_t)argc + 1, sizeof(*pos));
   int npos;
   int rc = cli_parse(&spec, argc, argv, &npos, pos);
@@ -186,7 +201,8 @@ int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers
     free(sh.f.kind);
     free(sh.f.ns);
     free(sh.f.name);
-    return cli_usage_error(&spec, "--object must be NAMESPACE/NAME or KIND/NAMESPACE/NAME, not '%s'.", object),
+    return cli_usage_error(
+               &spec, "--object must be NAMESPACE/NAME or KIND/NAMESPACE/NAME, not '%s'.", object),
            EXIT_USAGE;
   }
   struct journal *j;
@@ -235,7 +251,8 @@ int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers
         free(text);
       }
       if (!found)
-        printf("no reducer holds state for %s at the end of the journal (deleted, or never ours)\n", key);
+        printf("no reducer holds state for %s at the end of the journal (deleted, or never ours)\n",
+               key);
       free(key);
     }
     if (!sh.json || check)
@@ -244,14 +261,15 @@ int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers
               " actions decided\n",
               path, rep.events, rep.inputs, rep.from_seq, rep.actions);
     if (check) {
-      printf("replay check: %" PRId64 " recorded actions compared, %" PRId64 " unchecked (before seq %" PRId64
-             "), %" PRId64 " differences\n",
+      printf("replay check: %" PRId64 " recorded actions compared, %" PRId64
+             " unchecked (before seq %" PRId64 "), %" PRId64 " differences\n",
              rep.recorded, rep.unchecked, rep.from_seq, rep.mismatches);
       if (rep.mismatches) {
         printf("first difference at %s\n", rep.first_mismatch);
-        printf("The reducers of this binary decide differently from the ones that wrote the journal: "
-               "either the binary version differs (see the engine.start events) or a reducer is not "
-               "deterministic, which is a bug worth reporting with this journal.\n");
+        printf(
+            "The reducers of this binary decide differently from the ones that wrote the journal: "
+            "either the binary version differs (see the engine.start events) or a reducer is not "
+            "deterministic, which is a bug worth reporting with this journal.\n");
         status = EXIT_FAIL;
       }
     }

@@ -16,10 +16,10 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #if defined(__GNUC__)
-#define WARN_UNUSED __attribute__((warn_unused_result))
+#define WARN_UNUSED            __attribute__((warn_unused_result))
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
-#define NORETURN __attribute__((noreturn))
-#define UNUSED __attribute__((unused))
+#define NORETURN               __attribute__((noreturn))
+#define UNUSED                 __attribute__((unused))
 #else
 #define WARN_UNUSED
 #define PRINTF_LIKE(fmt, args)
@@ -37,8 +37,8 @@
 #endif
 
 /* Exit codes of every command: success, failure, usage error. */
-#define EXIT_OK 0
-#define EXIT_FAIL 1
+#define EXIT_OK    0
+#define EXIT_FAIL  1
 #define EXIT_USAGE 2
 
 #endif

@@ -46,6 +46,7 @@ const json_t *decider_state(const struct decider *d, const char *reducer);
 /* A snapshot: {"version":1,"seq":N,"states":{...},"desired":{...}}. New reference. */
 json_t *decider_snapshot(const struct decider *d);
 /* Replace the decider's state by a snapshot. ENG_INVALID/ENG_VERSION with a message. */
-enum eng_err decider_restore(struct decider *d, const json_t *snap, struct eng_error *err) WARN_UNUSED;
+enum eng_err decider_restore(struct decider *d, const json_t *snap,
+                             struct eng_error *err) WARN_UNUSED;
 
 #endif

@@ -12,31 +12,31 @@
 
 #include "common.h"
 
-#define ENG_ERR_MAP(XX)                                                     \
-  XX(OK, "success")                                                         \
-  XX(IO, "input/output error")                                              \
-  XX(USAGE, "invalid command-line usage")                                   \
-  XX(INVALID, "invalid input")                                              \
-  XX(CONFIG, "configuration problem")                                       \
-  XX(CORRUPT, "data is corrupt")                                            \
-  XX(VERSION, "unsupported version")                                        \
-  XX(NOTFOUND, "not found")                                                 \
-  XX(EXISTS, "already exists")                                              \
-  XX(CONFLICT, "conflict (stale resourceVersion)")                          \
-  XX(GONE, "resource version expired")                                      \
-  XX(UNAUTHENTICATED, "not authenticated")                                  \
-  XX(FORBIDDEN, "forbidden")                                                \
-  XX(RATELIMIT, "rate limited")                                             \
-  XX(UNAVAILABLE, "service unavailable")                                    \
-  XX(TIMEOUT, "timed out")                                                  \
-  XX(PROTOCOL, "protocol error")                                            \
-  XX(TOOLARGE, "too large")                                                 \
-  XX(NOSPACE, "no space left on device")                                    \
-  XX(READONLY, "read-only")                                                 \
-  XX(BUSY, "busy")                                                          \
-  XX(CANCELED, "canceled")                                                  \
-  XX(DEPLETED, "resources depleted")                                        \
-  XX(QUOTA, "quota exceeded")                                               \
+#define ENG_ERR_MAP(XX)                                                                            \
+  XX(OK, "success")                                                                                \
+  XX(IO, "input/output error")                                                                     \
+  XX(USAGE, "invalid command-line usage")                                                          \
+  XX(INVALID, "invalid input")                                                                     \
+  XX(CONFIG, "configuration problem")                                                              \
+  XX(CORRUPT, "data is corrupt")                                                                   \
+  XX(VERSION, "unsupported version")                                                               \
+  XX(NOTFOUND, "not found")                                                                        \
+  XX(EXISTS, "already exists")                                                                     \
+  XX(CONFLICT, "conflict (stale resourceVersion)")                                                 \
+  XX(GONE, "resource version expired")                                                             \
+  XX(UNAUTHENTICATED, "not authenticated")                                                         \
+  XX(FORBIDDEN, "forbidden")                                                                       \
+  XX(RATELIMIT, "rate limited")                                                                    \
+  XX(UNAVAILABLE, "service unavailable")                                                           \
+  XX(TIMEOUT, "timed out")                                                                         \
+  XX(PROTOCOL, "protocol error")                                                                   \
+  XX(TOOLARGE, "too large")                                                                        \
+  XX(NOSPACE, "no space left on device")                                                           \
+  XX(READONLY, "read-only")                                                                        \
+  XX(BUSY, "busy")                                                                                 \
+  XX(CANCELED, "canceled")                                                                         \
+  XX(DEPLETED, "resources depleted")                                                               \
+  XX(QUOTA, "quota exceeded")                                                                      \
   XX(INTERNAL, "internal error")
 
 enum eng_err {

@@ -17,11 +17,11 @@
 
 #include <jansson.h>
 
-#define JEV_SOURCE_KUBE "kube"
-#define JEV_SOURCE_METAL "metal"
+#define JEV_SOURCE_KUBE     "kube"
+#define JEV_SOURCE_METAL    "metal"
 #define JEV_SOURCE_EXECUTOR "executor"
-#define JEV_SOURCE_ENGINE "engine"
-#define JEV_SOURCE_CLOCK "clock"
+#define JEV_SOURCE_ENGINE   "engine"
+#define JEV_SOURCE_CLOCK    "clock"
 
 struct jevent {
   const char *source;           /* one of JEV_SOURCE_* */

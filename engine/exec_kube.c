@@ -58,7 +58,8 @@ static void done(void *ud, const struct kube_result *res) {
     const char *rv = jsonx_str(res->body, "metadata.resourceVersion");
     json_object_set_new(out, "resourceVersion", json_string(rv ? rv : ""));
     json_t *fins = jsonx_path(res->body, "metadata.finalizers");
-    json_object_set_new(out, "finalizers", json_is_array(fins) ? json_deep_copy(fins) : json_array());
+    json_object_set_new(out, "finalizers",
+                        json_is_array(fins) ? json_deep_copy(fins) : json_array());
     struct exec_outcome o = {true, out, NULL, NULL, 0, false};
     executor_done(kc->call, &o);
     json_decref(out);
@@ -96,8 +97,8 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
   if (k->calls)
     k->calls->prev = kc;
   k->calls = kc;
-  kc->kc = kube_patch(k->c, r, a->ns, a->name, status ? KUBE_PATCH_STATUS_MERGE : KUBE_PATCH_MERGE, patch,
-                      done, kc);
+  kc->kc = kube_patch(k->c, r, a->ns, a->name, status ? KUBE_PATCH_STATUS_MERGE : KUBE_PATCH_MERGE,
+                      patch, done, kc);
 }
 
 struct exec_kube *exec_kube_new(struct kube_client *c, struct kube_recorder *recorder,

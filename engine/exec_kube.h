@@ -7,8 +7,8 @@
  *
  * Targets are found by group/kind among the resources registered here. Patches
  * are idempotent, so an attempt resolving an earlier crash simply runs again.
- * Outcome: {"resourceVersion", "finalizers"} of the written object, or the mapped error (409 Conflict and 5xx
- * retryable; 404 ENG_NOTFOUND, which the reducers read as "object gone").
+ * Outcome: {"resourceVersion", "finalizers"} of the written object, or the mapped error (409
+ * Conflict and 5xx retryable; 404 ENG_NOTFOUND, which the reducers read as "object gone").
  */
 #ifndef EQXM_EXEC_KUBE_H
 #define EQXM_EXEC_KUBE_H

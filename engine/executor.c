@@ -65,7 +65,7 @@ struct executor {
   struct exec_call *calls;
   json_t *unresolved; /* {"<action id>": true} */
   ev_timer dispatch;
-  ev_timer retry;     /* after a failed intent commit */
+  ev_timer retry; /* after a failed intent commit */
 };
 
 static void schedule(struct executor *x) {
@@ -146,7 +146,8 @@ static struct pending *find(struct executor *x, const char *id) {
 }
 
 /* The identity fields of an event about action a. */
-static void event_about(struct jevent *ev, const struct action *a, const char *type, json_t *payload) {
+static void event_about(struct jevent *ev, const struct action *a, const char *type,
+                        json_t *payload) {
   memset(ev, 0, sizeof(*ev));
   ev->source = JEV_SOURCE_EXECUTOR;
   ev->type = type;
@@ -242,7 +243,8 @@ size_t executor_running(const struct executor *x) {
   return n;
 }
 
-static json_t *outcome_json(const struct action *a, const struct exec_outcome *o, double secs, bool resolving) {
+static json_t *outcome_json(const struct action *a, const struct exec_outcome *o, double secs,
+                            bool resolving) {
   json_t *p = json_object();
   json_object_set_new(p, "controller", json_string(a->controller));
   json_object_set_new(p, "actionId", json_string(a->id));
@@ -305,7 +307,8 @@ void executor_done(struct exec_call *call, const struct exec_outcome *o) {
   if (x->hooks.finished)
     x->hooks.finished(x->hooks.ud, &a, o, secs);
   if (!o->ok)
-    log_warn("action failed", "action", a.id, "kind", a.kind, "error", o->err ? o->err->msg : "", NULL);
+    log_warn("action failed", "action", a.id, "kind", a.kind, "error", o->err ? o->err->msg : "",
+             NULL);
   else
     log_debug("action done", "action", a.id, "kind", a.kind, NULL);
   action_release(&a);
@@ -361,9 +364,10 @@ static void dispatch_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   bool journaled = true;
   for (size_t i = 0; i < n && journaled; i++) {
     struct pending *p = batch[i];
-    json_t *payload = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:b}", "controller", p->a.controller, "actionId",
-                                p->a.id, "key", p->a.key, "kind", p->a.kind, "attempt", p->a.attempt, "epoch",
-                                (json_int_t)epoch, "resolving", p->unresolved);
+    json_t *payload =
+        json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:b}", "controller", p->a.controller, "actionId",
+                  p->a.id, "key", p->a.key, "kind", p->a.kind, "attempt", p->a.attempt, "epoch",
+                  (json_int_t)epoch, "resolving", p->unresolved);
     struct jevent ev;
     event_about(&ev, &p->a, "executor.intent", payload);
     if (x->hooks.journal(x->hooks.ud, &ev, i == n - 1, &err) < 0)
@@ -393,7 +397,8 @@ static void dispatch_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     const struct handler *h = handler_of(x, p->a.kind);
     if (!h) {
       char msg[256];
-      snprintf(msg, sizeof(msg), "no handler for action kind %s; this binary cannot carry it out", p->a.kind);
+      snprintf(msg, sizeof(msg), "no handler for action kind %s; this binary cannot carry it out",
+               p->a.kind);
       fail_now(x, p, ENG_INTERNAL, msg);
       continue;
     }

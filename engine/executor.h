@@ -45,13 +45,15 @@ struct exec_outcome {
   bool ok;
   const json_t *output;        /* ok: result data (borrowed), NULL = {} */
   const struct eng_error *err; /* !ok: code, sentence, http_status, retry_after_ms */
-  const char *const *codes;    /* Gardener error codes (ncodes entries), e.g. ERR_INFRA_UNAUTHENTICATED */
+  const char *const
+      *codes; /* Gardener error codes (ncodes entries), e.g. ERR_INFRA_UNAUTHENTICATED */
   size_t ncodes;
-  bool retryable;              /* !ok: the same action may succeed later unchanged */
+  bool retryable; /* !ok: the same action may succeed later unchanged */
 };
 
 /* Start one attempt of a (borrowed for the call; copy what you keep). */
-typedef void (*exec_start_fn)(void *ud, struct exec_call *call, const struct action *a, bool resolving);
+typedef void (*exec_start_fn)(void *ud, struct exec_call *call, const struct action *a,
+                              bool resolving);
 
 struct executor_hooks {
   /* Append ev to the journal; with durable, commit before returning. seq or -1. */
@@ -70,7 +72,8 @@ struct executor *executor_new(struct ev_loop *loop, const struct executor_hooks 
  * callbacks): no executor_done() may arrive afterwards. */
 void executor_free(struct executor *x);
 
-/* Register the handler of an action kind: exact ("kube.patch") or a prefix ending in '.' ("metal."). */
+/* Register the handler of an action kind: exact ("kube.patch") or a prefix ending in '.'
+ * ("metal."). */
 void executor_handle(struct executor *x, const char *kind, exec_start_fn start, void *ud);
 /* Concurrency cap of one controller (default 5). */
 void executor_set_concurrency(struct executor *x, const char *controller, int max);

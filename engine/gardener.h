@@ -14,12 +14,12 @@
 
 #include <jansson.h>
 
-#define GARDENER_ANNOTATION_OPERATION "gardener.cloud/operation"
+#define GARDENER_ANNOTATION_OPERATION      "gardener.cloud/operation"
 #define GARDENER_ANNOTATION_FORCE_DELETION "confirmation.gardener.cloud/force-deletion"
-#define GARDENER_OP_RECONCILE "reconcile"
-#define GARDENER_OP_RESTORE "restore"
-#define GARDENER_OP_MIGRATE "migrate"
-#define GARDENER_OP_WAIT_FOR_STATE "wait-for-state"
+#define GARDENER_OP_RECONCILE              "reconcile"
+#define GARDENER_OP_RESTORE                "restore"
+#define GARDENER_OP_MIGRATE                "migrate"
+#define GARDENER_OP_WAIT_FOR_STATE         "wait-for-state"
 
 enum gardener_op { GOP_NONE = 0, GOP_CREATE, GOP_RECONCILE, GOP_DELETE, GOP_MIGRATE, GOP_RESTORE };
 

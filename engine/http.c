@@ -47,11 +47,11 @@ struct http_call {
   http_chunk_fn on_chunk;
   http_done_fn on_done;
   void *ud;
-  bool canceled;   /* http_cancel() was called */
-  bool stopped;    /* on_chunk asked to stop */
-  bool in_chunk;   /* inside on_chunk */
+  bool canceled; /* http_cancel() was called */
+  bool stopped;  /* on_chunk asked to stop */
+  bool in_chunk; /* inside on_chunk */
   bool body_overflow;
-  bool added;      /* handed to curl_multi_add_handle() */
+  bool added; /* handed to curl_multi_add_handle() */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -122,7 +122,8 @@ static long parse_retry_after(const char *v) {
   return -1;
 }
 
-static const char *header_lookup(const struct buf *hdrs, const char *name, char *out, size_t outsz) {
+static const char *header_lookup(const struct buf *hdrs, const char *name, char *out,
+                                 size_t outsz) {
   if (!hdrs->data)
     return NULL;
   size_t nl = strlen(name);
@@ -214,7 +215,8 @@ static void finish_call(struct http_client *c, struct http_call *call, CURLcode 
   curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &ct);
   resp.content_type = ct ? ct : "";
   char ra[128];
-  resp.retry_after_ms = parse_retry_after(header_lookup(&call->resp_headers, "Retry-After", ra, sizeof(ra)));
+  resp.retry_after_ms =
+      parse_retry_after(header_lookup(&call->resp_headers, "Retry-After", ra, sizeof(ra)));
   double t = 0;
   curl_easy_getinfo(call->easy, CURLINFO_TOTAL_TIME, &t);
   resp.elapsed_s = t;
@@ -316,7 +318,8 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop;
   struct sock_watch *sw = (struct sock_watch *)w;
   struct http_client *c = sw->client;
-  int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+  int action =
+      (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
   run_action(c, w->fd, action);
   if (c->still_running <= 0 && c->ncalls == 0)
     ev_timer_stop(c->loop, &c->timer);
@@ -449,7 +452,8 @@ struct http_call *http_submit(struct http_client *c, const struct http_request *
   if (req->fresh_connect)
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
   if (req->timeout_ms > 0)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
   if (req->idle_timeout_ms > 0) {
@@ -580,7 +584,8 @@ enum eng_err http_fetch_sync(const struct http_request *req, long *status, char 
   return st.err;
 }
 
-enum eng_err http_pem_path(const char *pem, size_t len, char path[64], int *fd, struct eng_error *err) {
+enum eng_err http_pem_path(const char *pem, size_t len, char path[64], int *fd,
+                           struct eng_error *err) {
   int f = memfd_create("eqxm-pem", MFD_CLOEXEC);
   if (f < 0)
     return eng_error_set(err, ENG_IO, "cannot create an in-memory file for TLS material: %s",

@@ -31,10 +31,10 @@ struct http_tls {
 };
 
 struct http_response {
-  enum eng_err err;         /* ENG_OK when an HTTP response arrived, whatever its status */
-  const char *errmsg;       /* transport failure in words ("" when err == ENG_OK) */
-  long status;              /* HTTP status, 0 without a response */
-  const char *body;         /* buffered body (NUL-terminated); for streaming calls only non-2xx */
+  enum eng_err err;   /* ENG_OK when an HTTP response arrived, whatever its status */
+  const char *errmsg; /* transport failure in words ("" when err == ENG_OK) */
+  long status;        /* HTTP status, 0 without a response */
+  const char *body;   /* buffered body (NUL-terminated); for streaming calls only non-2xx */
   size_t body_len;
   const char *content_type; /* "" when absent */
   long retry_after_ms;      /* parsed Retry-After header (seconds or HTTP-date), -1 when absent */
@@ -47,21 +47,21 @@ typedef int (*http_chunk_fn)(void *ud, const char *data, size_t len, long status
 typedef void (*http_done_fn)(void *ud, const struct http_response *resp);
 
 struct http_request {
-  const char *method;             /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+  const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
   const char *url;
-  const char *const *headers;     /* "Name: value" strings, NULL-terminated; copied */
-  const char *body;               /* copied */
+  const char *const *headers; /* "Name: value" strings, NULL-terminated; copied */
+  const char *body;           /* copied */
   size_t body_len;
-  long timeout_ms;                /* whole call; 0 = unlimited (watch streams) */
-  long connect_timeout_ms;        /* 0 = 10 s */
-  long idle_timeout_ms;           /* abort when no byte arrives for this long; 0 = off */
-  size_t max_body;                /* cap for a buffered body; 0 = BUF_MAX_HTTP_BODY */
-  const struct http_tls *tls;     /* NULL = defaults */
-  bool fresh_connect;             /* never on a reused connection: libcurl silently sends a request
-                                     again when a reused connection dies before any answer, which a
-                                     non-idempotent call (POST) must not risk */
-  http_chunk_fn on_chunk;         /* when set, 2xx body bytes stream here and are not buffered */
-  http_done_fn on_done;           /* required */
+  long timeout_ms;            /* whole call; 0 = unlimited (watch streams) */
+  long connect_timeout_ms;    /* 0 = 10 s */
+  long idle_timeout_ms;       /* abort when no byte arrives for this long; 0 = off */
+  size_t max_body;            /* cap for a buffered body; 0 = BUF_MAX_HTTP_BODY */
+  const struct http_tls *tls; /* NULL = defaults */
+  bool fresh_connect;         /* never on a reused connection: libcurl silently sends a request
+                                 again when a reused connection dies before any answer, which a
+                                 non-idempotent call (POST) must not risk */
+  http_chunk_fn on_chunk;     /* when set, 2xx body bytes stream here and are not buffered */
+  http_done_fn on_done;       /* required */
   void *ud;
 };
 
@@ -72,7 +72,8 @@ void http_client_free(struct http_client *c);
 struct http_call *http_submit(struct http_client *c, const struct http_request *req) WARN_UNUSED;
 /* Stop a call; its on_done will not run. Safe inside that call's on_chunk. */
 void http_cancel(struct http_client *c, struct http_call *call);
-/* Response header of a finished call (case-insensitive name), NULL if absent. Only valid in on_done. */
+/* Response header of a finished call (case-insensitive name), NULL if absent. Only valid in
+ * on_done. */
 const char *http_response_header(const struct http_response *resp, const char *name);
 /* Calls in flight. */
 size_t http_client_inflight(const struct http_client *c);

@@ -8,7 +8,8 @@
 #include <string.h>
 
 char *jsonx_canonical(const json_t *v) {
-  char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+  char *s =
+      json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
   return s;
 }
 

@@ -35,8 +35,8 @@ bool log_enabled(enum log_level lvl);
 
 void log_kv(enum log_level lvl, const char *msg, ...) LOG_SENTINEL;
 #define log_debug(...) log_kv(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_kv(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_kv(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_kv(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_kv(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_kv(LOG_ERROR, __VA_ARGS__)
 
 /* Remember a credential so that no log line or scrubbed text ever shows it.

@@ -42,4 +42,3 @@ void progress_done(struct progress *p, int64_t done, bool forced) {
             p->what, done, (double)(clock_mono_ms() - p->start_ms) / 1000.0);
   }
 }
-

@@ -154,7 +154,8 @@ enum eng_err decider_restore(struct decider *d, const json_t *snap, struct eng_e
   for (size_t i = 0; i < d->n; i++) {
     json_t *st = json_object_get(states, d->reducers[i]->name);
     json_object_set_new(ns, d->reducers[i]->name,
-                        json_is_object(st) ? json_deep_copy(st) : d->reducers[i]->init(d->reducers[i]));
+                        json_is_object(st) ? json_deep_copy(st)
+                                           : d->reducers[i]->init(d->reducers[i]));
   }
   json_decref(d->states);
   d->states = ns;

@@ -100,11 +100,11 @@ static json_t *obj_get_or_new(json_t *parent, const char *key) {
 
 /* Internal engine steps. */
 #define STEP_REMOVE_ANNOTATION "remove-operation-annotation"
-#define STEP_ADD_FINALIZER "add-finalizer"
-#define STEP_REMOVE_FINALIZER "remove-finalizer"
-#define STEP_PROCESSING "status-processing"
-#define STEP_SUCCESS "status-succeeded"
-#define STEP_PLAN_ERROR "invalid-provider-config"
+#define STEP_ADD_FINALIZER     "add-finalizer"
+#define STEP_REMOVE_FINALIZER  "remove-finalizer"
+#define STEP_PROCESSING        "status-processing"
+#define STEP_SUCCESS           "status-succeeded"
+#define STEP_PLAN_ERROR        "invalid-provider-config"
 
 struct ctx {
   const struct ext_controller *ctl;
@@ -193,7 +193,8 @@ static json_t *finalizer_patch(const struct ctx *c, const json_t *obj, bool add)
   json_t *md = json_object();
   json_object_set_new(md, "finalizers", list);
   /* Optimistic lock like controller-runtime's MergeFromWithOptimisticLock. */
-  json_object_set_new(md, "resourceVersion", json_string(str_or(obj, "metadata.resourceVersion", "")));
+  json_object_set_new(md, "resourceVersion",
+                      json_string(str_or(obj, "metadata.resourceVersion", "")));
   json_t *patch = json_object();
   json_object_set_new(patch, "metadata", md);
   return patch;
@@ -238,9 +239,10 @@ static json_t *materialise_step(const struct ctx *c, json_t *os, json_t *op) {
     json_object_set_new(md, "annotations", ann_patch);
     json_t *patch = json_object();
     json_object_set_new(patch, "metadata", md);
-    char *reason = xasprintf("remove the annotation %s=%s (%s)", GARDENER_ANNOTATION_OPERATION, want,
-                             !strcmp(want, GARDENER_OP_RECONCILE) ? "a reconcile request is taken at its start"
-                                                                   : "the operation it asked for succeeded");
+    char *reason =
+        xasprintf("remove the annotation %s=%s (%s)", GARDENER_ANNOTATION_OPERATION, want,
+                  !strcmp(want, GARDENER_OP_RECONCILE) ? "a reconcile request is taken at its start"
+                                                       : "the operation it asked for succeeded");
     json_t *a = make_action(c, os, op, sname, "kube.patch", attempt, patch_params(patch), reason);
     free(reason);
     return a;
@@ -260,9 +262,11 @@ static json_t *materialise_step(const struct ctx *c, json_t *os, json_t *op) {
     json_t *status = json_object();
     json_object_set_new(status, "lastOperation",
                         gardener_last_operation(type, "Processing", 1, desc, now));
-    char *reason = xasprintf("report lastOperation %s Processing: %s", gardener_op_name(type), desc);
-    json_t *a = make_action(c, os, op, sname, "kube.status", attempt,
-                            status_params(status, "Normal", event_reason(type, GPH_START), desc), reason);
+    char *reason =
+        xasprintf("report lastOperation %s Processing: %s", gardener_op_name(type), desc);
+    json_t *a =
+        make_action(c, os, op, sname, "kube.status", attempt,
+                    status_params(status, "Normal", event_reason(type, GPH_START), desc), reason);
     free(reason);
     return a;
   }
@@ -270,13 +274,15 @@ static json_t *materialise_step(const struct ctx *c, json_t *os, json_t *op) {
     const char *desc = gardener_description(kind, type, GPH_SUCCESS);
     json_t *status = json_object();
     json_object_set_new(status, "observedGeneration", json_integer(jsonx_int(op, "generation", 0)));
-    json_object_set_new(status, "lastOperation", gardener_last_operation(type, "Succeeded", 100, desc, now));
+    json_object_set_new(status, "lastOperation",
+                        gardener_last_operation(type, "Succeeded", 100, desc, now));
     json_object_set_new(status, "lastError", json_null());
     if (c->ctl->actuator->success_status)
       c->ctl->actuator->success_status(type, obj, json_object_get(op, "outputs"), status);
     char *reason = xasprintf("report lastOperation %s Succeeded: %s", gardener_op_name(type), desc);
-    json_t *a = make_action(c, os, op, sname, "kube.status", attempt,
-                            status_params(status, "Normal", event_reason(type, GPH_SUCCESS), desc), reason);
+    json_t *a =
+        make_action(c, os, op, sname, "kube.status", attempt,
+                    status_params(status, "Normal", event_reason(type, GPH_SUCCESS), desc), reason);
     free(reason);
     return a;
   }
@@ -291,12 +297,14 @@ static json_t *error_report_action(const struct ctx *c, json_t *os, json_t *op) 
   enum gardener_op type = gardener_op_parse(jsonx_str(op, "type"));
   json_t *err = json_object_get(op, "error");
   bool config = jsonx_bool(err, "config", false);
-  const char *desc = gardener_description(c->ctl->kind, type, config ? GPH_CONFIG_ERROR : GPH_ERROR);
+  const char *desc =
+      gardener_description(c->ctl->kind, type, config ? GPH_CONFIG_ERROR : GPH_ERROR);
   char *full = gardener_error_description(desc, str_or(err, "message", ""));
   int64_t now = c->ev->recorded_ms;
   json_t *status = json_object();
   json_object_set_new(status, "observedGeneration", json_integer(jsonx_int(op, "generation", 0)));
-  json_object_set_new(status, "lastOperation", gardener_last_operation(type, "Error", 50, full, now));
+  json_object_set_new(status, "lastOperation",
+                      gardener_last_operation(type, "Error", 50, full, now));
   json_t *le = json_object();
   json_object_set_new(le, "description", json_string(full));
   json_t *codes = json_object_get(err, "codes");
@@ -307,8 +315,9 @@ static json_t *error_report_action(const struct ctx *c, json_t *os, json_t *op) 
   json_object_set_new(status, "lastError", le);
   char *step = xasprintf("report-error-%d", (int)jsonx_int(op, "cur", 0));
   char *reason = xasprintf("report lastOperation %s Error: %s", gardener_op_name(type), full);
-  json_t *a = make_action(c, os, op, step, "kube.status", (int)jsonx_int(op, "reports", 0) + 1,
-                          status_params(status, "Warning", event_reason(type, GPH_ERROR), full), reason);
+  json_t *a =
+      make_action(c, os, op, step, "kube.status", (int)jsonx_int(op, "reports", 0) + 1,
+                  status_params(status, "Warning", event_reason(type, GPH_ERROR), full), reason);
   free(step);
   free(reason);
   free(full);
@@ -322,9 +331,9 @@ static json_t *timer_action(const struct ctx *c, json_t *os, json_t *op, int64_t
   const char *sname = str_or(step, "name", "");
   int failures = (int)jsonx_int(op, "failures", 0);
   char *tname = xasprintf("retry-%s", sname);
-  char *reason = xasprintf("wait %.1f s, then retry step %s (attempt %d) after: %s",
-                           (double)delay / 1000.0, sname, failures + 1,
-                           str_or(op, "error.message", "a failure"));
+  char *reason =
+      xasprintf("wait %.1f s, then retry step %s (attempt %d) after: %s", (double)delay / 1000.0,
+                sname, failures + 1, str_or(op, "error.message", "a failure"));
   json_t *p = json_object();
   json_object_set_new(p, "atMs", json_integer(at));
   json_t *a = make_action(c, os, op, tname, "timer", failures, p, reason);
@@ -458,7 +467,8 @@ static void after_report(const struct ctx *c, json_t *os, json_t *op) {
   int failures = (int)jsonx_int(op, "failures", 1);
   json_t *cur_action = json_object_get(op, "failedAction");
   const char *seed = str_or(cur_action, "key", str_or(op, "id", ""));
-  int64_t delay = backoff_delay_ms(&backoff_actions, seed, failures, jsonx_int(err, "retryAfterMs", -1));
+  int64_t delay =
+      backoff_delay_ms(&backoff_actions, seed, failures, jsonx_int(err, "retryAfterMs", -1));
   int64_t at = c->ev->recorded_ms + delay;
   json_object_set_new(op, "phase", json_string("waiting"));
   json_object_set_new(op, "action", timer_action(c, os, op, at, delay));
@@ -668,7 +678,8 @@ static void on_result(const struct ctx *c, struct keylist *touched) {
     if (gardener_code_non_retryable(json_string_value(cv)))
       non_retryable = true;
   }
-  bool can_retry = !non_retryable && (!json_is_boolean(retryable) || json_is_true(retryable) || !provider);
+  bool can_retry =
+      !non_retryable && (!json_is_boolean(retryable) || json_is_true(retryable) || !provider);
   json_object_set_new(e, "retryable", json_boolean(can_retry));
   json_object_set_new(e, "retryAfterMs", json_integer(jsonx_int(err, "retryAfterMs", -1)));
   json_object_set_new(op, "error", e);
@@ -704,7 +715,8 @@ static void on_timer(const struct ctx *c, struct keylist *touched) {
 static void on_start(const struct ctx *c, struct keylist *touched) {
   json_t *cfg = jsonx_path(c->ev->payload, "controllers");
   json_t *mine = json_object_get(cfg, c->ctl->controller);
-  json_object_set_new(c->state, "config", json_is_object(mine) ? json_deep_copy(mine) : json_object());
+  json_object_set_new(c->state, "config",
+                      json_is_object(mine) ? json_deep_copy(mine) : json_object());
   const char *key;
   json_t *os;
   json_object_foreach(objects(c->state), key, os) {
@@ -717,7 +729,8 @@ static void on_start(const struct ctx *c, struct keylist *touched) {
   }
 }
 
-/* ---- reducer interface ------------------------------------------------------------------------ */
+/* ---- reducer interface ------------------------------------------------------------------------
+ */
 
 static json_t *ext_init(const struct reducer *r) {
   (void)r;

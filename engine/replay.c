@@ -52,7 +52,8 @@ static void compare(json_t *recomputed, json_t *recorded, int64_t from, struct r
       json_t *m = json_object_get(mine, id);
       char what[1900];
       if (!m) {
-        snprintf(what, sizeof(what), "the journal records action %s, which replay does not produce", id);
+        snprintf(what, sizeof(what), "the journal records action %s, which replay does not produce",
+                 id);
         describe(r, cause, what);
       } else if (strcmp(json_string_value(m), json_string_value(text)) != 0) {
         snprintf(what, sizeof(what), "action %s differs: recorded %.700s, replayed %.700s", id,
@@ -68,7 +69,8 @@ static void compare(json_t *recomputed, json_t *recorded, int64_t from, struct r
     json_object_foreach(set, id, text) {
       if (!json_object_get(theirs, id)) {
         char what[1900];
-        snprintf(what, sizeof(what), "replay produces action %s, which the journal does not record", id);
+        snprintf(what, sizeof(what), "replay produces action %s, which the journal does not record",
+                 id);
         describe(r, strtoll(k, NULL, 10), what);
       }
     }
@@ -76,7 +78,8 @@ static void compare(json_t *recomputed, json_t *recorded, int64_t from, struct r
 }
 
 enum eng_err replay_run(struct journal *j, const struct reducer *const *reducers, size_t n,
-                        const struct replay_opts *o, struct replay_report *out, struct eng_error *err) {
+                        const struct replay_opts *o, struct replay_report *out,
+                        struct eng_error *err) {
   memset(out, 0, sizeof(*out));
   struct decider *d = decider_new(reducers, n);
   int64_t oldest = 0;
@@ -96,8 +99,11 @@ enum eng_err replay_run(struct journal *j, const struct reducer *const *reducers
     }
     if (rc) {
       decider_free(d);
-      return eng_error_prefix(err, "journal %s starts at event %" PRId64 " (older events were removed by retention) and has no usable snapshot",
-                              journal_path(j), oldest);
+      return eng_error_prefix(
+          err,
+          "journal %s starts at event %" PRId64
+          " (older events were removed by retention) and has no usable snapshot",
+          journal_path(j), oldest);
     }
     rc = decider_restore(d, snap, err);
     json_decref(snap);
@@ -126,8 +132,17 @@ enum eng_err replay_run(struct journal *j, const struct reducer *const *reducers
     struct replay_step step = {row, false, NULL, NULL, d};
     struct action_list added = {0}, removed = {0};
     if (decider_is_input(row->type)) {
-      struct reduce_event ev = {row->seq, row->recorded_ms, row->source, row->type, row->group_kind, row->ns,
-                                row->name, row->uid, row->resource_version, row->correlation_id, row->payload};
+      struct reduce_event ev = {row->seq,
+                                row->recorded_ms,
+                                row->source,
+                                row->type,
+                                row->group_kind,
+                                row->ns,
+                                row->name,
+                                row->uid,
+                                row->resource_version,
+                                row->correlation_id,
+                                row->payload};
       decider_feed(d, &ev, &added, &removed);
       out->inputs++;
       out->actions += (int64_t)added.n;

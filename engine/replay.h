@@ -23,17 +23,17 @@
 /* Called for every event of the journal in order (filtering is the caller's). */
 struct replay_step {
   const struct journal_row *row;
-  bool input;                     /* folded through the reducers */
+  bool input;                        /* folded through the reducers */
   const struct action_list *added;   /* actions that became desired (inputs only) */
   const struct action_list *removed; /* actions no longer desired (inputs only) */
-  const struct decider *decider;  /* state after this event */
+  const struct decider *decider;     /* state after this event */
 };
 typedef void (*replay_fn)(void *ud, const struct replay_step *s);
 
 struct replay_opts {
-  int64_t until_seq;   /* stop after this seq; 0 = the end */
-  bool check;          /* compare recomputed with recorded actions */
-  replay_fn on_step;   /* NULL = none */
+  int64_t until_seq; /* stop after this seq; 0 = the end */
+  bool check;        /* compare recomputed with recorded actions */
+  replay_fn on_step; /* NULL = none */
   void *ud;
   journal_progress_fn progress; /* NULL = none */
   void *progress_ud;
@@ -41,16 +41,16 @@ struct replay_opts {
 };
 
 struct replay_report {
-  int64_t events;          /* rows read */
-  int64_t inputs;          /* rows folded */
-  int64_t from_seq;        /* first row folded (after a snapshot: snapshot seq + 1) */
-  int64_t actions;         /* actions recomputed */
-  int64_t recorded;        /* engine.action rows compared */
-  int64_t unchecked;       /* recorded actions caused before from_seq */
-  int64_t mismatches;      /* causes whose recomputed and recorded actions differ */
+  int64_t events;     /* rows read */
+  int64_t inputs;     /* rows folded */
+  int64_t from_seq;   /* first row folded (after a snapshot: snapshot seq + 1) */
+  int64_t actions;    /* actions recomputed */
+  int64_t recorded;   /* engine.action rows compared */
+  int64_t unchecked;  /* recorded actions caused before from_seq */
+  int64_t mismatches; /* causes whose recomputed and recorded actions differ */
   int64_t first_mismatch_seq;
   char first_mismatch[2048]; /* a sentence naming the cause, the action and the difference */
-  json_t *snapshot;        /* with keep_state: decider_snapshot() at the end (caller decrefs) */
+  json_t *snapshot;          /* with keep_state: decider_snapshot() at the end (caller decrefs) */
 };
 
 enum eng_err replay_run(struct journal *j, const struct reducer *const *reducers, size_t n,

@@ -38,9 +38,10 @@ static void fail(struct runtime *rt, const struct eng_error *err, const char *wh
   rt->failed = true;
   rt->fail_err = *err;
   eng_error_prefix(&rt->fail_err, "%s", what);
-  log_error("the journal cannot be written; the controller stops acting and exits so that it restarts "
-            "from the journal and a fresh list",
-            "journal", journal_path(rt->j), "error", rt->fail_err.msg, NULL);
+  log_error(
+      "the journal cannot be written; the controller stops acting and exits so that it restarts "
+      "from the journal and a fresh list",
+      "journal", journal_path(rt->j), "error", rt->fail_err.msg, NULL);
   ev_break(rt->loop, EVBREAK_ALL);
 }
 
@@ -91,8 +92,8 @@ static int64_t append(struct runtime *rt, const struct jevent *ev) {
   return seq;
 }
 
-static void journal_action(struct runtime *rt, const struct action *a, int64_t cause, const char *type,
-                           bool recovered) {
+static void journal_action(struct runtime *rt, const struct action *a, int64_t cause,
+                           const char *type, bool recovered) {
   json_t *p = json_object();
   json_object_set_new(p, "causeSeq", json_integer(cause));
   if (!strcmp(type, "engine.action")) {
@@ -103,7 +104,8 @@ static void journal_action(struct runtime *rt, const struct action *a, int64_t c
     json_object_set_new(p, "actionId", json_string(a->id));
     json_object_set_new(p, "reason", json_string("no longer desired"));
   }
-  struct jevent ev = {JEV_SOURCE_ENGINE, type, a->group_kind, a->ns, a->name, a->uid, "", a->correlation, p};
+  struct jevent ev = {JEV_SOURCE_ENGINE, type, a->group_kind, a->ns, a->name, a->uid, "",
+                      a->correlation,    p};
   append(rt, &ev);
   json_decref(p);
 }
@@ -158,7 +160,8 @@ struct jevent_sink runtime_sink(struct runtime *rt) {
 
 /* ---- executor hooks ------------------------------------------------------------------------ */
 
-static int64_t hook_journal(void *ud, const struct jevent *ev, bool durable, struct eng_error *err) {
+static int64_t hook_journal(void *ud, const struct jevent *ev, bool durable,
+                            struct eng_error *err) {
   struct runtime *rt = ud;
   if (rt->failed)
     return eng_error_set(err, ENG_IO, "the journal failed earlier"), -1;
@@ -189,7 +192,8 @@ static bool hook_may_act(void *ud, int64_t *epoch) {
   return rt->o.may_act(rt->o.may_act_ud, epoch);
 }
 
-static void hook_finished(void *ud, const struct action *a, const struct exec_outcome *o, double secs) {
+static void hook_finished(void *ud, const struct action *a, const struct exec_outcome *o,
+                          double secs) {
   struct runtime *rt = ud;
   if (rt->o.action_finished)
     rt->o.action_finished(rt->o.metrics_ud, a, o, secs);
@@ -204,7 +208,8 @@ static void snapshot(struct runtime *rt) {
   json_t *snap = decider_snapshot(rt->d);
   struct eng_error err;
   if (journal_snapshot_put(rt->j, SNAPSHOT_NAME, seq, snap, &err) != ENG_OK) {
-    log_warn("cannot write a snapshot of the reducers; the next start folds more events", "error", err.msg, NULL);
+    log_warn("cannot write a snapshot of the reducers; the next start folds more events", "error",
+             err.msg, NULL);
   } else {
     rt->st.snapshot_seq = seq;
     rt->since_snapshot = 0;
@@ -254,7 +259,8 @@ static void retention_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     snprintf(n, sizeof(n), "%" PRId64, res.deleted_events);
     snprintf(b, sizeof(b), "%" PRId64, res.bytes_before);
     snprintf(a, sizeof(a), "%" PRId64, res.bytes_after);
-    log_info("journal retention removed old events", "events", n, "bytesBefore", b, "bytesAfter", a, NULL);
+    log_info("journal retention removed old events", "events", n, "bytesBefore", b, "bytesAfter", a,
+             NULL);
   }
 }
 
@@ -284,7 +290,8 @@ static enum eng_err scan_intents(struct runtime *rt, json_t *unresolved, struct 
 }
 
 /* Fold every event after the snapshot; note actions the journal never recorded. */
-static enum eng_err fold(struct runtime *rt, int64_t from, json_t *recovered, struct eng_error *err) {
+static enum eng_err fold(struct runtime *rt, int64_t from, json_t *recovered,
+                         struct eng_error *err) {
   struct journal_filter f = {0};
   f.from_seq = from;
   struct journal_iter *it;
@@ -408,8 +415,12 @@ enum eng_err runtime_open(struct ev_loop *loop, const struct runtime_opts *o, st
   return rt->failed ? rt->fail_err.code : ENG_OK;
 }
 
-struct executor *runtime_executor(struct runtime *rt) { return rt->x; }
-struct journal *runtime_journal(struct runtime *rt) { return rt->j; }
+struct executor *runtime_executor(struct runtime *rt) {
+  return rt->x;
+}
+struct journal *runtime_journal(struct runtime *rt) {
+  return rt->j;
+}
 const struct decider *runtime_decider(const struct runtime *rt) { return rt->d; }
 
 enum eng_err runtime_start(struct runtime *rt, const json_t *start_payload, struct eng_error *err) {
@@ -419,7 +430,8 @@ enum eng_err runtime_start(struct runtime *rt, const json_t *start_payload, stru
   for (size_t i = 0; i < desired.n; i++)
     executor_submit(rt->x, &desired.v[i]);
   action_list_clear(&desired);
-  struct jevent ev = {JEV_SOURCE_ENGINE, "engine.start", "", "", "", "", "", "", (json_t *)start_payload};
+  struct jevent ev = {JEV_SOURCE_ENGINE,      "engine.start", "", "", "", "", "", "",
+                      (json_t *)start_payload};
   runtime_observe(rt, &ev);
   commit_now(rt);
   if (rt->failed) {

@@ -39,7 +39,7 @@ struct runtime_opts {
   struct journal_options journal;
   const struct reducer *const *reducers; /* must outlive the runtime */
   size_t nreducers;
-  int64_t snapshot_every;      /* events between decider snapshots; 0 = 10000 */
+  int64_t snapshot_every;             /* events between decider snapshots; 0 = 10000 */
   struct journal_retention retention; /* both 0 = keep everything */
   int64_t retention_interval_ms;      /* how often retention runs; 0 = 1 h */
   /* Fencing: may the executor act now? NULL = always (no leader election). */
@@ -58,7 +58,7 @@ struct runtime_stats {
   int64_t snapshot_seq;          /* newest snapshot written or restored */
   int64_t commits;
   double last_commit_seconds;
-  size_t pending;                /* appended, not yet durable */
+  size_t pending; /* appended, not yet durable */
 };
 
 enum eng_err runtime_open(struct ev_loop *loop, const struct runtime_opts *o, struct runtime **out,
@@ -69,7 +69,8 @@ struct journal *runtime_journal(struct runtime *rt);
 const struct decider *runtime_decider(const struct runtime *rt);
 
 /* Journal engine.start (payload owned by the caller) and start acting. */
-enum eng_err runtime_start(struct runtime *rt, const json_t *start_payload, struct eng_error *err) WARN_UNUSED;
+enum eng_err runtime_start(struct runtime *rt, const json_t *start_payload,
+                           struct eng_error *err) WARN_UNUSED;
 /* Journal ev and feed it to the decider. */
 void runtime_observe(struct runtime *rt, const struct jevent *ev);
 struct jevent_sink runtime_sink(struct runtime *rt);

@@ -7,7 +7,7 @@
 
 #include "common.h"
 
-#define SHA256_LEN 32
+#define SHA256_LEN     32
 #define SHA256_HEX_LEN 64
 
 void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);

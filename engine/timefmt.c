@@ -64,8 +64,7 @@ void timefmt_rfc3339_ms(int64_t ms, char out[TIMEFMT_LEN]) {
   unsigned mo, d;
   int h, mi, s, f;
   split(ms, &y, &mo, &d, &h, &mi, &s, &f);
-  snprintf(out, TIMEFMT_LEN, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, s,
-           f);
+  snprintf(out, TIMEFMT_LEN, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, s, f);
 }
 
 void timefmt_micro(int64_t ms, char out[TIMEFMT_LEN]) {
@@ -73,8 +72,8 @@ void timefmt_micro(int64_t ms, char out[TIMEFMT_LEN]) {
   unsigned mo, d;
   int h, mi, s, f;
   split(ms, &y, &mo, &d, &h, &mi, &s, &f);
-  snprintf(out, TIMEFMT_LEN, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%03d000Z", y, mo, d, h, mi,
-           s, f);
+  snprintf(out, TIMEFMT_LEN, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d.%03d000Z", y, mo, d, h, mi, s,
+           f);
 }
 
 static int digits(const char *p, int n, int *out) {

@@ -11,7 +11,7 @@ PKGS=(
   build-essential pkg-config
   libsqlite3-dev libcurl4-gnutls-dev libjansson-dev libyaml-dev libgnutls28-dev libev-dev
   perl python3 python3-jsonschema python3-yaml gnutls-bin sqlite3 curl ca-certificates
-  clang
+  clang clang-format
 )
 
 missing=()

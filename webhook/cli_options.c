@@ -19,25 +19,45 @@ void webhook_cli_init(struct webhook_cli *w) {
   w->cache_ttl = "5";
   const struct cli_opt opts[] = {
       {"garden-kubeconfig", CLI_STRING, &w->garden_kubeconfig, "PATH",
-       "kubeconfig of the garden cluster, for CloudProfiles and the validating registration (default: the seed's)",
+       "kubeconfig of the garden cluster, for CloudProfiles and the validating registration "
+       "(default: the seed's)",
        "GARDEN_KUBECONFIG"},
-      {"webhook-config-server-host", CLI_STRING, &w->o.server_host, "HOST", "address the webhook server listens on (default: all)", NULL},
-      {"webhook-config-server-port", CLI_INT, &w->server_port, "PORT", "port of the webhook server (default 443; 0 = any free port)", NULL},
-      {"webhook-config-service-port", CLI_INT, &w->o.service_port, "PORT", "port of the Service in front of the server (default: the server port)", NULL},
-      {"webhook-config-namespace", CLI_STRING, &w->o.ns, "NAMESPACE", "namespace of the extension (Service, certificate Secret)", "WEBHOOK_CONFIG_NAMESPACE"},
-      {"webhook-config-owner-namespace", CLI_STRING, &w->o.owner_ns, "NAMESPACE", "namespace that owns the seed webhook configuration (default: --webhook-config-namespace)", NULL},
-      {"webhook-config-url", CLI_STRING, &w->o.url, "HOST:PORT", "address the apiserver calls in url mode", NULL},
-      {"webhook-config-cert-dir", CLI_STRING, &w->o.cert_dir, "DIR", "directory of tls.crt and tls.key (default " WH_DEFAULT_CERT_DIR ")", NULL},
-      {"webhook-config-mode", CLI_STRING, &w->o.mode, "MODE", "how the apiserver reaches the webhooks: url, service or url-service (default service)", NULL},
-      {"webhook-config-register-validator", CLI_BOOL, &w->o.register_validator, NULL, "register the ValidatingWebhookConfiguration in the garden cluster (default false)", NULL},
-      {"disable-webhooks", CLI_LIST, &w->o.disabled, "NAMES", "webhooks not to serve: controlplane, seedprovider, shoot, validator, or *", NULL},
-      {"metabot-image", CLI_STRING, &w->o.metabot_image, "IMAGE", "image of the metabot init container of vpn-shoot", NULL},
-      {"webhook-max-request-bytes", CLI_INT, &w->o.max_body_bytes, "BYTES", "largest admission request body accepted (default 8388608)", NULL},
-      {"webhook-max-connections", CLI_INT, &w->o.max_connections, "N", "webhook connections served at once (default 1024)", NULL},
-      {"webhook-read-timeout", CLI_STRING, &w->read_timeout, "SECONDS", "time a client has for the handshake, each request and each response (default 10)", NULL},
-      {"webhook-idle-timeout", CLI_STRING, &w->idle_timeout, "SECONDS", "time a kept-alive connection may wait for its next request (default 90)", NULL},
-      {"webhook-cert-check-interval", CLI_STRING, &w->cert_interval, "SECONDS", "how often the certificate Secret is checked for renewal (default 3600)", NULL},
-      {"webhook-cache-ttl", CLI_STRING, &w->cache_ttl, "SECONDS", "how long objects read for admissions are reused (default 5; 0 = always read)", NULL},
+      {"webhook-config-server-host", CLI_STRING, &w->o.server_host, "HOST",
+       "address the webhook server listens on (default: all)", NULL},
+      {"webhook-config-server-port", CLI_INT, &w->server_port, "PORT",
+       "port of the webhook server (default 443; 0 = any free port)", NULL},
+      {"webhook-config-service-port", CLI_INT, &w->o.service_port, "PORT",
+       "port of the Service in front of the server (default: the server port)", NULL},
+      {"webhook-config-namespace", CLI_STRING, &w->o.ns, "NAMESPACE",
+       "namespace of the extension (Service, certificate Secret)", "WEBHOOK_CONFIG_NAMESPACE"},
+      {"webhook-config-owner-namespace", CLI_STRING, &w->o.owner_ns, "NAMESPACE",
+       "namespace that owns the seed webhook configuration (default: --webhook-config-namespace)",
+       NULL},
+      {"webhook-config-url", CLI_STRING, &w->o.url, "HOST:PORT",
+       "address the apiserver calls in url mode", NULL},
+      {"webhook-config-cert-dir", CLI_STRING, &w->o.cert_dir, "DIR",
+       "directory of tls.crt and tls.key (default " WH_DEFAULT_CERT_DIR ")", NULL},
+      {"webhook-config-mode", CLI_STRING, &w->o.mode, "MODE",
+       "how the apiserver reaches the webhooks: url, service or url-service (default service)",
+       NULL},
+      {"webhook-config-register-validator", CLI_BOOL, &w->o.register_validator, NULL,
+       "register the ValidatingWebhookConfiguration in the garden cluster (default false)", NULL},
+      {"disable-webhooks", CLI_LIST, &w->o.disabled, "NAMES",
+       "webhooks not to serve: controlplane, seedprovider, shoot, validator, or *", NULL},
+      {"metabot-image", CLI_STRING, &w->o.metabot_image, "IMAGE",
+       "image of the metabot init container of vpn-shoot", NULL},
+      {"webhook-max-request-bytes", CLI_INT, &w->o.max_body_bytes, "BYTES",
+       "largest admission request body accepted (default 8388608)", NULL},
+      {"webhook-max-connections", CLI_INT, &w->o.max_connections, "N",
+       "webhook connections served at once (default 1024)", NULL},
+      {"webhook-read-timeout", CLI_STRING, &w->read_timeout, "SECONDS",
+       "time a client has for the handshake, each request and each response (default 10)", NULL},
+      {"webhook-idle-timeout", CLI_STRING, &w->idle_timeout, "SECONDS",
+       "time a kept-alive connection may wait for its next request (default 90)", NULL},
+      {"webhook-cert-check-interval", CLI_STRING, &w->cert_interval, "SECONDS",
+       "how often the certificate Secret is checked for renewal (default 3600)", NULL},
+      {"webhook-cache-ttl", CLI_STRING, &w->cache_ttl, "SECONDS",
+       "how long objects read for admissions are reused (default 5; 0 = always read)", NULL},
       {0}};
   memcpy(w->opts, opts, sizeof(opts));
 }
@@ -53,21 +73,26 @@ static bool parse_seconds(const char *s, double *out) {
 
 enum eng_err webhook_cli_finish(struct webhook_cli *w, struct eng_error *err) {
   w->o.server_port = w->server_port;
-  if (!parse_seconds(w->read_timeout, &w->o.read_timeout) || !parse_seconds(w->idle_timeout, &w->o.idle_timeout) ||
+  if (!parse_seconds(w->read_timeout, &w->o.read_timeout) ||
+      !parse_seconds(w->idle_timeout, &w->o.idle_timeout) ||
       !parse_seconds(w->cert_interval, &w->o.cert_check_interval))
-    return eng_error_set(err, ENG_USAGE, "the webhook timeouts and intervals are seconds greater than 0 (fractions allowed)");
+    return eng_error_set(
+        err, ENG_USAGE,
+        "the webhook timeouts and intervals are seconds greater than 0 (fractions allowed)");
   char *end;
   double ttl = strtod(w->cache_ttl, &end);
   if (end == w->cache_ttl || *end || ttl < 0 || ttl > 3600)
-    return eng_error_set(err, ENG_USAGE, "--webhook-cache-ttl must be between 0 and 3600 seconds, not '%s'", w->cache_ttl);
+    return eng_error_set(err, ENG_USAGE,
+                         "--webhook-cache-ttl must be between 0 and 3600 seconds, not '%s'",
+                         w->cache_ttl);
   w->o.cache_ttl_ms = (long)(ttl * 1000);
   return webhook_options_check(&w->o, err);
 }
 
 void webhook_cli_release(struct webhook_cli *w) { cli_list_free(&w->o.disabled); }
 
-struct kube_client *webhook_kube_client(struct ev_loop *loop, const struct kube_config *cfg, const char *path,
-                                        const char *what, struct eng_error *err) {
+struct kube_client *webhook_kube_client(struct ev_loop *loop, const struct kube_config *cfg,
+                                        const char *path, const char *what, struct eng_error *err) {
   struct kube_config own;
   kube_config_init(&own);
   if (!cfg) {

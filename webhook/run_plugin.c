@@ -44,11 +44,13 @@ static enum eng_err wh_ready(void *ud, struct eng_error *err) {
   struct wh_plugin *p = ud;
   if (p->srv && webhook_server_ready(p->srv))
     return ENG_OK;
-  return eng_error_set(err, ENG_UNAVAILABLE, "the webhook server is not listening or not registered yet");
+  return eng_error_set(err, ENG_UNAVAILABLE,
+                       "the webhook server is not listening or not registered yet");
 }
 
-static enum eng_err wh_start(void *ud, struct ev_loop *loop, const struct kube_config *seed, const char *config_file,
-                             struct health *health, struct eng_error *err) {
+static enum eng_err wh_start(void *ud, struct ev_loop *loop, const struct kube_config *seed,
+                             const char *config_file, struct health *health,
+                             struct eng_error *err) {
   struct wh_plugin *p = ud;
   if (config_file && *config_file)
     p->cli.o.config_file = config_file;
@@ -79,7 +81,7 @@ static void wh_stop(void *ud) {
   memset(p, 0, sizeof(*p));
 }
 
-static const struct run_plugin plugin = {"webhook-server", wh_options, wh_check, wh_disabled, wh_start, wh_stop,
-                                         &self};
+static const struct run_plugin plugin = {"webhook-server", wh_options, wh_check, wh_disabled,
+                                         wh_start,         wh_stop,    &self};
 
 const struct run_plugin *webhook_run_plugin(void) { return &plugin; }

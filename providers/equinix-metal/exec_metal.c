@@ -79,11 +79,12 @@ static void finish_ok(struct job *j, json_t *out_own) {
   job_free(j);
 }
 
-static void finish_err(struct job *j, const struct eng_error *err, const char *code, bool retryable) {
+static void finish_err(struct job *j, const struct eng_error *err, const char *code,
+                       bool retryable) {
   /* Force deletion must not block on what cannot be fixed: report and carry on. */
   if (j->kind == JOB_DELETE && jsonx_bool(j->a.params, "force", false) && !retryable) {
-    log_warn("force deletion: the project SSH key could not be deleted and may remain",
-             "label", jsonx_str(j->a.params, "label"), "error", err->msg, NULL);
+    log_warn("force deletion: the project SSH key could not be deleted and may remain", "label",
+             jsonx_str(j->a.params, "label"), "error", err->msg, NULL);
     json_t *out = json_pack("{s:i,s:s}", "deleted", j->deleted, "skipped", err->msg);
     finish_ok(j, out);
     return;
@@ -99,7 +100,8 @@ static void finish_metal_err(struct job *j, const struct eng_error *err) {
   finish_err(j, err, metal_gardener_code(err), metal_retryable(err));
 }
 
-/* ---- credentials ------------------------------------------------------------------------------ */
+/* ---- credentials ------------------------------------------------------------------------------
+ */
 
 static struct metal_client *client_for(struct exec_metal *m, const char *token, const char *project,
                                        struct eng_error *err) {
@@ -133,7 +135,8 @@ static struct metal_client *client_for(struct exec_metal *m, const char *token, 
       victim = 0;
     m->retired_requests += metal_client_requests(m->slots[victim].mc);
     metal_client_free(m->slots[victim].mc);
-    memmove(&m->slots[victim], &m->slots[victim + 1], (m->nslots - victim - 1) * sizeof(m->slots[0]));
+    memmove(&m->slots[victim], &m->slots[victim + 1],
+            (m->nslots - victim - 1) * sizeof(m->slots[0]));
     m->nslots--;
   }
   snprintf(m->slots[m->nslots].digest, sizeof(m->slots[0].digest), "%s", digest);
@@ -153,7 +156,8 @@ static char *secret_value(const json_t *secret, const char *key) {
     return NULL;
   /* Trim surrounding whitespace like the Go original (strings.TrimSpace). */
   char *s = (char *)raw;
-  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
+  while (len > 0 &&
+         (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
     s[--len] = '\0';
   size_t lead = strspn(s, " \t\r\n");
   if (lead)
@@ -171,10 +175,11 @@ static void secret_got(void *ud, const struct kube_result *res) {
     const char *ns = jsonx_str(j->a.params, "secretRef.namespace");
     const char *name = jsonx_str(j->a.params, "secretRef.name");
     if (res->err == ENG_NOTFOUND)
-      eng_error_set(&err, ENG_NOTFOUND,
-                    "the Secret %s/%s named by spec.secretRef does not exist; it must hold the Equinix "
-                    "Metal API token (apiToken) and project ID (projectID)",
-                    ns, name);
+      eng_error_set(
+          &err, ENG_NOTFOUND,
+          "the Secret %s/%s named by spec.secretRef does not exist; it must hold the Equinix "
+          "Metal API token (apiToken) and project ID (projectID)",
+          ns, name);
     else
       eng_error_set(&err, res->err, "cannot read the Secret %s/%s: %s", ns, name, res->error.msg);
     finish_err(j, &err, NULL, true);
@@ -201,11 +206,12 @@ static void with_secret(struct job *j) {
   j->kc = kube_get(m->kube, &kube_res_secret, ns, name, secret_got, j);
 }
 
-/* ---- ensure ----------------------------------------------------------------------------------- */
+/* ---- ensure -----------------------------------------------------------------------------------
+ */
 
 static json_t *key_output(const struct metal_sshkey *k, bool adopted, bool replaced) {
-  return json_pack("{s:s,s:s,s:b,s:b}", "id", k->id, "fingerprint", k->fingerprint ? k->fingerprint : "", "adopted",
-                   adopted, "replaced", replaced);
+  return json_pack("{s:s,s:s,s:b,s:b}", "id", k->id, "fingerprint",
+                   k->fingerprint ? k->fingerprint : "", "adopted", adopted, "replaced", replaced);
 }
 
 static void ensure_done(void *ud, const struct metal_result *r);
@@ -229,8 +235,8 @@ static void replace_deleted(void *ud, const struct metal_result *r) {
   }
   log_info("replaced the project SSH key because the shoot's public key changed", "label",
            jsonx_str(j->a.params, "label"), NULL);
-  j->op = metal_sshkey_create(j->mc, jsonx_str(j->a.params, "label"), jsonx_str(j->a.params, "publicKey"),
-                              replace_created, j);
+  j->op = metal_sshkey_create(j->mc, jsonx_str(j->a.params, "label"),
+                              jsonx_str(j->a.params, "publicKey"), replace_created, j);
 }
 
 static void ensure_done(void *ud, const struct metal_result *r) {
@@ -266,7 +272,8 @@ static void known_done(void *ud, const struct metal_result *r) {
   j->op = metal_sshkey_ensure(j->mc, label, pub, ensure_done, j);
 }
 
-/* ---- delete ----------------------------------------------------------------------------------- */
+/* ---- delete -----------------------------------------------------------------------------------
+ */
 
 static void delete_next(struct job *j);
 
@@ -311,7 +318,8 @@ static void listed_for_delete(void *ud, const struct metal_result *r) {
   delete_next(j);
 }
 
-/* ---- dispatch --------------------------------------------------------------------------------- */
+/* ---- dispatch ---------------------------------------------------------------------------------
+ */
 
 static void run_job(struct job *j, const json_t *secret) {
   const char *ns = jsonx_str(j->a.params, "secretRef.namespace");
@@ -321,10 +329,11 @@ static void run_job(struct job *j, const json_t *secret) {
   struct eng_error err;
   eng_error_clear(&err);
   if (!token || !*token || !project || !*project) {
-    eng_error_set(&err, ENG_CONFIG,
-                  "the Secret %s/%s has no \"%s\" field; it must hold the Equinix Metal API token (apiToken) "
-                  "and the project ID (projectID)",
-                  ns, name, !token || !*token ? "apiToken" : "projectID");
+    eng_error_set(
+        &err, ENG_CONFIG,
+        "the Secret %s/%s has no \"%s\" field; it must hold the Equinix Metal API token (apiToken) "
+        "and the project ID (projectID)",
+        ns, name, !token || !*token ? "apiToken" : "projectID");
     xfree_secret(token);
     xfree_secret(project);
     finish_err(j, &err, "ERR_CONFIGURATION_PROBLEM", false);
@@ -342,8 +351,8 @@ static void run_job(struct job *j, const json_t *secret) {
     if (known && *known)
       j->op = metal_sshkey_get(j->mc, known, known_done, j);
     else
-      j->op = metal_sshkey_ensure(j->mc, jsonx_str(j->a.params, "label"), jsonx_str(j->a.params, "publicKey"),
-                                  ensure_done, j);
+      j->op = metal_sshkey_ensure(j->mc, jsonx_str(j->a.params, "label"),
+                                  jsonx_str(j->a.params, "publicKey"), ensure_done, j);
   } else {
     j->op = metal_sshkey_list(j->mc, listed_for_delete, j);
   }
@@ -361,7 +370,8 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
   if (m->jobs)
     m->jobs->prev = j;
   m->jobs = j;
-  if (j->kind == JOB_ENSURE && (!jsonx_str(a->params, "label") || !jsonx_str(a->params, "publicKey"))) {
+  if (j->kind == JOB_ENSURE &&
+      (!jsonx_str(a->params, "label") || !jsonx_str(a->params, "publicKey"))) {
     struct eng_error err;
     eng_error_set(&err, ENG_INTERNAL, "the action lacks the SSH key label or public key");
     finish_err(j, &err, NULL, false);
@@ -370,8 +380,8 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
   with_secret(j);
 }
 
-struct exec_metal *exec_metal_new(struct ev_loop *loop, struct kube_client *kube, struct kube_informer *secrets,
-                                  const struct exec_metal_opts *o) {
+struct exec_metal *exec_metal_new(struct ev_loop *loop, struct kube_client *kube,
+                                  struct kube_informer *secrets, const struct exec_metal_opts *o) {
   struct exec_metal *m = xcalloc(1, sizeof(*m));
   m->loop = loop;
   m->kube = kube;

@@ -27,11 +27,11 @@ struct ev_loop;
 struct exec_metal;
 
 struct exec_metal_opts {
-  const char *base_url;   /* NULL = the public API */
-  const char *ca_path;    /* NULL = system trust store */
-  double rate, burst;     /* per credentials set; 0 = client defaults */
-  long timeout_ms;        /* one HTTP request; 0 = client default */
-  long settle_ms;         /* wait before confirming an ambiguous create; 0 = client default */
+  const char *base_url; /* NULL = the public API */
+  const char *ca_path;  /* NULL = system trust store */
+  double rate, burst;   /* per credentials set; 0 = client defaults */
+  long timeout_ms;      /* one HTTP request; 0 = client default */
+  long settle_ms;       /* wait before confirming an ambiguous create; 0 = client default */
 };
 
 /* secrets may be NULL (then every Secret is read with a GET). */

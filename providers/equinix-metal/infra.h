@@ -16,7 +16,7 @@
 #include "extension.h"
 
 #define METAL_PROVIDER_API_VERSION "equinixmetal.provider.extensions.gardener.cloud/v1alpha1"
-#define METAL_EXTENSION_TYPE "equinixmetal"
+#define METAL_EXTENSION_TYPE       "equinixmetal"
 
 extern const struct ext_controller metal_infra_controller;
 

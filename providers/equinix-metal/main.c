@@ -46,13 +46,12 @@ static const struct command commands[] = {
 };
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "Usage: " PROG_NAME " [--help] [--version] COMMAND [ARGS]\n"
-          "\n"
-          "Gardener extension for Equinix Metal: an event-sourced reconciliation engine that\n"
-          "journals what it observes and does in a local SQLite file.\n"
-          "\n"
-          "Commands:\n");
+  fprintf(out, "Usage: " PROG_NAME " [--help] [--version] COMMAND [ARGS]\n"
+               "\n"
+               "Gardener extension for Equinix Metal: an event-sourced reconciliation engine that\n"
+               "journals what it observes and does in a local SQLite file.\n"
+               "\n"
+               "Commands:\n");
   for (const struct command *c = commands; c->name; c++)
     fprintf(out, "  %-10s %s\n", c->name, c->summary);
   fprintf(out, "\nRun '" PROG_NAME " COMMAND --help' for the options of a command.\n");
@@ -77,6 +76,9 @@ int main(int argc, char **argv) {
     if (!strcmp(c->name, cmd))
       return c->run(argc - 2, argv + 2);
   }
-  fprintf(stderr, PROG_NAME ": unknown command '%s'.\nRun '" PROG_NAME " --help' for the list of commands.\n", cmd);
+  fprintf(stderr,
+          PROG_NAME ": unknown command '%s'.\nRun '" PROG_NAME
+                    " --help' for the list of commands.\n",
+          cmd);
   return EXIT_USAGE;
 }

@@ -38,12 +38,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CMD PROG_NAME " run"
+#define CMD             PROG_NAME " run"
 #define DEFAULT_JOURNAL "/var/lib/" PROG_NAME "/journal.db"
 
 /* Controller switch names of the Go original. */
-static const char *const known_controllers[] = {"infrastructure", "controlplane", "worker", "healthcheck",
-                                                "heartbeat"};
+static const char *const known_controllers[] = {"infrastructure", "controlplane", "worker",
+                                                "healthcheck", "heartbeat"};
 static const char *const implemented[] = {"infrastructure", "heartbeat"};
 
 struct opts {
@@ -98,7 +98,8 @@ static bool may_act(void *ud, int64_t *epoch) {
   return kube_leader_may_act(a->leader);
 }
 
-static void action_finished(void *ud, const struct action *act, const struct exec_outcome *o, double secs) {
+static void action_finished(void *ud, const struct action *act, const struct exec_outcome *o,
+                            double secs) {
   (void)ud;
   metrics_std_action(act->controller, act->kind, o->ok, o->retryable, secs);
   /* A Succeeded or Error status write ends (or fails) a reconcile: count it as one. */
@@ -110,7 +111,8 @@ static void action_finished(void *ud, const struct action *act, const struct exe
       snprintf(op, sizeof(op), "%s", type);
       for (char *p = op; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-      metrics_std_reconcile(act->controller, op, !strcmp(state, "Succeeded") ? "success" : "error", 0);
+      metrics_std_reconcile(act->controller, op, !strcmp(state, "Succeeded") ? "success" : "error",
+                            0);
     }
   }
 }
@@ -119,10 +121,11 @@ struct http_obs {
   char *kube_server;
 };
 
-static void http_observe(void *ud, const char *method, const char *url, long status, enum eng_err result,
-                         double secs) {
+static void http_observe(void *ud, const char *method, const char *url, long status,
+                         enum eng_err result, double secs) {
   struct http_obs *h = ud;
-  const char *api = h->kube_server && !strncmp(url, h->kube_server, strlen(h->kube_server)) ? "kube" : "metal";
+  const char *api =
+      h->kube_server && !strncmp(url, h->kube_server, strlen(h->kube_server)) ? "kube" : "metal";
   metrics_std_api_request(api, method, status, result, secs);
 }
 
@@ -138,7 +141,8 @@ static void gauges_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   struct app *a = w->data;
   struct runtime_stats st;
   runtime_stats(a->rt, &st);
-  metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"commit"}, (double)st.pending);
+  metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"commit"},
+                    (double)st.pending);
   metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"fold"},
                     (double)(st.last_seq - decider_last_seq(runtime_decider(a->rt))));
   if (a->leader) {
@@ -149,7 +153,8 @@ static void gauges_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   }
 }
 
-/* ---- health checks ----------------------------------------------------------------------------- */
+/* ---- health checks -----------------------------------------------------------------------------
+ */
 
 static enum eng_err check_journal(void *ud, struct eng_error *err) {
   struct app *a = ud;
@@ -171,7 +176,8 @@ static enum eng_err check_informers(void *ud, struct eng_error *err) {
   return ENG_OK;
 }
 
-/* ---- leadership and shutdown ---------------------------------------------------------------------- */
+/* ---- leadership and shutdown
+ * ---------------------------------------------------------------------- */
 
 static void on_started(void *ud, int64_t epoch) {
   struct app *a = ud;
@@ -206,7 +212,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
     return;
   }
   a->stopping = true;
-  log_info("stopping: finishing journal writes", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+  log_info("stopping: finishing journal writes", "signal",
+           w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
   if (a->inf_cluster)
     kube_informer_stop(a->inf_cluster);
   if (a->inf_infra)
@@ -220,9 +227,11 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
   ev_break(a->loop, EVBREAK_ALL);
 }
 
-/* ---- set-up ----------------------------------------------------------------------------------- */
+/* ---- set-up -----------------------------------------------------------------------------------
+ */
 
-static struct kube_informer *informer(struct app *a, const struct kube_resource *r, const char *field_selector) {
+static struct kube_informer *informer(struct app *a, const struct kube_resource *r,
+                                      const char *field_selector) {
   struct kube_informer_opts io = {0};
   io.res = r;
   io.field_selector = field_selector;
@@ -231,14 +240,14 @@ static struct kube_informer *informer(struct app *a, const struct kube_resource 
 }
 
 static json_t *start_payload(const struct app *a) {
-  json_t *cfg = json_pack("{s:b,s:s}", "ignoreOperationAnnotation", a->o.ignore_annotation, "extensionClass",
-                          a->o.extension_class);
+  json_t *cfg = json_pack("{s:b,s:s}", "ignoreOperationAnnotation", a->o.ignore_annotation,
+                          "extensionClass", a->o.extension_class);
   json_t *ctl = json_object();
   json_object_set_new(ctl, "infrastructure", cfg);
   char host[256] = "";
   gethostname(host, sizeof(host) - 1);
-  return json_pack("{s:s,s:o,s:s,s:b,s:s}", "version", EQXM_VERSION, "controllers", ctl, "host", host,
-                   "leaderElection", a->o.leader_election, "journal", a->o.journal);
+  return json_pack("{s:s,s:o,s:s,s:b,s:s}", "version", EQXM_VERSION, "controllers", ctl, "host",
+                   host, "leaderElection", a->o.leader_election, "journal", a->o.journal);
 }
 
 static int setup_and_run(struct app *a) {
@@ -247,8 +256,8 @@ static int setup_and_run(struct app *a) {
   /* API client of the seed. */
   kube_config_init(&a->kcfg);
   if (kube_config_load(a->o.kubeconfig, NULL, &a->kcfg, &err) != ENG_OK) {
-    log_error("cannot configure the Kubernetes API client; pass --kubeconfig or run in a cluster", "error",
-              err.msg, NULL);
+    log_error("cannot configure the Kubernetes API client; pass --kubeconfig or run in a cluster",
+              "error", err.msg, NULL);
     return EXIT_FAIL;
   }
   if (a->kcfg.warning)
@@ -278,7 +287,8 @@ static int setup_and_run(struct app *a) {
   }
   int64_t t0 = clock_mono_ms();
   if (runtime_open(a->loop, &ro, &a->rt, &err) != ENG_OK) {
-    log_error("cannot open the journal; nothing was changed", "journal", a->o.journal, "error", err.msg, NULL);
+    log_error("cannot open the journal; nothing was changed", "journal", a->o.journal, "error",
+              err.msg, NULL);
     return EXIT_FAIL;
   }
   struct runtime_stats st;
@@ -300,8 +310,12 @@ static int setup_and_run(struct app *a) {
     a->inf_secret = informer(a, &kube_res_secret, fs);
     free(fs);
   }
-  struct exec_metal_opts mo = {a->o.metal_url, a->o.metal_ca && *a->o.metal_ca ? a->o.metal_ca : NULL,
-                               (double)a->o.metal_rps, (double)a->o.metal_burst, 0, 0};
+  struct exec_metal_opts mo = {a->o.metal_url,
+                               a->o.metal_ca && *a->o.metal_ca ? a->o.metal_ca : NULL,
+                               (double)a->o.metal_rps,
+                               (double)a->o.metal_burst,
+                               0,
+                               0};
   a->xm = exec_metal_new(a->loop, a->kube, a->inf_secret, &mo);
   exec_metal_register(a->xm, x);
 
@@ -312,13 +326,16 @@ static int setup_and_run(struct app *a) {
       metrics_set_fn(metrics_std.journal_size_bytes, journal_size, a) != ENG_OK ||
       health_add_check(a->health, HEALTH_READYZ, "journal", check_journal, a, &err) != ENG_OK ||
       health_add_check(a->health, HEALTH_HEALTHZ, "journal", check_journal, a, &err) != ENG_OK ||
-      health_add_check(a->health, HEALTH_READYZ, "informer-sync", check_informers, a, &err) != ENG_OK) {
+      health_add_check(a->health, HEALTH_READYZ, "informer-sync", check_informers, a, &err) !=
+          ENG_OK) {
     log_error("cannot set up metrics", "error", err.msg, NULL);
     return EXIT_FAIL;
   }
   struct httpd_addr maddr, haddr;
-  if (httpd_addr_parse("--metrics-bind-address", a->o.metrics_addr, ":8080", &maddr, &err) != ENG_OK ||
-      httpd_addr_parse("--health-bind-address", a->o.health_addr, ":8081", &haddr, &err) != ENG_OK) {
+  if (httpd_addr_parse("--metrics-bind-address", a->o.metrics_addr, ":8080", &maddr, &err) !=
+          ENG_OK ||
+      httpd_addr_parse("--health-bind-address", a->o.health_addr, ":8081", &haddr, &err) !=
+          ENG_OK) {
     fprintf(stderr, CMD ": %s\nRun '" CMD " --help' for usage.\n", err.msg);
     return EXIT_USAGE;
   }
@@ -376,7 +393,8 @@ static int setup_and_run(struct app *a) {
     const struct run_plugin *p = &a->plugins[i];
     if (p->disabled && p->disabled(p->self))
       continue;
-    if (p->start(p->self, a->loop, &a->kcfg, a->o.config_file ? a->o.config_file : "", a->health, &err) != ENG_OK) {
+    if (p->start(p->self, a->loop, &a->kcfg, a->o.config_file ? a->o.config_file : "", a->health,
+                 &err) != ENG_OK) {
       log_error("cannot start a part of the extension", "part", p->name, "error", err.msg, NULL);
       return EXIT_FAIL;
     }
@@ -479,38 +497,74 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   o->kubeconfig = "";
   o->config_file = "";
   const struct cli_opt base[] = {
-      {"kubeconfig", CLI_STRING, &o->kubeconfig, "PATH", "kubeconfig of the seed (default: KUBECONFIG, in-cluster, ~/.kube/config)", NULL},
-      {"config-file", CLI_STRING, &o->config_file, "PATH", "ControllerConfiguration YAML (etcd storage for the webhooks)", NULL},
-      {"journal", CLI_STRING, &o->journal, "PATH", "the SQLite journal (default " DEFAULT_JOURNAL ")", "EQXM_JOURNAL"},
-      {"metal-api-url", CLI_STRING, &o->metal_url, "URL", "Equinix Metal API base URL (default " METAL_DEFAULT_BASE_URL ")", NULL},
-      {"metal-ca-file", CLI_STRING, &o->metal_ca, "PATH", "PEM CA bundle for the Metal API (private endpoints, tests)", NULL},
-      {"metal-requests-per-second", CLI_INT, &o->metal_rps, "N", "Metal API request rate per project (default 10)", NULL},
-      {"metal-request-burst", CLI_INT, &o->metal_burst, "N", "Metal API request burst per project (default 20)", NULL},
-      {"credentials-secret-name", CLI_STRING, &o->secret_name, "NAME", "name of the credentials Secrets to watch (default cloudprovider; others are read on demand)", NULL},
-      {"leader-election", CLI_BOOL, &o->leader_election, NULL, "elect a leader through a Lease; only the leader acts (default true)", NULL},
-      {"leader-election-id", CLI_STRING, &o->le_id, "NAME", "name of the leader Lease (default provider-equinix-metal-leader-election)", NULL},
-      {"leader-election-namespace", CLI_STRING, &o->le_ns, "NAMESPACE", "namespace of the leader Lease", "LEADER_ELECTION_NAMESPACE"},
-      {"leader-election-lease-duration-seconds", CLI_INT, &o->lease_duration, "N", "how long a standby waits before taking over an unrenewed lease (default 15)", NULL},
-      {"leader-election-renew-deadline-seconds", CLI_INT, &o->renew_deadline, "N", "how long the leader keeps acting without a successful renewal (default 10)", NULL},
-      {"leader-election-retry-period-seconds", CLI_INT, &o->retry_period, "N", "interval between lease acquisition and renewal attempts (default 2)", NULL},
-      {"ignore-operation-annotation", CLI_BOOL, &o->ignore_annotation, NULL, "reconcile on every generation change instead of on the gardener.cloud/operation annotation", NULL},
-      {"extension-class", CLI_STRING, &o->extension_class, "CLASS", "handle objects of this spec.class (default shoot)", NULL},
-      {"controllers", CLI_LIST, &o->controllers, "NAMES", "controllers to run (default all: infrastructure,controlplane,worker,healthcheck,heartbeat)", NULL},
+      {"kubeconfig", CLI_STRING, &o->kubeconfig, "PATH",
+       "kubeconfig of the seed (default: KUBECONFIG, in-cluster, ~/.kube/config)", NULL},
+      {"config-file", CLI_STRING, &o->config_file, "PATH",
+       "ControllerConfiguration YAML (etcd storage for the webhooks)", NULL},
+      {"journal", CLI_STRING, &o->journal, "PATH",
+       "the SQLite journal (default " DEFAULT_JOURNAL ")", "EQXM_JOURNAL"},
+      {"metal-api-url", CLI_STRING, &o->metal_url, "URL",
+       "Equinix Metal API base URL (default " METAL_DEFAULT_BASE_URL ")", NULL},
+      {"metal-ca-file", CLI_STRING, &o->metal_ca, "PATH",
+       "PEM CA bundle for the Metal API (private endpoints, tests)", NULL},
+      {"metal-requests-per-second", CLI_INT, &o->metal_rps, "N",
+       "Metal API request rate per project (default 10)", NULL},
+      {"metal-request-burst", CLI_INT, &o->metal_burst, "N",
+       "Metal API request burst per project (default 20)", NULL},
+      {"credentials-secret-name", CLI_STRING, &o->secret_name, "NAME",
+       "name of the credentials Secrets to watch (default cloudprovider; others are read on "
+       "demand)",
+       NULL},
+      {"leader-election", CLI_BOOL, &o->leader_election, NULL,
+       "elect a leader through a Lease; only the leader acts (default true)", NULL},
+      {"leader-election-id", CLI_STRING, &o->le_id, "NAME",
+       "name of the leader Lease (default provider-equinix-metal-leader-election)", NULL},
+      {"leader-election-namespace", CLI_STRING, &o->le_ns, "NAMESPACE",
+       "namespace of the leader Lease", "LEADER_ELECTION_NAMESPACE"},
+      {"leader-election-lease-duration-seconds", CLI_INT, &o->lease_duration, "N",
+       "how long a standby waits before taking over an unrenewed lease (default 15)", NULL},
+      {"leader-election-renew-deadline-seconds", CLI_INT, &o->renew_deadline, "N",
+       "how long the leader keeps acting without a successful renewal (default 10)", NULL},
+      {"leader-election-retry-period-seconds", CLI_INT, &o->retry_period, "N",
+       "interval between lease acquisition and renewal attempts (default 2)", NULL},
+      {"ignore-operation-annotation", CLI_BOOL, &o->ignore_annotation, NULL,
+       "reconcile on every generation change instead of on the gardener.cloud/operation annotation",
+       NULL},
+      {"extension-class", CLI_STRING, &o->extension_class, "CLASS",
+       "handle objects of this spec.class (default shoot)", NULL},
+      {"controllers", CLI_LIST, &o->controllers, "NAMES",
+       "controllers to run (default all: infrastructure,controlplane,worker,healthcheck,heartbeat)",
+       NULL},
       {"disable-controllers", CLI_LIST, &o->disabled, "NAMES", "controllers not to run", NULL},
-      {"infrastructure-max-concurrent-reconciles", CLI_INT, &o->infra_conc, "N", "Infrastructure actions in flight at once (default 5)", NULL},
-      {"controlplane-max-concurrent-reconciles", CLI_INT, &o->cp_conc, "N", "ControlPlane actions in flight at once (default 5)", NULL},
-      {"worker-max-concurrent-reconciles", CLI_INT, &o->worker_conc, "N", "Worker actions in flight at once (default 5)", NULL},
-      {"healthcheck-max-concurrent-reconciles", CLI_INT, &o->hc_conc, "N", "health checks in flight at once (default 1)", NULL},
-      {"heartbeat-namespace", CLI_STRING, &o->hb_ns, "NAMESPACE", "namespace of the gardener-extension-heartbeat Lease (default: the leader election namespace)", NULL},
-      {"heartbeat-renew-interval-seconds", CLI_INT, &o->hb_interval, "N", "heartbeat renewal interval (default 30)", NULL},
-      {"metrics-bind-address", CLI_STRING, &o->metrics_addr, "ADDR", "Prometheus metrics address (default :8080; 0 disables)", NULL},
-      {"health-bind-address", CLI_STRING, &o->health_addr, "ADDR", "/healthz and /readyz address (default :8081; 0 disables)", NULL},
-      {"log-level", CLI_STRING, &o->log_level, "LEVEL", "debug, info, warn or error (default info)", NULL},
+      {"infrastructure-max-concurrent-reconciles", CLI_INT, &o->infra_conc, "N",
+       "Infrastructure actions in flight at once (default 5)", NULL},
+      {"controlplane-max-concurrent-reconciles", CLI_INT, &o->cp_conc, "N",
+       "ControlPlane actions in flight at once (default 5)", NULL},
+      {"worker-max-concurrent-reconciles", CLI_INT, &o->worker_conc, "N",
+       "Worker actions in flight at once (default 5)", NULL},
+      {"healthcheck-max-concurrent-reconciles", CLI_INT, &o->hc_conc, "N",
+       "health checks in flight at once (default 1)", NULL},
+      {"heartbeat-namespace", CLI_STRING, &o->hb_ns, "NAMESPACE",
+       "namespace of the gardener-extension-heartbeat Lease (default: the leader election "
+       "namespace)",
+       NULL},
+      {"heartbeat-renew-interval-seconds", CLI_INT, &o->hb_interval, "N",
+       "heartbeat renewal interval (default 30)", NULL},
+      {"metrics-bind-address", CLI_STRING, &o->metrics_addr, "ADDR",
+       "Prometheus metrics address (default :8080; 0 disables)", NULL},
+      {"health-bind-address", CLI_STRING, &o->health_addr, "ADDR",
+       "/healthz and /readyz address (default :8081; 0 disables)", NULL},
+      {"log-level", CLI_STRING, &o->log_level, "LEVEL", "debug, info, warn or error (default info)",
+       NULL},
       {"log-format", CLI_STRING, &o->log_format, "FORMAT", "json or text (default json)", NULL},
-      {"gardener-version", CLI_STRING, &o->gardener_version, "VERSION", "version of Gardener (informational)", NULL},
-      {"journal-snapshot-every", CLI_INT, &o->snapshot_every, "N", "events between reducer snapshots (default 10000)", NULL},
-      {"journal-retention-hours", CLI_STRING, &o->retention_age, "HOURS", "remove journal events older than this (default: keep)", NULL},
-      {"journal-retention-megabytes", CLI_INT, &o->retention_mb, "MB", "keep the journal under this size (default: no limit)", NULL},
+      {"gardener-version", CLI_STRING, &o->gardener_version, "VERSION",
+       "version of Gardener (informational)", NULL},
+      {"journal-snapshot-every", CLI_INT, &o->snapshot_every, "N",
+       "events between reducer snapshots (default 10000)", NULL},
+      {"journal-retention-hours", CLI_STRING, &o->retention_age, "HOURS",
+       "remove journal events older than this (default: keep)", NULL},
+      {"journal-retention-megabytes", CLI_INT, &o->retention_mb, "MB",
+       "keep the journal under this size (default: no limit)", NULL},
       {0}};
   /* Base options plus every plugin's. */
   size_t nbase = ARRAY_SIZE(base) - 1, total = nbase;
@@ -524,13 +578,16 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
     for (const struct cli_opt *p = plugins[i].options(plugins[i].self); p->name; p++)
       all[k++] = *p;
   const struct cli_spec spec = {
-      CMD, "[options]",
+      CMD,
+      "[options]",
       "Run the Gardener extension controller for Equinix Metal: watch the seed's\n"
       "extension objects, journal every observation in a local SQLite file, decide\n"
       "with deterministic reducers, act on the Equinix Metal API and Kubernetes, and\n"
       "serve the admission webhooks. Stops cleanly on SIGTERM. Exit codes: 0 after a\n"
       "signal, 1 on failure (including a lost lease), 2 usage error.",
-      all, 0, 0};
+      all,
+      0,
+      0};
   char **pos = xcalloc((size_t)argc + 1, sizeof(*pos));
   int npos;
   int rc = cli_parse(&spec, argc, argv, &npos, pos);
@@ -543,7 +600,8 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   enum log_level lvl;
   enum log_format fmt;
   if (log_parse_level(o->log_level, &lvl)) {
-    code = cli_usage_error(&spec, "--log-level must be debug, info, warn or error, not '%s'.", o->log_level);
+    code = cli_usage_error(&spec, "--log-level must be debug, info, warn or error, not '%s'.",
+                           o->log_level);
     goto out;
   }
   if (log_parse_format(o->log_format, &fmt)) {
@@ -558,7 +616,9 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
       for (size_t c = 0; c < ARRAY_SIZE(known_controllers); c++)
         known |= !strcmp(lists[l]->items[i], known_controllers[c]);
       if (!known) {
-        code = cli_usage_error(&spec, "unknown controller '%s' (known: infrastructure, controlplane, worker, healthcheck, heartbeat).",
+        code = cli_usage_error(&spec,
+                               "unknown controller '%s' (known: infrastructure, controlplane, "
+                               "worker, healthcheck, heartbeat).",
                                lists[l]->items[i]);
         goto out;
       }
@@ -569,17 +629,22 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
       impl |= !strcmp(known_controllers[c], implemented[i]);
     if (!impl && o->controllers.n && cli_list_has(&o->controllers, known_controllers[c]) &&
         !cli_list_has(&o->disabled, known_controllers[c]))
-      log_warn("this controller is not part of this version yet and does not run", "controller", known_controllers[c], NULL);
+      log_warn("this controller is not part of this version yet and does not run", "controller",
+               known_controllers[c], NULL);
   }
-  if (o->infra_conc < 1 || o->hb_interval < 1 || o->metal_rps < 1 || o->metal_burst < 1 || o->snapshot_every < 1) {
-    code = cli_usage_error(&spec, "concurrency, rates, intervals and --journal-snapshot-every must be at least 1.");
+  if (o->infra_conc < 1 || o->hb_interval < 1 || o->metal_rps < 1 || o->metal_burst < 1 ||
+      o->snapshot_every < 1) {
+    code = cli_usage_error(
+        &spec, "concurrency, rates, intervals and --journal-snapshot-every must be at least 1.");
     goto out;
   }
   if (o->retention_age && *o->retention_age) {
     char *end;
     double h = strtod(o->retention_age, &end);
     if (end == o->retention_age || *end || h <= 0) {
-      code = cli_usage_error(&spec, "--journal-retention-hours must be a positive number, not '%s'.", o->retention_age);
+      code =
+          cli_usage_error(&spec, "--journal-retention-hours must be a positive number, not '%s'.",
+                          o->retention_age);
       goto out;
     }
   }

@@ -37,7 +37,8 @@ static char *slurp(const char *path, size_t *len) {
 }
 
 static const char cluster_json[] =
-    "{\"spec\":{\"shoot\":{\"metadata\":{\"name\":\"bar\"},\"spec\":{\"provider\":{\"workers\":[{\"name\":\"w\","
+    "{\"spec\":{\"shoot\":{\"metadata\":{\"name\":\"bar\"},\"spec\":{\"provider\":{\"workers\":[{"
+    "\"name\":\"w\","
     "\"machine\":{\"image\":{\"name\":\"flatcar\"}},\"volume\":{\"size\":\"50Gi\"}}]}}}}}";
 
 static double run(const char *body, size_t len, int n, bool full, json_t *cluster) {
@@ -95,9 +96,10 @@ int main(void) {
         best_full = f;
     }
     double ratio = best_full / best_base;
-    printf("webhook %-28s review %6zu B: admission %8.0f/s, parse+encode baseline %8.0f/s, ratio %.2f "
-           "(target >= 0.20)%s\n",
-           cases[c], len, best_full, best_base, ratio, ratio >= 0.20 ? "" : "  BELOW TARGET");
+    printf(
+        "webhook %-28s review %6zu B: admission %8.0f/s, parse+encode baseline %8.0f/s, ratio %.2f "
+        "(target >= 0.20)%s\n",
+        cases[c], len, best_full, best_base, ratio, ratio >= 0.20 ? "" : "  BELOW TARGET");
     if (ratio < 0.20)
       rc = 1;
     free(body);

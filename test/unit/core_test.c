@@ -127,15 +127,20 @@ static void test_cli_parse(void) {
   bool flag = false;
   long n = 5;
   struct cli_list list = {0};
-  const struct cli_opt opts[] = {
-      {"journal", CLI_STRING, &path, "PATH", "the journal", NULL},
-      {"leader-election", CLI_BOOL, &flag, NULL, "elect", NULL},
-      {"max", CLI_INT, &n, "N", "max", NULL},
-      {"controllers", CLI_LIST, &list, "A,B", "list", NULL},
-      {0}};
+  const struct cli_opt opts[] = {{"journal", CLI_STRING, &path, "PATH", "the journal", NULL},
+                                 {"leader-election", CLI_BOOL, &flag, NULL, "elect", NULL},
+                                 {"max", CLI_INT, &n, "N", "max", NULL},
+                                 {"controllers", CLI_LIST, &list, "A,B", "list", NULL},
+                                 {0}};
   const struct cli_spec spec = {"prog test", "[options] FILE", NULL, opts, 1, 1};
-  char *argv[] = {(char *)"--journal=/tmp/j", (char *)"--leader-election", (char *)"--max", (char *)"7", (char *)"file.db",
-                  (char *)"--controllers=a,b", (char *)"--controllers", (char *)"c"};
+  char *argv[] = {(char *)"--journal=/tmp/j",
+                  (char *)"--leader-election",
+                  (char *)"--max",
+                  (char *)"7",
+                  (char *)"file.db",
+                  (char *)"--controllers=a,b",
+                  (char *)"--controllers",
+                  (char *)"c"};
   char *pos[8];
   int npos;
   ASSERT_EQ(CLI_OK, cli_parse(&spec, 8, argv, &npos, pos));

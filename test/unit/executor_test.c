@@ -36,7 +36,8 @@ static int64_t j_hook(void *ud, const struct jevent *ev, bool durable, struct en
   struct fake *f = ud;
   if (f->fail_journal)
     return eng_error_set(err, ENG_NOSPACE, "disk full"), -1;
-  json_array_append_new(f->journal, json_pack("{s:s,s:b,s:O}", "type", ev->type, "durable", durable, "payload", ev->payload));
+  json_array_append_new(f->journal, json_pack("{s:s,s:b,s:O}", "type", ev->type, "durable", durable,
+                                              "payload", ev->payload));
   if (durable)
     f->durable_upto = (int)json_array_size(f->journal);
   return (int64_t)json_array_size(f->journal);
@@ -44,7 +45,8 @@ static int64_t j_hook(void *ud, const struct jevent *ev, bool durable, struct en
 
 static void obs_hook(void *ud, const struct jevent *ev) {
   struct fake *f = ud;
-  json_array_append_new(f->observed, json_pack("{s:s,s:O}", "type", ev->type, "payload", ev->payload));
+  json_array_append_new(f->observed,
+                        json_pack("{s:s,s:O}", "type", ev->type, "payload", ev->payload));
 }
 
 static bool may_hook(void *ud, int64_t *epoch) {
@@ -211,7 +213,8 @@ static void test_failure_outcome_scrubbed(void) {
   ASSERT(!jsonx_bool(r, "payload.ok", true));
   ASSERT_STR_EQ("ENG_UNAUTHENTICATED", jsonx_str(r, "payload.error.code"));
   ASSERT_EQ(401, jsonx_int(r, "payload.error.httpStatus", 0));
-  ASSERT_STR_EQ("ERR_INFRA_UNAUTHENTICATED", json_string_value(json_array_get(jsonx_path(r, "payload.error.gardenerCodes"), 0)));
+  ASSERT_STR_EQ("ERR_INFRA_UNAUTHENTICATED",
+                json_string_value(json_array_get(jsonx_path(r, "payload.error.gardenerCodes"), 0)));
   ASSERT_NOT_CONTAINS(jsonx_str(r, "payload.error.message"), "very-secret");
   log_forget_all_secrets();
   action_release(&a);

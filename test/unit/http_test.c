@@ -65,7 +65,8 @@ static void *serve_conn(void *arg) {
     memcpy(body, req + hlen, clen < sizeof(body) - 1 ? clen : sizeof(body) - 1);
     char resp[8192];
     if (!strcmp(path, "/json")) {
-      send_str(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}");
+      send_str(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                   "11\r\n\r\n{\"ok\":true}");
     } else if (!strcmp(path, "/echo")) {
       char *xt = strcasestr(req, "X-Test: ");
       char xv[64] = {0};
@@ -73,10 +74,12 @@ static void *serve_conn(void *arg) {
         sscanf(xt + 8, "%63[^\r]", xv);
       char payload[5000];
       snprintf(payload, sizeof(payload), "%s %s %s", method, xv, body);
-      snprintf(resp, sizeof(resp), "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\n\r\n%s", strlen(payload), payload);
+      snprintf(resp, sizeof(resp), "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\n\r\n%s",
+               strlen(payload), payload);
       send_str(fd, resp);
     } else if (!strcmp(path, "/retry")) {
-      send_str(fd, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Length: 4\r\n\r\nslow");
+      send_str(fd,
+               "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Length: 4\r\n\r\nslow");
     } else if (!strcmp(path, "/big")) {
       char big[10000];
       memset(big, 'b', sizeof(big));
@@ -187,8 +190,13 @@ static void test_post_headers_and_status(void) {
   struct result res = {0}, res2 = {0}, res3 = {0};
   char *u1 = url("/echo"), *u2 = url("/retry"), *u3 = url("/missing");
   const char *hdrs[] = {"X-Test: hello", NULL};
-  struct http_request r1 = {.method = "POST", .url = u1, .headers = hdrs, .body = "payload",
-                            .body_len = 7, .on_done = on_done, .ud = &res};
+  struct http_request r1 = {.method = "POST",
+                            .url = u1,
+                            .headers = hdrs,
+                            .body = "payload",
+                            .body_len = 7,
+                            .on_done = on_done,
+                            .ud = &res};
   struct http_request r2 = {.url = u2, .on_done = on_done, .ud = &res2};
   struct http_request r3 = {.url = u3, .on_done = on_done, .ud = &res3};
   ASSERT(http_submit(c, &r1));
@@ -323,7 +331,8 @@ static void test_stream_stop_and_cancel(void) {
   memset(&s, 0, sizeof(s));
   s.c = http_client_new(loop, NULL);
   char *u = url("/chunked");
-  struct http_request r = {.url = u, .on_chunk = cancel_in_chunk, .on_done = on_stream_done, .ud = &s};
+  struct http_request r = {
+      .url = u, .on_chunk = cancel_in_chunk, .on_done = on_stream_done, .ud = &s};
   ASSERT(http_submit(s.c, &r));
   run_until(loop, &s.outer.done, 1);
   ASSERT_EQ(ENG_CANCELED, s.outer.err);

@@ -16,8 +16,9 @@
 
 /* ---- fake actuator: one provider step, "fake.ensure" or "fake.delete" ---- */
 
-static enum eng_err fake_plan(enum gardener_op op, bool force, const json_t *obj, const json_t *cluster,
-                              struct ext_step_list *steps, struct eng_error *err) {
+static enum eng_err fake_plan(enum gardener_op op, bool force, const json_t *obj,
+                              const json_t *cluster, struct ext_step_list *steps,
+                              struct eng_error *err) {
   (void)cluster;
   const char *bad = jsonx_str(obj, "spec.providerConfig.bad");
   if (bad)
@@ -34,7 +35,8 @@ static enum eng_err fake_plan(enum gardener_op op, bool force, const json_t *obj
   return ENG_OK;
 }
 
-static void fake_success(enum gardener_op op, const json_t *obj, const json_t *outputs, json_t *status) {
+static void fake_success(enum gardener_op op, const json_t *obj, const json_t *outputs,
+                         json_t *status) {
   (void)obj;
   if (op == GOP_DELETE)
     return;
@@ -44,9 +46,13 @@ static void fake_success(enum gardener_op op, const json_t *obj, const json_t *o
 }
 
 static const struct ext_actuator fake_actuator = {fake_plan, fake_success};
-static const struct ext_controller fake_ctl = {"infrastructure", "extensions.gardener.cloud", "Infrastructure",
-                                               "infrastructures", "extensions.gardener.cloud/infrastructure",
-                                               "equinixmetal", &fake_actuator};
+static const struct ext_controller fake_ctl = {"infrastructure",
+                                               "extensions.gardener.cloud",
+                                               "Infrastructure",
+                                               "infrastructures",
+                                               "extensions.gardener.cloud/infrastructure",
+                                               "equinixmetal",
+                                               &fake_actuator};
 
 /* ---- driver ---- */
 
@@ -69,8 +75,8 @@ static void drv_free(struct drv *d) {
   json_decref(d->state);
 }
 
-static void drv_event(struct drv *d, const char *source, const char *type, const char *gk, const char *ns,
-                      const char *name, json_t *payload_own) {
+static void drv_event(struct drv *d, const char *source, const char *type, const char *gk,
+                      const char *ns, const char *name, json_t *payload_own) {
   struct reduce_event ev = {++d->seq, d->now, source, type, gk, ns, name, "", "", "", payload_own};
   struct keylist touched = {0};
   d->r.apply(&d->r, d->state, &ev, &touched);
@@ -83,55 +89,69 @@ static void drv_event(struct drv *d, const char *source, const char *type, const
 }
 
 static void drv_start(struct drv *d, bool ignore) {
-  json_t *p = json_pack("{s:{s:{s:b}}}", "controllers", "infrastructure", "ignoreOperationAnnotation", ignore);
+  json_t *p = json_pack("{s:{s:{s:b}}}", "controllers", "infrastructure",
+                        "ignoreOperationAnnotation", ignore);
   drv_event(d, "engine", "engine.start", "", "", "", p);
 }
 
 static void drv_cluster(struct drv *d, const char *shoot_state, const char *force) {
-  json_t *c = json_pack("{s:s,s:s,s:{s:s},s:{s:{s:{s:o},s:{s:{s:s}}}}}", "apiVersion", "extensions.gardener.cloud/v1alpha1",
-                        "kind", "Cluster", "metadata", "name", "shoot--p--s", "spec", "shoot", "metadata",
-                        "annotations", force ? json_pack("{s:s}", "confirmation.gardener.cloud/force-deletion", force) : json_object(),
-                        "status", "lastOperation", "state", shoot_state);
+  json_t *c =
+      json_pack("{s:s,s:s,s:{s:s},s:{s:{s:{s:o},s:{s:{s:s}}}}}", "apiVersion",
+                "extensions.gardener.cloud/v1alpha1", "kind", "Cluster", "metadata", "name",
+                "shoot--p--s", "spec", "shoot", "metadata", "annotations",
+                force ? json_pack("{s:s}", "confirmation.gardener.cloud/force-deletion", force)
+                      : json_object(),
+                "status", "lastOperation", "state", shoot_state);
   drv_event(d, "kube", "kube.added", "extensions.gardener.cloud/Cluster", "", "shoot--p--s", c);
 }
 
 /* An Infrastructure object; annotation, finalizer, deletion and lastOperation state optional. */
 static json_t *infra(const char *rv, int gen, const char *annotation, bool finalizer, bool deleting,
                      const char *last_state, const char *last_type) {
-  json_t *o = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:i},s:{s:s,s:s,s:{s:s,s:s}}}", "apiVersion",
-                        "extensions.gardener.cloud/v1alpha1", "kind", "Infrastructure", "metadata", "name", "infra",
-                        "namespace", "shoot--p--s", "uid", "0123456789abcdef", "resourceVersion", rv, "generation", gen,
-                        "spec", "type", "equinixmetal", "region", "ny", "secretRef", "name", "cloudprovider",
-                        "namespace", "shoot--p--s");
+  json_t *o =
+      json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:i},s:{s:s,s:s,s:{s:s,s:s}}}", "apiVersion",
+                "extensions.gardener.cloud/v1alpha1", "kind", "Infrastructure", "metadata", "name",
+                "infra", "namespace", "shoot--p--s", "uid", "0123456789abcdef", "resourceVersion",
+                rv, "generation", gen, "spec", "type", "equinixmetal", "region", "ny", "secretRef",
+                "name", "cloudprovider", "namespace", "shoot--p--s");
   json_t *md = json_object_get(o, "metadata");
   if (annotation)
-    json_object_set_new(md, "annotations", json_pack("{s:s}", "gardener.cloud/operation", annotation));
+    json_object_set_new(md, "annotations",
+                        json_pack("{s:s}", "gardener.cloud/operation", annotation));
   if (finalizer)
-    json_object_set_new(md, "finalizers", json_pack("[s]", "extensions.gardener.cloud/infrastructure"));
+    json_object_set_new(md, "finalizers",
+                        json_pack("[s]", "extensions.gardener.cloud/infrastructure"));
   if (deleting)
     json_object_set_new(md, "deletionTimestamp", json_string("2026-11-17T10:00:00Z"));
   if (last_state)
-    json_object_set_new(o, "status", json_pack("{s:{s:s,s:s}}", "lastOperation", "state", last_state, "type", last_type));
+    json_object_set_new(
+        o, "status",
+        json_pack("{s:{s:s,s:s}}", "lastOperation", "state", last_state, "type", last_type));
   return o;
 }
 
 static void drv_obj(struct drv *d, const char *type, json_t *obj) {
-  drv_event(d, "kube", type, "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra", obj);
+  drv_event(d, "kube", type, "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra",
+            obj);
 }
 
 /* Answer the single desired action. */
 static void drv_result(struct drv *d, bool ok, json_t *output_or_error) {
   struct action *a = &d->last.v[0];
-  json_t *p = json_pack("{s:s,s:s,s:s,s:b}", "controller", "infrastructure", "actionId", a->id, "kind", a->kind, "ok", ok);
-  json_object_set_new(p, ok ? "output" : "error", output_or_error ? output_or_error : json_object());
-  drv_event(d, "executor", "executor.result", "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra", p);
+  json_t *p = json_pack("{s:s,s:s,s:s,s:b}", "controller", "infrastructure", "actionId", a->id,
+                        "kind", a->kind, "ok", ok);
+  json_object_set_new(p, ok ? "output" : "error",
+                      output_or_error ? output_or_error : json_object());
+  drv_event(d, "executor", "executor.result", "extensions.gardener.cloud/Infrastructure",
+            "shoot--p--s", "infra", p);
 }
 
 static void drv_timer(struct drv *d) {
   struct action *a = &d->last.v[0];
   json_t *p = json_pack("{s:s,s:s}", "controller", "infrastructure", "actionId", a->id);
   d->now = a->at_ms;
-  drv_event(d, "clock", "clock.timer", "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra", p);
+  drv_event(d, "clock", "clock.timer", "extensions.gardener.cloud/Infrastructure", "shoot--p--s",
+            "infra", p);
 }
 
 static const char *step_of(const struct action *a) {
@@ -150,10 +170,10 @@ static const char *step_of(const struct action *a) {
   return buf;
 }
 
-#define EXPECT_STEP(d, s)                                                                    \
-  do {                                                                                       \
-    ASSERT_EQ(1, (d)->last.n);                                                               \
-    ASSERT_STR_EQ(s, step_of(&(d)->last.v[0]));                                              \
+#define EXPECT_STEP(d, s)                                                                          \
+  do {                                                                                             \
+    ASSERT_EQ(1, (d)->last.n);                                                                     \
+    ASSERT_STR_EQ(s, step_of(&(d)->last.v[0]));                                                    \
   } while (0)
 
 static void test_create_flow(void) {
@@ -165,8 +185,10 @@ static void test_create_flow(void) {
   drv_cluster(&d, "Succeeded", NULL);
   EXPECT_STEP(&d, "remove-operation-annotation");
   ASSERT_STR_EQ("kube.patch", d.last.v[0].kind);
-  ASSERT(json_is_null(jsonx_path(d.last.v[0].params, "patch.metadata.annotations.gardener.cloud/operation")) ||
-         json_is_null(json_object_get(jsonx_path(d.last.v[0].params, "patch.metadata.annotations"), "gardener.cloud/operation")));
+  ASSERT(json_is_null(jsonx_path(d.last.v[0].params,
+                                 "patch.metadata.annotations.gardener.cloud/operation")) ||
+         json_is_null(json_object_get(jsonx_path(d.last.v[0].params, "patch.metadata.annotations"),
+                                      "gardener.cloud/operation")));
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "add-finalizer");
   json_t *fins = jsonx_path(d.last.v[0].params, "patch.metadata.finalizers");
@@ -177,7 +199,8 @@ static void test_create_flow(void) {
   ASSERT_STR_EQ("kube.status", d.last.v[0].kind);
   ASSERT_STR_EQ("Processing", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.state"));
   ASSERT_STR_EQ("Create", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.type"));
-  ASSERT_STR_EQ("Reconciling the infrastructure", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
+  ASSERT_STR_EQ("Reconciling the infrastructure",
+                jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
   ASSERT_EQ(1, jsonx_int(d.last.v[0].params, "patch.status.lastOperation.progress", 0));
   ASSERT_STR_EQ("Reconciling", jsonx_str(d.last.v[0].params, "event.reason"));
   drv_result(&d, true, NULL);
@@ -189,7 +212,8 @@ static void test_create_flow(void) {
   json_t *p = d.last.v[0].params;
   ASSERT_STR_EQ("Succeeded", jsonx_str(p, "patch.status.lastOperation.state"));
   ASSERT_EQ(100, jsonx_int(p, "patch.status.lastOperation.progress", 0));
-  ASSERT_STR_EQ("Successfully reconciled infrastructure", jsonx_str(p, "patch.status.lastOperation.description"));
+  ASSERT_STR_EQ("Successfully reconciled infrastructure",
+                jsonx_str(p, "patch.status.lastOperation.description"));
   ASSERT_EQ(1, jsonx_int(p, "patch.status.observedGeneration", 0));
   ASSERT(json_is_null(jsonx_path(p, "patch.status.lastError")));
   ASSERT_STR_EQ("thing-1", jsonx_str(p, "patch.status.providerStatus.thingID"));
@@ -214,16 +238,19 @@ static void test_retryable_failure(void) {
   drv_init(&d);
   to_provider_step(&d);
   char *key1 = xstrdup(d.last.v[0].key);
-  drv_result(&d, false, json_pack("{s:s,s:s,s:[s],s:b,s:i}", "code", "ENG_UNAVAILABLE", "message",
-                                  "the Metal API answered 503", "gardenerCodes", "ERR_RETRYABLE_INFRA_DEPENDENCIES",
-                                  "retryable", 1, "retryAfterMs", 7000));
+  drv_result(&d, false,
+             json_pack("{s:s,s:s,s:[s],s:b,s:i}", "code", "ENG_UNAVAILABLE", "message",
+                       "the Metal API answered 503", "gardenerCodes",
+                       "ERR_RETRYABLE_INFRA_DEPENDENCIES", "retryable", 1, "retryAfterMs", 7000));
   EXPECT_STEP(&d, "report-error-3");
   json_t *p = d.last.v[0].params;
   ASSERT_STR_EQ("Error", jsonx_str(p, "patch.status.lastOperation.state"));
   ASSERT_EQ(50, jsonx_int(p, "patch.status.lastOperation.progress", 0));
   ASSERT_STR_EQ("Error reconciling infrastructure: the Metal API answered 503",
                 jsonx_str(p, "patch.status.lastOperation.description"));
-  ASSERT_STR_EQ("ERR_RETRYABLE_INFRA_DEPENDENCIES", json_string_value(json_array_get(jsonx_path(p, "patch.status.lastError.codes"), 0)));
+  ASSERT_STR_EQ(
+      "ERR_RETRYABLE_INFRA_DEPENDENCIES",
+      json_string_value(json_array_get(jsonx_path(p, "patch.status.lastError.codes"), 0)));
   ASSERT_STR_EQ("ReconcileError", jsonx_str(p, "event.reason"));
   ASSERT_STR_EQ("Warning", jsonx_str(p, "event.type"));
   int64_t t = d.now;
@@ -245,11 +272,14 @@ static void test_non_retryable_failure(void) {
   struct drv d;
   drv_init(&d);
   to_provider_step(&d);
-  drv_result(&d, false, json_pack("{s:s,s:s,s:[s],s:b}", "code", "ENG_UNAUTHENTICATED", "message",
-                                  "the API token was rejected", "gardenerCodes", "ERR_INFRA_UNAUTHENTICATED", "retryable", 0));
+  drv_result(&d, false,
+             json_pack("{s:s,s:s,s:[s],s:b}", "code", "ENG_UNAUTHENTICATED", "message",
+                       "the API token was rejected", "gardenerCodes", "ERR_INFRA_UNAUTHENTICATED",
+                       "retryable", 0));
   EXPECT_STEP(&d, "report-error-3");
   ASSERT_STR_EQ("ERR_INFRA_UNAUTHENTICATED",
-                json_string_value(json_array_get(jsonx_path(d.last.v[0].params, "patch.status.lastError.codes"), 0)));
+                json_string_value(json_array_get(
+                    jsonx_path(d.last.v[0].params, "patch.status.lastError.codes"), 0)));
   drv_result(&d, true, NULL);
   ASSERT_EQ(0, d.last.n); /* no timer: no retry storm */
   ASSERT_STR_EQ("failed", jsonx_str(d.state, "objects.shoot--p--s/infra.op.phase") ?: "");
@@ -268,9 +298,12 @@ static void test_config_error(void) {
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "report-error-3");
   json_t *p = d.last.v[0].params;
-  ASSERT_STR_EQ("Error checking infrastructure config: spec.providerConfig.bad: Invalid value: \"x\"",
-                jsonx_str(p, "patch.status.lastOperation.description"));
-  ASSERT_STR_EQ("ERR_CONFIGURATION_PROBLEM", json_string_value(json_array_get(jsonx_path(p, "patch.status.lastError.codes"), 0)));
+  ASSERT_STR_EQ(
+      "Error checking infrastructure config: spec.providerConfig.bad: Invalid value: \"x\"",
+      jsonx_str(p, "patch.status.lastOperation.description"));
+  ASSERT_STR_EQ(
+      "ERR_CONFIGURATION_PROBLEM",
+      json_string_value(json_array_get(jsonx_path(p, "patch.status.lastError.codes"), 0)));
   drv_result(&d, true, NULL);
   ASSERT_EQ(0, d.last.n);
   drv_free(&d);
@@ -283,14 +316,16 @@ static void test_delete_flow(void) {
   drv_cluster(&d, "Succeeded", "true");
   drv_obj(&d, "kube.added", infra("20", 2, NULL, true, true, "Succeeded", "Reconcile"));
   EXPECT_STEP(&d, "status-processing");
-  ASSERT_STR_EQ("Deleting the Infrastructure", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
+  ASSERT_STR_EQ("Deleting the Infrastructure",
+                jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
   ASSERT_STR_EQ("Delete", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.type"));
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "delete-thing");
   ASSERT(jsonx_bool(d.last.v[0].params, "force", false)); /* the shoot asks for force deletion */
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "status-succeeded");
-  ASSERT_STR_EQ("Successfully deleted Infrastructure", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
+  ASSERT_STR_EQ("Successfully deleted Infrastructure",
+                jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
   ASSERT_STR_EQ("Deleted", jsonx_str(d.last.v[0].params, "event.reason"));
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "remove-finalizer");
@@ -375,7 +410,8 @@ static void test_migrate_and_restore(void) {
   drv_cluster(&d, "Succeeded", NULL);
   drv_obj(&d, "kube.added", infra("60", 1, "migrate", true, false, "Succeeded", "Reconcile"));
   EXPECT_STEP(&d, "status-processing");
-  ASSERT_STR_EQ("Starting migration of the Infrastructure", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
+  ASSERT_STR_EQ("Starting migration of the Infrastructure",
+                jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "keep-thing");
   drv_result(&d, true, NULL);
@@ -394,12 +430,14 @@ static void test_migrate_and_restore(void) {
   EXPECT_STEP(&d, "add-finalizer");
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "status-processing");
-  ASSERT_STR_EQ("Restoring the Infrastructure", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
+  ASSERT_STR_EQ("Restoring the Infrastructure",
+                jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "ensure-thing");
   drv_result(&d, true, json_pack("{s:s}", "id", "t"));
   EXPECT_STEP(&d, "status-succeeded");
-  ASSERT_STR_EQ("Successfully restored Infrastructure", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
+  ASSERT_STR_EQ("Successfully restored Infrastructure",
+                jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "remove-operation-annotation");
   drv_free(&d);
@@ -416,8 +454,10 @@ static void test_trigger_during_operation(void) {
   EXPECT_STEP(&d, "status-processing");
   ASSERT_STR_EQ("Delete", jsonx_str(d.last.v[0].params, "patch.status.lastOperation.type"));
   /* A stale result (an old action id) changes nothing. */
-  json_t *p = json_pack("{s:s,s:s,s:b}", "controller", "infrastructure", "actionId", "old/one", "ok", 1);
-  drv_event(&d, "executor", "executor.result", "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra", p);
+  json_t *p =
+      json_pack("{s:s,s:s,s:b}", "controller", "infrastructure", "actionId", "old/one", "ok", 1);
+  drv_event(&d, "executor", "executor.result", "extensions.gardener.cloud/Infrastructure",
+            "shoot--p--s", "infra", p);
   ASSERT_EQ(0, d.last.n);
   drv_free(&d);
 }
@@ -427,7 +467,9 @@ static char *run_script(void) {
   struct drv d;
   drv_init(&d);
   to_provider_step(&d);
-  drv_result(&d, false, json_pack("{s:s,s:s,s:b}", "code", "ENG_TIMEOUT", "message", "timed out", "retryable", 1));
+  drv_result(
+      &d, false,
+      json_pack("{s:s,s:s,s:b}", "code", "ENG_TIMEOUT", "message", "timed out", "retryable", 1));
   drv_result(&d, true, NULL);
   json_t *all = json_array();
   json_array_append_new(all, action_to_json(&d.last.v[0]));

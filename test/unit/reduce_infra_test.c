@@ -14,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *pubkey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExample user@host";
+static const char *pubkey =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExample user@host";
 
 static json_t *infra_obj(const char *pub_plain) {
-  json_t *o = json_pack("{s:{s:s,s:s,s:s},s:{s:s,s:s,s:{s:s}}}", "metadata", "name", "infrastructure", "namespace",
-                        "shoot--foo--bar", "uid", "u-1", "spec", "type", "equinixmetal", "region", "ny", "secretRef",
-                        "name", "cloudprovider");
+  json_t *o =
+      json_pack("{s:{s:s,s:s,s:s},s:{s:s,s:s,s:{s:s}}}", "metadata", "name", "infrastructure",
+                "namespace", "shoot--foo--bar", "uid", "u-1", "spec", "type", "equinixmetal",
+                "region", "ny", "secretRef", "name", "cloudprovider");
   if (pub_plain) {
     char *b = b64_encode(pub_plain, strlen(pub_plain));
     json_object_set_new(json_object_get(o, "spec"), "sshPublicKey", json_string(b));
@@ -28,7 +30,8 @@ static json_t *infra_obj(const char *pub_plain) {
   return o;
 }
 
-static enum eng_err plan(enum gardener_op op, bool force, json_t *obj, struct ext_step_list *steps, struct eng_error *err) {
+static enum eng_err plan(enum gardener_op op, bool force, json_t *obj, struct ext_step_list *steps,
+                         struct eng_error *err) {
   eng_error_clear(err);
   return metal_infra_controller.actuator->plan(op, force, obj, NULL, steps, err);
 }
@@ -65,19 +68,29 @@ static void test_reconcile_plan(void) {
 }
 
 static void test_validation_errors(void) {
-  struct { const char *pub; const char *pc; const char *want; } cases[] = {
+  struct {
+    const char *pub;
+    const char *pc;
+    const char *want;
+  } cases[] = {
       {NULL, NULL, "spec.sshPublicKey: Required value"},
       {"not a key", NULL, "spec.sshPublicKey: Invalid value: not an OpenSSH public key"},
-      {pubkey, "{\"apiVersion\":\"v1\",\"kind\":\"InfrastructureConfig\"}", "spec.providerConfig.apiVersion: Unsupported value: \"v1\""},
-      {pubkey, "{\"apiVersion\":\"" METAL_PROVIDER_API_VERSION "\",\"kind\":\"WorkerConfig\"}", "spec.providerConfig.kind: Unsupported value"},
-      {pubkey, "{\"apiVersion\":\"" METAL_PROVIDER_API_VERSION "\",\"kind\":\"InfrastructureConfig\",\"vlan\":5}", "spec.providerConfig.vlan: Forbidden: unknown field"},
+      {pubkey, "{\"apiVersion\":\"v1\",\"kind\":\"InfrastructureConfig\"}",
+       "spec.providerConfig.apiVersion: Unsupported value: \"v1\""},
+      {pubkey, "{\"apiVersion\":\"" METAL_PROVIDER_API_VERSION "\",\"kind\":\"WorkerConfig\"}",
+       "spec.providerConfig.kind: Unsupported value"},
+      {pubkey,
+       "{\"apiVersion\":\"" METAL_PROVIDER_API_VERSION
+       "\",\"kind\":\"InfrastructureConfig\",\"vlan\":5}",
+       "spec.providerConfig.vlan: Forbidden: unknown field"},
       {pubkey, "[1]", "spec.providerConfig: Invalid value"},
   };
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
     json_t *o = infra_obj(cases[i].pub);
     if (cases[i].pc) {
       json_error_t je;
-      json_object_set_new(json_object_get(o, "spec"), "providerConfig", json_loads(cases[i].pc, 0, &je));
+      json_object_set_new(json_object_get(o, "spec"), "providerConfig",
+                          json_loads(cases[i].pc, 0, &je));
     }
     struct ext_step_list s = {0};
     struct eng_error err;
@@ -97,7 +110,8 @@ static void test_validation_errors(void) {
   json_decref(o);
   o = infra_obj(pubkey);
   json_object_set_new(json_object_get(o, "spec"), "providerConfig",
-                      json_pack("{s:s,s:s}", "apiVersion", METAL_PROVIDER_API_VERSION, "kind", "InfrastructureConfig"));
+                      json_pack("{s:s,s:s}", "apiVersion", METAL_PROVIDER_API_VERSION, "kind",
+                                "InfrastructureConfig"));
   ASSERT_EQ(ENG_OK, plan(GOP_CREATE, false, o, &s, &err));
   ext_steps_clear(&s);
   json_decref(o);

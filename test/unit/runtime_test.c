@@ -35,21 +35,26 @@ static enum eng_err plan(enum gardener_op op, bool force, const json_t *obj, con
 static void success(enum gardener_op op, const json_t *obj, const json_t *outputs, json_t *status) {
   (void)op;
   (void)obj;
-  json_object_set_new(status, "providerStatus", json_pack("{s:s}", "id", jsonx_str(outputs, "ensure-thing.id") ?: ""));
+  json_object_set_new(status, "providerStatus",
+                      json_pack("{s:s}", "id", jsonx_str(outputs, "ensure-thing.id") ?: ""));
 }
 static const struct ext_actuator act = {plan, success};
-static const struct ext_controller ctl = {"infrastructure", "extensions.gardener.cloud", "Infrastructure",
-                                          "infrastructures", "extensions.gardener.cloud/infrastructure",
-                                          "equinixmetal", &act};
+static const struct ext_controller ctl = {"infrastructure",
+                                          "extensions.gardener.cloud",
+                                          "Infrastructure",
+                                          "infrastructures",
+                                          "extensions.gardener.cloud/infrastructure",
+                                          "equinixmetal",
+                                          &act};
 
 struct world {
   struct ev_loop *loop;
   struct runtime *rt;
   struct reducer red;
   const struct reducer *reds[1];
-  int calls;          /* handler starts */
-  int resolving;      /* starts in resolving mode */
-  bool hold_fake;     /* do not answer fake.* (simulate a crash in flight) */
+  int calls;      /* handler starts */
+  int resolving;  /* starts in resolving mode */
+  bool hold_fake; /* do not answer fake.* (simulate a crash in flight) */
   struct exec_call *held;
   char path[256];
 };
@@ -92,8 +97,17 @@ static enum eng_err world_open(struct world *w, int64_t snapshot_every) {
   return rc;
 }
 
-static void observe_obj(struct world *w, const char *type, const char *gk, const char *ns, const char *name, json_t *obj) {
-  struct jevent ev = {"kube", type, gk, ns, name, jsonx_str(obj, "metadata.uid") ?: "", jsonx_str(obj, "metadata.resourceVersion") ?: "", "", obj};
+static void observe_obj(struct world *w, const char *type, const char *gk, const char *ns,
+                        const char *name, json_t *obj) {
+  struct jevent ev = {"kube",
+                      type,
+                      gk,
+                      ns,
+                      name,
+                      jsonx_str(obj, "metadata.uid") ?: "",
+                      jsonx_str(obj, "metadata.resourceVersion") ?: "",
+                      "",
+                      obj};
   runtime_observe(w->rt, &ev);
   json_decref(obj);
 }
@@ -104,15 +118,17 @@ static void spin(struct world *w, int n) {
 }
 
 static json_t *infra(void) {
-  return json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:i,s:{s:s}},s:{s:s,s:s}}", "apiVersion", "extensions.gardener.cloud/v1alpha1",
-                   "kind", "Infrastructure", "metadata", "name", "infra", "namespace", "shoot--p--s", "uid", "abcdef0123",
-                   "resourceVersion", "5", "generation", 1, "annotations", "gardener.cloud/operation", "reconcile", "spec",
-                   "type", "equinixmetal", "region", "ny");
+  return json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:i,s:{s:s}},s:{s:s,s:s}}", "apiVersion",
+                   "extensions.gardener.cloud/v1alpha1", "kind", "Infrastructure", "metadata",
+                   "name", "infra", "namespace", "shoot--p--s", "uid", "abcdef0123",
+                   "resourceVersion", "5", "generation", 1, "annotations",
+                   "gardener.cloud/operation", "reconcile", "spec", "type", "equinixmetal",
+                   "region", "ny");
 }
 
 static json_t *cluster(void) {
-  return json_pack("{s:s,s:{s:s},s:{s:{s:{s:{s:s}}}}}", "kind", "Cluster", "metadata", "name", "shoot--p--s", "spec", "shoot",
-                   "status", "lastOperation", "state", "Succeeded");
+  return json_pack("{s:s,s:{s:s},s:{s:{s:{s:{s:s}}}}}", "kind", "Cluster", "metadata", "name",
+                   "shoot--p--s", "spec", "shoot", "status", "lastOperation", "state", "Succeeded");
 }
 
 static const char *op_phase(struct world *w) {
@@ -165,7 +181,8 @@ static void test_operation_end_to_end(void) {
   ASSERT(mkdtemp(dir));
   snprintf(w.path, sizeof(w.path), "%s/journal.db", dir);
   ASSERT_EQ(ENG_OK, world_open(&w, 1000));
-  observe_obj(&w, "kube.added", "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra", infra());
+  observe_obj(&w, "kube.added", "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra",
+              infra());
   observe_obj(&w, "kube.added", "extensions.gardener.cloud/Cluster", "", "shoot--p--s", cluster());
   for (int i = 0; i < 50 && (!op_phase(&w) || strcmp(op_phase(&w), "done")); i++)
     spin(&w, 3);
@@ -201,7 +218,8 @@ static void test_crash_resolves_and_snapshot(void) {
   w.hold_fake = true;
   ASSERT_EQ(ENG_OK, world_open(&w, 1)); /* snapshot after every input */
   observe_obj(&w, "kube.added", "extensions.gardener.cloud/Cluster", "", "shoot--p--s", cluster());
-  observe_obj(&w, "kube.added", "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra", infra());
+  observe_obj(&w, "kube.added", "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra",
+              infra());
   for (int i = 0; i < 50 && !w.held; i++)
     spin(&w, 3);
   ASSERT(w.held); /* the provider call is in flight: its intent is durable, no result */
@@ -227,8 +245,11 @@ static void test_crash_resolves_and_snapshot(void) {
   observe_obj(&w, "kube.added", "extensions.gardener.cloud/Cluster", "", "shoot--p--s", cluster());
   json_t *o = infra();
   json_object_del(json_object_get(o, "metadata"), "annotations");
-  json_object_set_new(o, "status", json_pack("{s:{s:s,s:s}}", "lastOperation", "type", "Create", "state", "Succeeded"));
-  observe_obj(&w, "kube.modified", "extensions.gardener.cloud/Infrastructure", "shoot--p--s", "infra", o);
+  json_object_set_new(
+      o, "status",
+      json_pack("{s:{s:s,s:s}}", "lastOperation", "type", "Create", "state", "Succeeded"));
+  observe_obj(&w, "kube.modified", "extensions.gardener.cloud/Infrastructure", "shoot--p--s",
+              "infra", o);
   spin(&w, 5);
   ASSERT_EQ(2, w.calls);
   ASSERT_EQ(ENG_OK, runtime_close(w.rt, "test", &err));
