@@ -9,6 +9,7 @@
 #include "common.h"
 #include "cmd_audit.h"
 #include "cli.h"
+#include "cmd_journal.h"
 #include "journal.h"
 #include "jsonx.h"
 #include "progress.h"
@@ -104,15 +105,16 @@ static void query_free(struct query *q) {
   free(q->okind);
 }
 
-static int open_ro(const char *path, struct journal **j) {
-  struct journal_options o = {.read_only = true};
-  struct eng_error err;
-  eng_error_clear(&err);
-  if (journal_open(path, &o, j, &err) != ENG_OK) {
-    fprintf(stderr, CMD ": %s\n", err.msg);
-    return EXIT_FAIL;
-  }
-  return EXIT_OK;
+/* Parse the options and open the journal: -1 to go on (q and *j are live), else the exit code. */
+static int begin(const struct cli_spec *spec, struct query *q, int argc, char **argv,
+                 struct journal **j) {
+  char *path;
+  int rc = parse_common(spec, q, argc, argv, &path);
+  if (rc < 0)
+    rc = cmd_journal_open_ro(spec->prog, path, j) == EXIT_OK ? -1 : EXIT_FAIL;
+  if (rc >= 0)
+    query_free(q);
+  return rc;
 }
 
 /* Visit the engine's own decision events (actions, intents, results) in seq order. */
@@ -239,17 +241,10 @@ static int cmd_operations(int argc, char **argv) {
       opts,
       1,
       1};
-  char *path;
-  int rc = parse_common(&spec, &q, argc, argv, &path);
-  if (rc >= 0) {
-    query_free(&q);
-    return rc;
-  }
   struct journal *j;
-  if ((rc = open_ro(path, &j)) != EXIT_OK) {
-    query_free(&q);
+  int rc = begin(&spec, &q, argc, argv, &j);
+  if (rc >= 0)
     return rc;
-  }
   struct ops o = {json_object(), json_array(), json_object()};
   rc = visit(j, &q, ops_visit, &o);
   if (rc == EXIT_OK) {
@@ -357,17 +352,10 @@ static int cmd_actions(int argc, char **argv) {
       opts,
       1,
       1};
-  char *path;
-  int rc = parse_common(&spec, &q, argc, argv, &path);
-  if (rc >= 0) {
-    query_free(&q);
-    return rc;
-  }
   struct journal *j;
-  if ((rc = open_ro(path, &j)) != EXIT_OK) {
-    query_free(&q);
+  int rc = begin(&spec, &q, argc, argv, &j);
+  if (rc >= 0)
     return rc;
-  }
   struct acts a = {&q, json_object(), json_object(), 0};
   if (!q.json)
     printf("%-24s %-20s %-8s %8s  %s\n", "STARTED", "KIND", "RESULT", "DURATION", "ACTION");
@@ -430,17 +418,10 @@ static int cmd_errors(int argc, char **argv) {
       opts,
       1,
       1};
-  char *path;
-  int rc = parse_common(&spec, &q, argc, argv, &path);
-  if (rc >= 0) {
-    query_free(&q);
-    return rc;
-  }
   struct journal *j;
-  if ((rc = open_ro(path, &j)) != EXIT_OK) {
-    query_free(&q);
+  int rc = begin(&spec, &q, argc, argv, &j);
+  if (rc >= 0)
     return rc;
-  }
   struct errs e = {json_object(), json_array()};
   rc = visit(j, &q, errs_visit, &e);
   if (rc == EXIT_OK) {

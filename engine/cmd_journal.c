@@ -36,15 +36,19 @@ static void top_usage(FILE *out) {
                "Exit codes: 0 success, 1 failure (including a broken chain), 2 usage error.\n");
 }
 
-static int open_ro(const char *path, struct journal **j) {
+int cmd_journal_open_ro(const char *prog, const char *path, struct journal **j) {
   struct journal_options opt = {.read_only = true};
   struct eng_error err;
   eng_error_clear(&err);
   if (journal_open(path, &opt, j, &err) != ENG_OK) {
-    fprintf(stderr, CMD ": %s\n", err.msg);
+    fprintf(stderr, "%s: %s\n", prog, err.msg);
     return EXIT_FAIL;
   }
   return EXIT_OK;
+}
+
+static int open_ro(const char *path, struct journal **j) {
+  return cmd_journal_open_ro(CMD, path, j);
 }
 
 /* Parse the options and the one JOURNAL argument: -1 to go on, else the exit code. */

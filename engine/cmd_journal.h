@@ -10,4 +10,9 @@
  * EXIT_FAIL or EXIT_USAGE. */
 int cmd_journal(int argc, char **argv);
 
+struct journal;
+/* Open path read-only for a command named prog; on failure print "prog: <sentence>" on stderr and
+ * return EXIT_FAIL, else EXIT_OK. Shared by journal, replay and audit. */
+int cmd_journal_open_ro(const char *prog, const char *path, struct journal **j);
+
 #endif

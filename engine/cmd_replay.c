@@ -6,6 +6,7 @@
 #include "common.h"
 #include "cmd_replay.h"
 #include "cli.h"
+#include "cmd_journal.h"
 #include "journal.h"
 #include "jsonx.h"
 #include "progress.h"
@@ -206,16 +207,14 @@ int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers
            EXIT_USAGE;
   }
   struct journal *j;
-  struct journal_options jo = {.read_only = true};
-  struct eng_error err;
-  eng_error_clear(&err);
-  if (journal_open(path, &jo, &j, &err) != ENG_OK) {
-    fprintf(stderr, CMD ": %s\n", err.msg);
+  if (cmd_journal_open_ro(CMD, path, &j) != EXIT_OK) {
     free(sh.f.kind);
     free(sh.f.ns);
     free(sh.f.name);
     return EXIT_FAIL;
   }
+  struct eng_error err;
+  eng_error_clear(&err);
   struct progress pr;
   progress_init(&pr, show_progress, "replayed");
   struct replay_opts ro = {0};

@@ -656,7 +656,17 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
     struct eng_error err;
     eng_error_clear(&err);
     if (plugins[i].check && plugins[i].check(plugins[i].self, &err) != ENG_OK) {
-      fprintf(stderr, CMD ": %s\nRun '" CMD " --help' for usage.\n", err.msg);
+      code = cli_usage_error(&spec, "%s", err.msg);
+      goto out;
+    }
+  }
+  {
+    /* Bind addresses are checked now, not after the API client and the journal are set up. */
+    struct httpd_addr probe;
+    struct eng_error err;
+    if (httpd_addr_parse("--metrics-bind-address", o->metrics_addr, ":8080", &probe, &err) != ENG_OK ||
+        httpd_addr_parse("--health-bind-address", o->health_addr, ":8081", &probe, &err) != ENG_OK) {
+      code = cli_usage_error(&spec, "%s", err.msg);
       goto out;
     }
   }
