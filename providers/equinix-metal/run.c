@@ -664,8 +664,10 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
     /* Bind addresses are checked now, not after the API client and the journal are set up. */
     struct httpd_addr probe;
     struct eng_error err;
-    if (httpd_addr_parse("--metrics-bind-address", o->metrics_addr, ":8080", &probe, &err) != ENG_OK ||
-        httpd_addr_parse("--health-bind-address", o->health_addr, ":8081", &probe, &err) != ENG_OK) {
+    if (httpd_addr_parse("--metrics-bind-address", o->metrics_addr, ":8080", &probe, &err) !=
+            ENG_OK ||
+        httpd_addr_parse("--health-bind-address", o->health_addr, ":8081", &probe, &err) !=
+            ENG_OK) {
       code = cli_usage_error(&spec, "%s", err.msg);
       goto out;
     }
