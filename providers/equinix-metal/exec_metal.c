@@ -3,33 +3,18 @@
  */
 #include "common.h"
 #include "providers/equinix-metal/exec_metal.h"
-#include "b64.h"
 #include "jsonx.h"
 #include "log.h"
 #include "providers/equinix-metal/metal_client.h"
-#include "sha256.h"
+#include "providers/equinix-metal/metal_creds.h"
 #include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CLIENTS 64
-
-struct client_slot {
-  char digest[SHA256_HEX_LEN + 1]; /* of token and project: never the token itself */
-  struct metal_client *mc;
-};
-
 struct exec_metal {
-  struct ev_loop *loop;
-  struct kube_client *kube;
-  struct kube_informer *secrets;
-  struct exec_metal_opts o;
-  char *base_url, *ca_path;
-  struct client_slot slots[MAX_CLIENTS];
-  size_t nslots;
+  struct metal_creds *creds;
   struct job *jobs; /* in flight */
-  uint64_t retired_requests;
 };
 
 enum job_kind { JOB_ENSURE, JOB_DELETE };
@@ -41,7 +26,7 @@ struct job {
   struct action a;
   struct metal_client *mc;
   struct metal_op *op;
-  struct kube_call *kc;
+  struct metal_creds_req *cr;
   /* delete: ids still to delete, and how many went */
   char **ids;
   size_t nids, next_id;
@@ -98,112 +83,6 @@ static void finish_err(struct job *j, const struct eng_error *err, const char *c
 
 static void finish_metal_err(struct job *j, const struct eng_error *err) {
   finish_err(j, err, metal_gardener_code(err), metal_retryable(err));
-}
-
-/* ---- credentials ------------------------------------------------------------------------------
- */
-
-static struct metal_client *client_for(struct exec_metal *m, const char *token, const char *project,
-                                       struct eng_error *err) {
-  char buf[4096];
-  snprintf(buf, sizeof(buf), "%s%c%s", token, 0, project);
-  char digest[SHA256_HEX_LEN + 1];
-  sha256_hex(buf, strlen(token) + 1 + strlen(project), digest);
-  explicit_bzero(buf, sizeof(buf));
-  for (size_t i = 0; i < m->nslots; i++)
-    if (strcmp(m->slots[i].digest, digest) == 0)
-      return m->slots[i].mc;
-  struct metal_client_opts co = {0};
-  co.base_url = m->base_url;
-  co.ca_path = m->ca_path;
-  co.token = token;
-  co.project_id = project;
-  co.rate = m->o.rate;
-  co.burst = m->o.burst;
-  co.timeout_ms = m->o.timeout_ms;
-  co.settle_ms = m->o.settle_ms;
-  struct metal_client *mc = metal_client_new(m->loop, &co, err);
-  if (!mc)
-    return NULL;
-  if (m->nslots == MAX_CLIENTS) {
-    /* Evict the oldest idle client (rotated credentials leave old ones behind). */
-    size_t victim = MAX_CLIENTS;
-    for (size_t i = 0; i < m->nslots && victim == MAX_CLIENTS; i++)
-      if (metal_client_pending(m->slots[i].mc) == 0)
-        victim = i;
-    if (victim == MAX_CLIENTS)
-      victim = 0;
-    m->retired_requests += metal_client_requests(m->slots[victim].mc);
-    metal_client_free(m->slots[victim].mc);
-    memmove(&m->slots[victim], &m->slots[victim + 1],
-            (m->nslots - victim - 1) * sizeof(m->slots[0]));
-    m->nslots--;
-  }
-  snprintf(m->slots[m->nslots].digest, sizeof(m->slots[0].digest), "%s", digest);
-  m->slots[m->nslots].mc = mc;
-  m->nslots++;
-  return mc;
-}
-
-/* The decoded value of data[key] of a Secret, or NULL. Caller frees with xfree_secret(). */
-static char *secret_value(const json_t *secret, const char *key) {
-  const char *b = jsonx_str(json_object_get(secret, "data"), key);
-  if (!b)
-    return NULL;
-  unsigned char *raw;
-  size_t len;
-  if (b64_decode(b, strlen(b), &raw, &len) != ENG_OK)
-    return NULL;
-  /* Trim surrounding whitespace like the Go original (strings.TrimSpace). */
-  char *s = (char *)raw;
-  while (len > 0 &&
-         (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
-    s[--len] = '\0';
-  size_t lead = strspn(s, " \t\r\n");
-  if (lead)
-    memmove(s, s + lead, len - lead + 1);
-  return s;
-}
-
-static void run_job(struct job *j, const json_t *secret);
-
-static void secret_got(void *ud, const struct kube_result *res) {
-  struct job *j = ud;
-  j->kc = NULL;
-  if (res->err) {
-    struct eng_error err;
-    const char *ns = jsonx_str(j->a.params, "secretRef.namespace");
-    const char *name = jsonx_str(j->a.params, "secretRef.name");
-    if (res->err == ENG_NOTFOUND)
-      eng_error_set(
-          &err, ENG_NOTFOUND,
-          "the Secret %s/%s named by spec.secretRef does not exist; it must hold the Equinix "
-          "Metal API token (apiToken) and project ID (projectID)",
-          ns, name);
-    else
-      eng_error_set(&err, res->err, "cannot read the Secret %s/%s: %s", ns, name, res->error.msg);
-    finish_err(j, &err, NULL, true);
-    return;
-  }
-  run_job(j, res->body);
-}
-
-static void with_secret(struct job *j) {
-  struct exec_metal *m = j->m;
-  const char *ns = jsonx_str(j->a.params, "secretRef.namespace");
-  const char *name = jsonx_str(j->a.params, "secretRef.name");
-  if (!ns || !name) {
-    struct eng_error err;
-    eng_error_set(&err, ENG_CONFIG, "the action names no Secret (secretRef)");
-    finish_err(j, &err, "ERR_CONFIGURATION_PROBLEM", false);
-    return;
-  }
-  const json_t *s = m->secrets ? kube_informer_get(m->secrets, ns, name) : NULL;
-  if (s) {
-    run_job(j, s);
-    return;
-  }
-  j->kc = kube_get(m->kube, &kube_res_secret, ns, name, secret_got, j);
 }
 
 /* ---- ensure -----------------------------------------------------------------------------------
@@ -321,31 +200,14 @@ static void listed_for_delete(void *ud, const struct metal_result *r) {
 /* ---- dispatch ---------------------------------------------------------------------------------
  */
 
-static void run_job(struct job *j, const json_t *secret) {
-  const char *ns = jsonx_str(j->a.params, "secretRef.namespace");
-  const char *name = jsonx_str(j->a.params, "secretRef.name");
-  char *token = secret_value(secret, "apiToken");
-  char *project = secret_value(secret, "projectID");
-  struct eng_error err;
-  eng_error_clear(&err);
-  if (!token || !*token || !project || !*project) {
-    eng_error_set(
-        &err, ENG_CONFIG,
-        "the Secret %s/%s has no \"%s\" field; it must hold the Equinix Metal API token (apiToken) "
-        "and the project ID (projectID)",
-        ns, name, !token || !*token ? "apiToken" : "projectID");
-    xfree_secret(token);
-    xfree_secret(project);
-    finish_err(j, &err, "ERR_CONFIGURATION_PROBLEM", false);
+static void with_client(void *ud, const struct metal_creds_result *r) {
+  struct job *j = ud;
+  j->cr = NULL;
+  if (!r->mc) {
+    finish_err(j, r->err, r->gardener_code, r->retryable);
     return;
   }
-  j->mc = client_for(j->m, token, project, &err);
-  xfree_secret(token);
-  xfree_secret(project);
-  if (!j->mc) {
-    finish_err(j, &err, "ERR_CONFIGURATION_PROBLEM", false);
-    return;
-  }
+  j->mc = r->mc;
   if (j->kind == JOB_ENSURE) {
     const char *known = jsonx_str(j->a.params, "knownID");
     if (known && *known)
@@ -377,19 +239,17 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
     finish_err(j, &err, NULL, false);
     return;
   }
-  with_secret(j);
+  /* with_client() may run (and finish the job) before metal_creds_get() returns. */
+  struct metal_creds_req *cr =
+      metal_creds_get(m->creds, jsonx_str(a->params, "secretRef.namespace"),
+                      jsonx_str(a->params, "secretRef.name"), with_client, j);
+  if (cr)
+    j->cr = cr;
 }
 
-struct exec_metal *exec_metal_new(struct ev_loop *loop, struct kube_client *kube,
-                                  struct kube_informer *secrets, const struct exec_metal_opts *o) {
+struct exec_metal *exec_metal_new(struct metal_creds *creds) {
   struct exec_metal *m = xcalloc(1, sizeof(*m));
-  m->loop = loop;
-  m->kube = kube;
-  m->secrets = secrets;
-  if (o)
-    m->o = *o;
-  m->base_url = m->o.base_url ? xstrdup(m->o.base_url) : NULL;
-  m->ca_path = m->o.ca_path ? xstrdup(m->o.ca_path) : NULL;
+  m->creds = creds;
   return m;
 }
 
@@ -398,26 +258,17 @@ void exec_metal_register(struct exec_metal *m, struct executor *x) {
   executor_handle(x, "metal.sshkey.delete", start, m);
 }
 
-uint64_t exec_metal_requests(const struct exec_metal *m) {
-  uint64_t n = m->retired_requests;
-  for (size_t i = 0; i < m->nslots; i++)
-    n += metal_client_requests(m->slots[i].mc);
-  return n;
-}
-
 void exec_metal_free(struct exec_metal *m) {
   if (!m)
     return;
   while (m->jobs) {
     struct job *j = m->jobs;
     m->jobs = j->next;
-    if (j->kc)
-      kube_cancel(m->kube, j->kc);
-    job_free(j); /* metal ops are cancelled with their clients below */
+    if (j->cr)
+      metal_creds_cancel(m->creds, j->cr);
+    if (j->op)
+      metal_op_cancel(j->op);
+    job_free(j);
   }
-  for (size_t i = 0; i < m->nslots; i++)
-    metal_client_free(m->slots[i].mc);
-  free(m->base_url);
-  free(m->ca_path);
   free(m);
 }

@@ -6,10 +6,8 @@
  *   metal.sshkey.delete {secretRef, label, id?, force}
  *       → {deleted, skipped?}
  *
- * Credentials (apiToken, projectID) are read from the Secret named by
- * secretRef, from the watch cache when it holds it and by a GET otherwise; they
- * stay in memory only. One Metal client per credentials set is kept (they carry
- * the rate limiter), so all actions of a project share one token bucket.
+ * Credentials come from the Secret named by secretRef through metal_creds.h
+ * (memory only; one client, hence one token bucket, per credentials set).
  *
  * Idempotency: the SSH key's label ("<shoot-namespace>-ssh-publickey") is its
  * key in Equinix Metal; ensure looks it up before creating, so resolving an
@@ -20,27 +18,14 @@
 
 #include "common.h"
 #include "executor.h"
-#include "kube/client.h"
-#include "kube/informer.h"
 
-struct ev_loop;
+struct metal_creds;
 struct exec_metal;
 
-struct exec_metal_opts {
-  const char *base_url; /* NULL = the public API */
-  const char *ca_path;  /* NULL = system trust store */
-  double rate, burst;   /* per credentials set; 0 = client defaults */
-  long timeout_ms;      /* one HTTP request; 0 = client default */
-  long settle_ms;       /* wait before confirming an ambiguous create; 0 = client default */
-};
-
-/* secrets may be NULL (then every Secret is read with a GET). */
-struct exec_metal *exec_metal_new(struct ev_loop *loop, struct kube_client *kube,
-                                  struct kube_informer *secrets, const struct exec_metal_opts *o);
+/* creds (the shared Secret-to-client cache) must outlive the handlers. */
+struct exec_metal *exec_metal_new(struct metal_creds *creds);
 void exec_metal_register(struct exec_metal *m, struct executor *x);
-/* Cancels operations in flight (their outcomes never arrive) and frees the clients. */
+/* Cancels operations in flight (their outcomes never arrive). Free before creds. */
 void exec_metal_free(struct exec_metal *m);
-/* HTTP requests sent to the Metal API so far. */
-uint64_t exec_metal_requests(const struct exec_metal *m);
 
 #endif

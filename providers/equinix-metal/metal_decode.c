@@ -215,7 +215,8 @@ enum eng_err metal_device_list_decode(const json_t *arr, struct metal_device_lis
     }
     out->n++;
   }
-  qsort(out->items, out->n, sizeof(*out->items), cmp_device);
+  if (out->n > 1)
+    qsort(out->items, out->n, sizeof(*out->items), cmp_device);
   /* A device that moved between pages while they were read appears twice: keep the first. */
   size_t w = 0;
   for (size_t i = 0; i < out->n; i++) {
@@ -498,7 +499,8 @@ json_t *metal_device_summary(const struct metal_device *d) {
   const char **tags = xcalloc(d->ntags ? d->ntags : 1, sizeof(*tags));
   for (size_t i = 0; i < d->ntags; i++)
     tags[i] = d->tags[i];
-  qsort(tags, d->ntags, sizeof(*tags), cmp_str);
+  if (d->ntags > 1)
+    qsort(tags, d->ntags, sizeof(*tags), cmp_str);
   json_t *ta = json_array();
   for (size_t i = 0; i < d->ntags; i++)
     json_array_append_new(ta, json_string(tags[i]));
@@ -507,7 +509,8 @@ json_t *metal_device_summary(const struct metal_device *d) {
   const struct metal_ip **ips = xcalloc(d->nips ? d->nips : 1, sizeof(*ips));
   for (size_t i = 0; i < d->nips; i++)
     ips[i] = &d->ips[i];
-  qsort(ips, d->nips, sizeof(*ips), cmp_ip);
+  if (d->nips > 1)
+    qsort(ips, d->nips, sizeof(*ips), cmp_ip);
   json_t *ia = json_array();
   for (size_t i = 0; i < d->nips; i++) {
     json_t *e = json_object();

@@ -154,7 +154,8 @@ static void gone(struct metal_poller *p, const char *id, const char *reason) {
 }
 
 static void emit_set(struct metal_poller *p) {
-  qsort(p->seen, p->n, sizeof(*p->seen), cmp_seen);
+  if (p->n > 1) /* seen is NULL while the shoot has no device */
+    qsort(p->seen, p->n, sizeof(*p->seen), cmp_seen);
   json_t *arr = json_array();
   for (size_t i = 0; i < p->n; i++) {
     json_t *e = json_object();

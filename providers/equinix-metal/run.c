@@ -25,9 +25,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_std.h"
+#include "providers/equinix-metal/device_watch.h"
 #include "providers/equinix-metal/exec_metal.h"
 #include "providers/equinix-metal/infra.h"
 #include "providers/equinix-metal/metal_client.h"
+#include "providers/equinix-metal/metal_creds.h"
 #include "providers/equinix-metal/registry.h"
 #include "runtime.h"
 #include "xalloc.h"
@@ -53,6 +55,7 @@ struct opts {
   bool leader_election, ignore_annotation;
   long infra_conc, cp_conc, worker_conc, hc_conc, hb_interval, metal_rps, metal_burst;
   long snapshot_every, retention_mb, lease_duration, renew_deadline, retry_period;
+  long poll_slow, poll_fast;
   struct cli_list controllers, disabled;
 };
 
@@ -64,7 +67,9 @@ struct app {
   struct runtime *rt;
   struct kube_recorder *rec;
   struct exec_kube *xk;
+  struct metal_creds *creds;
   struct exec_metal *xm;
+  struct device_watch *devices;
   struct kube_informer *inf_cluster, *inf_infra, *inf_secret;
   struct kube_leader *leader;
   struct kube_heartbeat *hb;
@@ -231,12 +236,43 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
  */
 
 static struct kube_informer *informer(struct app *a, const struct kube_resource *r,
-                                      const char *field_selector) {
+                                      const char *field_selector,
+                                      const struct kube_informer_handlers *h) {
   struct kube_informer_opts io = {0};
   io.res = r;
   io.field_selector = field_selector;
   io.sink = runtime_sink(a->rt);
+  if (h) {
+    io.handlers = *h;
+    io.ud = a;
+  }
   return kube_informer_new(a->kube, &io);
+}
+
+/* ---- device observation: one poller per equinixmetal Infrastructure ------------------------ */
+
+static void watch_devices(struct app *a, const json_t *infra) {
+  const char *type = jsonx_str(infra, "spec.type");
+  const char *ns = jsonx_str(infra, "metadata.namespace");
+  if (!type || strcmp(type, METAL_EXTENSION_TYPE) != 0 || !ns)
+    return;
+  const char *sns = jsonx_str(infra, "spec.secretRef.namespace");
+  device_watch_shoot(a->devices, ns, sns && *sns ? sns : ns,
+                     jsonx_str(infra, "spec.secretRef.name"));
+}
+
+static void infra_added(void *ud, const json_t *obj) { watch_devices(ud, obj); }
+
+static void infra_updated(void *ud, const json_t *old_obj, const json_t *new_obj) {
+  (void)old_obj;
+  watch_devices(ud, new_obj);
+}
+
+static void infra_deleted(void *ud, const json_t *last) {
+  struct app *a = ud;
+  const char *ns = jsonx_str(last, "metadata.namespace");
+  if (ns)
+    device_watch_forget(a->devices, ns);
 }
 
 static json_t *start_payload(const struct app *a) {
@@ -307,17 +343,19 @@ static int setup_and_run(struct app *a) {
   exec_kube_register(a->xk, x);
   if (a->o.secret_name && *a->o.secret_name) {
     char *fs = xasprintf("metadata.name=%s", a->o.secret_name);
-    a->inf_secret = informer(a, &kube_res_secret, fs);
+    a->inf_secret = informer(a, &kube_res_secret, fs, NULL);
     free(fs);
   }
-  struct exec_metal_opts mo = {a->o.metal_url,
-                               a->o.metal_ca && *a->o.metal_ca ? a->o.metal_ca : NULL,
-                               (double)a->o.metal_rps,
-                               (double)a->o.metal_burst,
-                               0,
-                               0};
-  a->xm = exec_metal_new(a->loop, a->kube, a->inf_secret, &mo);
+  struct metal_creds_opts mo = {0};
+  mo.base_url = a->o.metal_url;
+  mo.ca_path = a->o.metal_ca && *a->o.metal_ca ? a->o.metal_ca : NULL;
+  mo.rate = (double)a->o.metal_rps;
+  mo.burst = (double)a->o.metal_burst;
+  a->creds = metal_creds_new(a->loop, a->kube, a->inf_secret, &mo);
+  a->xm = exec_metal_new(a->creds);
   exec_metal_register(a->xm, x);
+  struct device_watch_opts dw = {a->o.poll_fast * 1000, a->o.poll_slow * 1000};
+  a->devices = device_watch_new(a->creds, runtime_sink(a->rt), &dw);
 
   /* Metrics and health. */
   a->reg = metrics_registry_new();
@@ -410,8 +448,11 @@ static int setup_and_run(struct app *a) {
     return EXIT_FAIL;
   }
   if (enabled(a, "infrastructure")) {
-    a->inf_cluster = informer(a, &kube_res_gardener_cluster, NULL);
-    a->inf_infra = informer(a, &kube_res_gardener_infrastructure, NULL);
+    static const struct kube_informer_handlers infra_handlers = {infra_added, infra_updated,
+                                                                 infra_deleted, NULL};
+    a->inf_cluster = informer(a, &kube_res_gardener_cluster, NULL, NULL);
+    a->inf_infra = informer(a, &kube_res_gardener_infrastructure, NULL,
+                            a->o.poll_slow > 0 ? &infra_handlers : NULL);
     kube_informer_start(a->inf_cluster);
     kube_informer_start(a->inf_infra);
   }
@@ -450,7 +491,9 @@ static void teardown(struct app *a, int code) {
   kube_informer_free(a->inf_infra);
   kube_heartbeat_free(a->hb);
   kube_leader_free(a->leader);
+  device_watch_free(a->devices);
   exec_metal_free(a->xm);
+  metal_creds_free(a->creds);
   kube_informer_free(a->inf_secret);
   exec_kube_free(a->xk);
   kube_recorder_free(a->rec);
@@ -491,6 +534,8 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   o->metal_rps = 10;
   o->metal_burst = 20;
   o->snapshot_every = 10000;
+  o->poll_slow = 60;
+  o->poll_fast = 10;
   o->lease_duration = 15;
   o->renew_deadline = 10;
   o->retry_period = 2;
@@ -511,6 +556,12 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
        "Metal API request rate per project (default 10)", NULL},
       {"metal-request-burst", CLI_INT, &o->metal_burst, "N",
        "Metal API request burst per project (default 20)", NULL},
+      {"metal-poll-seconds", CLI_INT, &o->poll_slow, "N",
+       "how often each shoot's devices are listed while all are stable (default 60; 0 = do not "
+       "watch devices)",
+       NULL},
+      {"metal-poll-fast-seconds", CLI_INT, &o->poll_fast, "N",
+       "how often while a device is being provisioned or deprovisioned (default 10)", NULL},
       {"credentials-secret-name", CLI_STRING, &o->secret_name, "NAME",
        "name of the credentials Secrets to watch (default cloudprovider; others are read on "
        "demand)",
@@ -632,8 +683,8 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
       log_warn("this controller is not part of this version yet and does not run", "controller",
                known_controllers[c], NULL);
   }
-  if (o->infra_conc < 1 || o->hb_interval < 1 || o->metal_rps < 1 || o->metal_burst < 1 ||
-      o->snapshot_every < 1) {
+  if (o->poll_slow < 0 || o->poll_fast < 1 || o->infra_conc < 1 || o->hb_interval < 1 ||
+      o->metal_rps < 1 || o->metal_burst < 1 || o->snapshot_every < 1) {
     code = cli_usage_error(
         &spec, "concurrency, rates, intervals and --journal-snapshot-every must be at least 1.");
     goto out;
