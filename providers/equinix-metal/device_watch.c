@@ -58,8 +58,8 @@ static void resolved(void *ud, const struct metal_creds_result *r) {
   s->cr = NULL;
   if (!r->mc) {
     if (!s->last_error || strcmp(s->last_error, r->err->msg) != 0) {
-      log_warn("not watching the devices of this shoot: its credentials cannot be used", "namespace", s->ns,
-               "error", r->err->msg, NULL);
+      log_warn("not watching the devices of this shoot: its credentials cannot be used",
+               "namespace", s->ns, "error", r->err->msg, NULL);
       free(s->last_error);
       s->last_error = xstrdup(r->err->msg);
     }
@@ -86,7 +86,8 @@ static void resolved(void *ud, const struct metal_creds_result *r) {
   log_debug("watching the devices of a shoot", "namespace", s->ns, NULL);
 }
 
-void device_watch_shoot(struct device_watch *w, const char *ns, const char *secret_ns, const char *secret_name) {
+void device_watch_shoot(struct device_watch *w, const char *ns, const char *secret_ns,
+                        const char *secret_name) {
   struct shoot *s = find(w, ns);
   if (!s) {
     s = xcalloc(1, sizeof(*s));

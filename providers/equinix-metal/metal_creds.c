@@ -72,8 +72,8 @@ static void evict_one(struct metal_creds *c) {
   /* Everything is busy or pinned: grow rather than pull a client from under its user. */
 }
 
-static struct metal_client *client_for(struct metal_creds *c, const char *token, const char *project,
-                                       struct eng_error *err) {
+static struct metal_client *client_for(struct metal_creds *c, const char *token,
+                                       const char *project, struct eng_error *err) {
   struct sha256_ctx h;
   uint8_t d[SHA256_LEN];
   sha256_begin(&h);
@@ -120,7 +120,8 @@ static char *secret_value(const json_t *secret, const char *key) {
   if (b64_decode(b, strlen(b), &raw, &len) != ENG_OK)
     return NULL;
   char *s = (char *)raw;
-  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
+  while (len > 0 &&
+         (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
     s[--len] = '\0';
   size_t lead = strspn(s, " \t\r\n");
   if (lead)
@@ -128,14 +129,14 @@ static char *secret_value(const json_t *secret, const char *key) {
   return s;
 }
 
-static void answer(metal_creds_fn fn, void *ud, struct metal_client *mc, const struct eng_error *err,
-                   const char *code, bool retryable) {
+static void answer(metal_creds_fn fn, void *ud, struct metal_client *mc,
+                   const struct eng_error *err, const char *code, bool retryable) {
   struct metal_creds_result r = {mc, err, code, retryable};
   fn(ud, &r);
 }
 
-static void from_secret(struct metal_creds *c, const char *ns, const char *name, const json_t *secret,
-                        metal_creds_fn fn, void *ud) {
+static void from_secret(struct metal_creds *c, const char *ns, const char *name,
+                        const json_t *secret, metal_creds_fn fn, void *ud) {
   char *token = secret_value(secret, "apiToken");
   char *project = secret_value(secret, "projectID");
   struct eng_error err;
@@ -180,12 +181,14 @@ static void got(void *ud, const struct kube_result *res) {
   if (res->err) {
     struct eng_error err;
     if (res->err == ENG_NOTFOUND)
-      eng_error_set(&err, ENG_NOTFOUND,
-                    "the Secret %s/%s named by spec.secretRef does not exist; it must hold the Equinix "
-                    "Metal API token (apiToken) and project ID (projectID)",
-                    r->ns, r->name);
+      eng_error_set(
+          &err, ENG_NOTFOUND,
+          "the Secret %s/%s named by spec.secretRef does not exist; it must hold the Equinix "
+          "Metal API token (apiToken) and project ID (projectID)",
+          r->ns, r->name);
     else
-      eng_error_set(&err, res->err, "cannot read the Secret %s/%s: %s", r->ns, r->name, res->error.msg);
+      eng_error_set(&err, res->err, "cannot read the Secret %s/%s: %s", r->ns, r->name,
+                    res->error.msg);
     answer(r->fn, r->ud, NULL, &err, NULL, true);
   } else {
     from_secret(r->c, r->ns, r->name, res->body, r->fn, r->ud);

@@ -2,7 +2,7 @@
 # Every C file is formatted as .clang-format says (make format fixes it).
 cd "${EQXM_ROOT:-.}" || exit 1
 echo "1..1"
-files=$(git ls-files '*.c' '*.h' 2>/dev/null)
+files=$(git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 [ -n "$files" ] || files=$(find engine providers webhook test -name '*.[ch]')
 if out=$(clang-format --dry-run --Werror $files 2>&1); then
   echo "ok 1 - all C files are clang-formatted"
