@@ -559,3 +559,32 @@ void metal_op_list(struct metal_op *op, const char *path, const char *key, metal
   eng_error_clear(&op->err);
   list_request(op);
 }
+
+struct metal_op *metal_op_on_id(struct metal_client *c, const char *verb, const char *noun,
+                                const char *method, const char *collection, const char *id,
+                                const char *suffix, metal_step_fn step, metal_done_fn cb,
+                                void *ud) {
+  bool no_id = !id || !*id;
+  char *what = xasprintf("%s %s %s", verb, noun, no_id ? "(no id)" : id);
+  struct metal_op *op = metal_op_new(c, what, cb, ud);
+  free(what);
+  if (no_id) {
+    eng_error_set(&op->err, ENG_INVALID, "%s failed: no %s id was given", op->what, noun);
+    metal_op_finish_later(op);
+    return op;
+  }
+  char *eid = metal_esc(id);
+  char *path = xasprintf("%s/%s%s", collection, eid, suffix);
+  metal_op_send(op, method, path, NULL, true, step);
+  free(path);
+  free(eid);
+  return op;
+}
+
+void metal_delete_step(struct metal_op *op, const struct metal_resp *r) {
+  if (r->code == ENG_NOTFOUND) {
+    eng_error_clear(&op->err);
+    op->res.gone = true;
+  }
+  metal_op_finish(op);
+}

@@ -39,20 +39,8 @@ static void get_step(struct metal_op *op, const struct metal_resp *r) {
 
 struct metal_op *metal_device_get(struct metal_client *c, const char *id, metal_done_fn cb,
                                   void *ud) {
-  char *what = xasprintf("reading device %s", empty(id) ? "(no id)" : id);
-  struct metal_op *op = metal_op_new(c, what, cb, ud);
-  free(what);
-  if (empty(id)) {
-    eng_error_set(&op->err, ENG_INVALID, "%s failed: no device id was given", op->what);
-    metal_op_finish_later(op);
-    return op;
-  }
-  char *eid = metal_esc(id);
-  char *path = xasprintf("/devices/%s?" DEVICE_INCLUDE, eid);
-  metal_op_send(op, "GET", path, NULL, true, get_step);
-  free(path);
-  free(eid);
-  return op;
+  return metal_op_on_id(c, "reading", "device", "GET", "/devices", id, "?" DEVICE_INCLUDE, get_step,
+                        cb, ud);
 }
 
 /* ---- list and find ---- */
@@ -360,28 +348,8 @@ struct metal_op *metal_device_ensure(struct metal_client *c, const struct metal_
 
 /* ---- delete ---- */
 
-static void delete_step(struct metal_op *op, const struct metal_resp *r) {
-  if (r->code == ENG_NOTFOUND) {
-    eng_error_clear(&op->err);
-    op->res.gone = true;
-  }
-  metal_op_finish(op);
-}
-
 struct metal_op *metal_device_delete(struct metal_client *c, const char *id, metal_done_fn cb,
                                      void *ud) {
-  char *what = xasprintf("deleting device %s", empty(id) ? "(no id)" : id);
-  struct metal_op *op = metal_op_new(c, what, cb, ud);
-  free(what);
-  if (empty(id)) {
-    eng_error_set(&op->err, ENG_INVALID, "%s failed: no device id was given", op->what);
-    metal_op_finish_later(op);
-    return op;
-  }
-  char *eid = metal_esc(id);
-  char *path = xasprintf("/devices/%s", eid);
-  metal_op_send(op, "DELETE", path, NULL, true, delete_step);
-  free(path);
-  free(eid);
-  return op;
+  return metal_op_on_id(c, "deleting", "device", "DELETE", "/devices", id, "", metal_delete_step,
+                        cb, ud);
 }

@@ -122,4 +122,15 @@ void metal_op_ctx(const struct metal_op *op, struct metal_err_ctx *ctx);
 /* Percent-encoded copy of s for a path segment or query value; caller frees. */
 char *metal_esc(const char *s);
 
+/*
+ * One request on one object: an operation named "<verb> <noun> <id>" sending
+ * METHOD <collection>/<escaped id><suffix> (suffix: "" or "?query"). An empty id
+ * finishes it with ENG_INVALID "... failed: no <noun> id was given".
+ */
+struct metal_op *metal_op_on_id(struct metal_client *c, const char *verb, const char *noun,
+                                const char *method, const char *collection, const char *id,
+                                const char *suffix, metal_step_fn step, metal_done_fn cb, void *ud);
+/* The step of every DELETE: 404 means already gone (result.gone), which is success. */
+void metal_delete_step(struct metal_op *op, const struct metal_resp *r);
+
 #endif

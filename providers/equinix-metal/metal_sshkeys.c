@@ -94,46 +94,13 @@ struct metal_op *metal_sshkey_list(struct metal_client *c, metal_done_fn cb, voi
 
 struct metal_op *metal_sshkey_get(struct metal_client *c, const char *id, metal_done_fn cb,
                                   void *ud) {
-  char *what = xasprintf("reading SSH key %s", empty(id) ? "(no id)" : id);
-  struct metal_op *op = metal_op_new(c, what, cb, ud);
-  free(what);
-  if (empty(id)) {
-    eng_error_set(&op->err, ENG_INVALID, "%s failed: no SSH key id was given", op->what);
-    metal_op_finish_later(op);
-    return op;
-  }
-  char *eid = metal_esc(id);
-  char *path = xasprintf("/ssh-keys/%s", eid);
-  metal_op_send(op, "GET", path, NULL, true, key_step);
-  free(path);
-  free(eid);
-  return op;
-}
-
-static void delete_step(struct metal_op *op, const struct metal_resp *r) {
-  if (r->code == ENG_NOTFOUND) {
-    eng_error_clear(&op->err);
-    op->res.gone = true;
-  }
-  metal_op_finish(op);
+  return metal_op_on_id(c, "reading", "SSH key", "GET", "/ssh-keys", id, "", key_step, cb, ud);
 }
 
 struct metal_op *metal_sshkey_delete(struct metal_client *c, const char *id, metal_done_fn cb,
                                      void *ud) {
-  char *what = xasprintf("deleting SSH key %s", empty(id) ? "(no id)" : id);
-  struct metal_op *op = metal_op_new(c, what, cb, ud);
-  free(what);
-  if (empty(id)) {
-    eng_error_set(&op->err, ENG_INVALID, "%s failed: no SSH key id was given", op->what);
-    metal_op_finish_later(op);
-    return op;
-  }
-  char *eid = metal_esc(id);
-  char *path = xasprintf("/ssh-keys/%s", eid);
-  metal_op_send(op, "DELETE", path, NULL, true, delete_step);
-  free(path);
-  free(eid);
-  return op;
+  return metal_op_on_id(c, "deleting", "SSH key", "DELETE", "/ssh-keys", id, "", metal_delete_step,
+                        cb, ud);
 }
 
 /* ---- ensure ---- */
