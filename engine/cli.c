@@ -172,3 +172,25 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, int *npos, cha
     return cli_usage_error(spec, "unexpected argument '%s'.", pos[spec->max_pos]);
   return CLI_OK;
 }
+
+int cli_dispatch(const char *prog, const char *what, const struct cli_subcommand *subs,
+                 void (*usage)(FILE *out), int argc, char **argv) {
+  if (argc < 1) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  const char *name = argv[0];
+  if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+    usage(stdout);
+    return EXIT_OK;
+  }
+  size_t n = 0;
+  for (const struct cli_subcommand *s = subs; s->name; s++, n++)
+    if (!strcmp(s->name, name))
+      return s->run(argc - 1, argv + 1);
+  fprintf(stderr, "%s: unknown %s '%s' (", prog, what, name);
+  for (size_t i = 0; i < n; i++)
+    fprintf(stderr, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", subs[i].name);
+  fprintf(stderr, ").\nRun '%s --help' for usage.\n", prog);
+  return EXIT_USAGE;
+}

@@ -58,6 +58,21 @@ void cli_usage(const struct cli_spec *spec, FILE *out);
 void cli_list_free(struct cli_list *l);
 bool cli_list_has(const struct cli_list *l, const char *item);
 
+/* A subcommand of a command with several ("journal verify", "audit operations"). */
+struct cli_subcommand {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv: the arguments after the subcommand */
+};
+
+/*
+ * Run the subcommand named by argv[0] (subs ends with {NULL, NULL}). Without an
+ * argument: usage on stderr, EXIT_USAGE. "--help", "-h" or "help": usage on
+ * stdout, EXIT_OK. An unknown name: "PROG: unknown WHAT 'x' (a, b or c)." and
+ * EXIT_USAGE.
+ */
+int cli_dispatch(const char *prog, const char *what, const struct cli_subcommand *subs,
+                 void (*usage)(FILE *out), int argc, char **argv);
+
 /* Print "PROG: message\nRun 'PROG --help' for usage." and return CLI_ERROR. */
 int cli_usage_error(const struct cli_spec *spec, const char *fmt, ...) PRINTF_LIKE(2, 3);
 

@@ -451,24 +451,9 @@ static int cmd_errors(int argc, char **argv) {
 }
 
 int cmd_audit(int argc, char **argv) {
-  if (argc < 1) {
-    top_usage(stderr);
-    return EXIT_USAGE;
-  }
-  const char *sub = argv[0];
-  if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-    top_usage(stdout);
-    return EXIT_OK;
-  }
-  if (!strcmp(sub, "operations"))
-    return cmd_operations(argc - 1, argv + 1);
-  if (!strcmp(sub, "actions"))
-    return cmd_actions(argc - 1, argv + 1);
-  if (!strcmp(sub, "errors"))
-    return cmd_errors(argc - 1, argv + 1);
-  fprintf(stderr,
-          CMD ": unknown query '%s' (operations, actions, errors).\nRun '" CMD
-              " --help' for usage.\n",
-          sub);
-  return EXIT_USAGE;
+  static const struct cli_subcommand subs[] = {{"operations", cmd_operations},
+                                               {"actions", cmd_actions},
+                                               {"errors", cmd_errors},
+                                               {NULL, NULL}};
+  return cli_dispatch(CMD, "query", subs, top_usage, argc, argv);
 }

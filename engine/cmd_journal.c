@@ -371,24 +371,7 @@ static int cmd_stats(int argc, char **argv) {
 }
 
 int cmd_journal(int argc, char **argv) {
-  if (argc < 1) {
-    top_usage(stderr);
-    return EXIT_USAGE;
-  }
-  const char *sub = argv[0];
-  if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-    top_usage(stdout);
-    return EXIT_OK;
-  }
-  if (!strcmp(sub, "verify"))
-    return cmd_verify(argc - 1, argv + 1);
-  if (!strcmp(sub, "export"))
-    return cmd_export(argc - 1, argv + 1);
-  if (!strcmp(sub, "stats"))
-    return cmd_stats(argc - 1, argv + 1);
-  fprintf(stderr,
-          CMD ": unknown command '%s' (verify, export or stats).\nRun '" CMD
-              " --help' for usage.\n",
-          sub);
-  return EXIT_USAGE;
+  static const struct cli_subcommand subs[] = {
+      {"verify", cmd_verify}, {"export", cmd_export}, {"stats", cmd_stats}, {NULL, NULL}};
+  return cli_dispatch(CMD, "command", subs, top_usage, argc, argv);
 }

@@ -139,17 +139,6 @@ out:
 }
 
 int cmd_webhook(int argc, char **argv) {
-  if (argc < 1) {
-    top_usage(stderr);
-    return EXIT_USAGE;
-  }
-  const char *sub = argv[0];
-  if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-    top_usage(stdout);
-    return EXIT_OK;
-  }
-  if (!strcmp(sub, "serve"))
-    return serve(argc - 1, argv + 1);
-  fprintf(stderr, CMD ": unknown command '%s' (serve).\nRun '" CMD " --help' for usage.\n", sub);
-  return EXIT_USAGE;
+  static const struct cli_subcommand subs[] = {{"serve", serve}, {NULL, NULL}};
+  return cli_dispatch(CMD, "command", subs, top_usage, argc, argv);
 }
