@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics_std.h"
 #include "xalloc.h"
 
 #include <ev.h>
@@ -81,14 +82,35 @@ static void row_event(const struct journal_row *row, struct reduce_event *ev) {
 
 /* ---- output events ------------------------------------------------------------------------- */
 
+/* Every append of this process goes through here (observations, actions, intents). */
+static int64_t append_counted(struct runtime *rt, const struct jevent *ev, struct eng_error *err) {
+  int64_t seq = journal_append(rt->j, ev, err);
+  if (seq >= 0) {
+    rt->st.events++;
+    metrics_counter_inc(metrics_std.journal_events_total, (const char *const[]){ev->source}, 1);
+  }
+  return seq;
+}
+
+/* Make everything appended durable; time it for the stats and the metrics. */
+static enum eng_err commit(struct runtime *rt, struct eng_error *err) {
+  int64_t t0 = clock_mono_ms();
+  enum eng_err rc = journal_commit(rt->j, err);
+  if (rc == ENG_OK) {
+    rt->st.commits++;
+    rt->st.last_commit_seconds = (double)(clock_mono_ms() - t0) / 1000.0;
+    metrics_histogram_observe(metrics_std.journal_commit_duration_seconds, NULL,
+                              rt->st.last_commit_seconds);
+  }
+  return rc;
+}
+
 static int64_t append(struct runtime *rt, const struct jevent *ev) {
   struct eng_error err;
   eng_error_clear(&err);
-  int64_t seq = journal_append(rt->j, ev, &err);
+  int64_t seq = append_counted(rt, ev, &err);
   if (seq < 0)
     fail(rt, &err, "appending to the journal");
-  else
-    rt->st.events++;
   return seq;
 }
 
@@ -165,17 +187,9 @@ static int64_t hook_journal(void *ud, const struct jevent *ev, bool durable,
   struct runtime *rt = ud;
   if (rt->failed)
     return eng_error_set(err, ENG_IO, "the journal failed earlier"), -1;
-  int64_t seq = journal_append(rt->j, ev, err);
-  if (seq < 0)
+  int64_t seq = append_counted(rt, ev, err);
+  if (seq < 0 || (durable && commit(rt, err) != ENG_OK))
     return -1;
-  rt->st.events++;
-  if (durable) {
-    int64_t t0 = clock_mono_ms();
-    if (journal_commit(rt->j, err) != ENG_OK)
-      return -1;
-    rt->st.commits++;
-    rt->st.last_commit_seconds = (double)(clock_mono_ms() - t0) / 1000.0;
-  }
   return seq;
 }
 
@@ -221,13 +235,8 @@ static void commit_now(struct runtime *rt) {
   if (rt->failed || journal_pending(rt->j) == 0)
     return;
   struct eng_error err;
-  int64_t t0 = clock_mono_ms();
-  if (journal_commit(rt->j, &err) != ENG_OK) {
+  if (commit(rt, &err) != ENG_OK)
     fail(rt, &err, "committing the journal");
-    return;
-  }
-  rt->st.commits++;
-  rt->st.last_commit_seconds = (double)(clock_mono_ms() - t0) / 1000.0;
 }
 
 /* Just before the loop blocks: make this turn's events durable (group commit). */

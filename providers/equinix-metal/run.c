@@ -64,6 +64,7 @@ struct app {
   struct ev_loop *loop;
   struct kube_config kcfg;
   struct kube_client *kube;
+  char *kube_server; /* its URL, to tell its requests from Metal API requests in metrics */
   struct runtime *rt;
   struct kube_recorder *rec;
   struct exec_kube *xk;
@@ -122,15 +123,12 @@ static void action_finished(void *ud, const struct action *act, const struct exe
   }
 }
 
-struct http_obs {
-  char *kube_server;
-};
-
+/* Every HTTP call of the process: requests to the seed's API server are "kube", the rest "metal".
+ */
 static void http_observe(void *ud, const char *method, const char *url, long status,
                          enum eng_err result, double secs) {
-  struct http_obs *h = ud;
-  const char *api =
-      h->kube_server && !strncmp(url, h->kube_server, strlen(h->kube_server)) ? "kube" : "metal";
+  const char *kube_server = ud;
+  const char *api = !strncmp(url, kube_server, strlen(kube_server)) ? "kube" : "metal";
   metrics_std_api_request(api, method, status, result, secs);
 }
 
@@ -148,8 +146,9 @@ static void gauges_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   runtime_stats(a->rt, &st);
   metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"commit"},
                     (double)st.pending);
-  metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"fold"},
-                    (double)(st.last_seq - decider_last_seq(runtime_decider(a->rt))));
+  /* Inputs are folded as they are appended (runtime_observe), so after the start-up fold
+   * nothing durable waits for the reducers. */
+  metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"fold"}, 0);
   if (a->leader) {
     metrics_gauge_set(metrics_std.leader_status, NULL, kube_leader_is_leader(a->leader) ? 1 : 0);
     metrics_gauge_set(metrics_std.leader_epoch, NULL, (double)kube_leader_epoch(a->leader));
@@ -299,9 +298,8 @@ static int setup_and_run(struct app *a) {
   if (a->kcfg.warning)
     log_warn(a->kcfg.warning, NULL);
   a->kube = kube_client_new(a->loop, &a->kcfg, NULL);
-  static struct http_obs obs;
-  obs.kube_server = xstrdup(kube_client_server(a->kube));
-  http_set_observer(http_observe, &obs);
+  a->kube_server = xstrdup(kube_client_server(a->kube));
+  http_set_observer(http_observe, a->kube_server);
 
   /* The journal runtime. */
   size_t nred;
@@ -506,6 +504,7 @@ static void teardown(struct app *a, int code) {
   metrics_std_clear();
   metrics_registry_free(a->reg);
   http_set_observer(NULL, NULL);
+  free(a->kube_server);
   kube_client_free(a->kube);
   kube_config_free(&a->kcfg);
   log_forget_all_secrets();
