@@ -8,6 +8,8 @@
  * admitted object to the copy, or deny (403) with the mutation's sentence.
  */
 #include "common.h"
+#include "clock.h"
+#include "metrics_std.h"
 #include "server.h"
 
 #include "admission.h"
@@ -74,6 +76,7 @@ struct pending {
   const struct wh_def *def;
   struct admission_request req;
   struct wh_fetch *fetch;
+  int64_t started_ms; /* monotonic, for the request duration metric */
 };
 
 /* ---- options ------------------------------------------------------------------------------- */
@@ -163,7 +166,18 @@ static void describe(const struct pending *p, char *out, size_t n) {
   snprintf(out, n, "%s%s%s/%s", p->req.kind, *p->req.ns ? " " : "", p->req.ns, p->req.name);
 }
 
+/* eqxm_webhook_requests_total and eqxm_webhook_request_duration_seconds, at the two exits. */
+static void count(const struct pending *p, const char *result) {
+  const char *name = p->def ? p->def->name : "";
+  metrics_counter_inc(metrics_std.webhook_requests_total,
+                      (const char *const[]){name, p->req.operation, result}, 1);
+  metrics_histogram_observe(metrics_std.webhook_request_duration_seconds,
+                            (const char *const[]){name},
+                            (double)(clock_mono_ms() - p->started_ms) / 1000.0);
+}
+
 static void finish_deny(struct pending *p, int code, const char *msg) {
+  count(p, code >= 500 ? "error" : "denied");
   char what[512];
   describe(p, what, sizeof(what));
   log_info("admission denied", "webhook", p->def ? p->def->name : "", "object", what, "operation",
@@ -173,6 +187,7 @@ static void finish_deny(struct pending *p, int code, const char *msg) {
 }
 
 static void finish_allow(struct pending *p, const json_t *patch, const json_t *warnings) {
+  count(p, patch && json_array_size(patch) > 0 ? "patched" : "allowed");
   if (patch && json_array_size(patch) > 0) {
     char what[512], ops[32];
     describe(p, what, sizeof(what));
@@ -280,6 +295,7 @@ static void handle_admission(struct webhook_server *s, struct httpsrv_exchange *
   p->s = s;
   p->x = x;
   p->def = def;
+  p->started_ms = clock_mono_ms();
   struct eng_error err = {0};
   if (admission_decode(body, len, &p->req, &err) != ENG_OK) {
     log_info("malformed admission review refused", "path", r->path, "peer", httpsrv_peer(x),

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics_std.h"
 #include "xalloc.h"
 
 #include <ev.h>
@@ -270,6 +271,7 @@ static void replace(struct kube_informer *inf, json_t *list) {
   inf->initial_done = true;
   inf->synced = true;
   inf->stats.lists++;
+  metrics_counter_inc(metrics_std.watch_relists_total, (const char *const[]){inf->res_name}, 1);
   /* Journal and handlers see the cache already replaced. */
   for (size_t j = 0; j < nch; j++) {
     if (!ch[j].old_obj) {
@@ -392,6 +394,8 @@ static void watch_done(void *ud, const struct kube_result *res) {
   bool short_empty = lasted < SHORT_WATCH_MS && inf->watch_events == 0;
   if (res->err == ENG_GONE) {
     inf->stats.expired++;
+    metrics_counter_inc(metrics_std.watch_restarts_total,
+                        (const char *const[]){inf->res_name, "expired"}, 1);
     log_info("watch expired (410), relisting from the last resourceVersion", "resource",
              inf->res_name, "namespace", inf->ns ? inf->ns : "", "resourceVersion", inf->last_rv,
              NULL);
@@ -406,6 +410,8 @@ static void watch_done(void *ud, const struct kube_result *res) {
   bool eof = res->err == ENG_OK ||
              (res->status == 200 && (res->err == ENG_UNAVAILABLE || res->err == ENG_TIMEOUT));
   if (eof) {
+    metrics_counter_inc(metrics_std.watch_restarts_total,
+                        (const char *const[]){inf->res_name, "closed"}, 1);
     if (short_empty)
       schedule_backoff(inf, NEXT_WATCH, -1, "the watch ended at once without events");
     else
@@ -413,6 +419,8 @@ static void watch_done(void *ud, const struct kube_result *res) {
     return;
   }
   inf->stats.watch_errors++;
+  metrics_counter_inc(metrics_std.watch_restarts_total,
+                      (const char *const[]){inf->res_name, "error"}, 1);
   switch (res->err) {
   case ENG_RATELIMIT:
   case ENG_UNAVAILABLE:

@@ -59,6 +59,14 @@ def main(env):
     t.ok(code == 200 and 'eqxm_actions_total{controller="infrastructure",kind="metal.sshkey.ensure",result="success"} 1'
          in text, "metrics count the successful SSH key action", diag=text[:1500])
     t.ok('eqxm_api_request_duration_seconds_count{api="metal"' in text, "metrics time Metal API requests")
+    t.ok('eqxm_journal_events_total{source="kube"}' in text and
+         'eqxm_journal_events_total{source="executor"}' in text, "metrics count journal events by source",
+         diag=[l for l in text.splitlines() if "journal_events" in l])
+    commits = [l for l in text.splitlines() if l.startswith("eqxm_journal_commit_duration_seconds_count")]
+    t.ok(commits and float(commits[0].split()[-1]) > 0, "metrics time journal commits", diag=commits)
+    t.ok('eqxm_watch_relists_total{resource="infrastructures.extensions.gardener.cloud"} 1' in text,
+         "metrics count the first list of each watch",
+         diag=[l for l in text.splitlines() if "watch_" in l])
     code, text = scrape(hs["port"], "/readyz")
     t.eq((200, "ok"), (code, text.strip()), "/readyz is ok once the informers synced")
 

@@ -51,6 +51,11 @@ def main(env):
          "the embedded server answers an AdmissionReview over TLS with the Secret's CA", diag=json.dumps(doc)[:800])
     t.ok(patch and any(op.get("value") == "--cloud-provider=external" for op in patch),
          "kube-controller-manager gets --cloud-provider=external", diag=patch)
+    ms = c.wait_log("serving metrics")
+    with urllib.request.urlopen(f"http://127.0.0.1:{ms['port']}/metrics", timeout=5) as r:
+        mtext = r.read().decode()
+    t.ok('eqxm_webhook_requests_total{webhook="controlplane",operation="CREATE",result="patched"} 1' in mtext,
+         "metrics count the patched admission", diag=[l for l in mtext.splitlines() if "webhook" in l])
     hs = c.wait_log("serving health probes")
     deadline = time.monotonic() + 10
     text = ""
