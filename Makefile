@@ -27,7 +27,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(LIBEV_LIBS) -lm
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
         -Wwrite-strings -Wno-missing-field-initializers
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -DEQXM_VERSION='"$(VERSION)"' -DPROG_NAME='"$(NAME)"' $(WARN) \
-                 -I. -Iengine -I$(B)/gen $(PKG_CFLAGS) -MMD -MP
+                 -I. -I$(B)/gen $(PKG_CFLAGS) -MMD -MP
 ifeq ($(VARIANT),asan)
   OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDOPT   := -fsanitize=address,undefined
@@ -39,6 +39,8 @@ ALL_CFLAGS := $(CFLAGS_COMMON) $(OPT) $(CFLAGS)
 ALL_LDFLAGS := $(LDOPT) $(LDFLAGS)
 
 ENGINE_SRC  := $(sort $(wildcard engine/*.c engine/*/*.c))
+TESTLIB_SRC := $(sort $(wildcard test/lib/*.c))
+TESTLIB     := $(B)/libtest.a
 METAL_MAIN  := providers/equinix-metal/main.c
 METAL_SRC   := $(sort $(filter-out $(METAL_MAIN),$(wildcard providers/equinix-metal/*.c providers/equinix-metal/*/*.c)))
 WEBHOOK_SRC := $(sort $(wildcard webhook/*.c))
@@ -128,7 +130,8 @@ $(BIN): $(call obj,$(METAL_MAIN)) $(LIBS)
 $(ENGINE_LIB): $(call obj,$(ENGINE_SRC)) $(call obj,$(GEN_SRC))
 $(METAL_LIB): $(call obj,$(METAL_SRC))
 $(WEBHOOK_LIB): $(call obj,$(WEBHOOK_SRC))
-$(ENGINE_LIB) $(METAL_LIB) $(WEBHOOK_LIB): $(B)/obj/empty.o
+$(TESTLIB): $(call obj,$(TESTLIB_SRC))
+$(ENGINE_LIB) $(METAL_LIB) $(WEBHOOK_LIB) $(TESTLIB): $(B)/obj/empty.o
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	$(SAY) "  AR      $@"
@@ -162,17 +165,17 @@ $(GEN_SRC): $(SCHEMA_SQL) hack/embed-sql.sh
 	@mkdir -p $(dir $@)
 	hack/embed-sql.sh $@ $(SCHEMA_SQL)
 
-$(B)/test/unit/%: $(B)/obj/test/unit/%.o $(LIBS)
+$(B)/test/unit/%: $(B)/obj/test/unit/%.o $(TESTLIB) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(SAY) "  LINK    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/test/tools/%: $(B)/obj/test/tools/%.o $(LIBS)
+$(B)/test/tools/%: $(B)/obj/test/tools/%.o $(TESTLIB) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(SAY) "  LINK    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/bench/%: $(B)/obj/test/bench/%.o $(LIBS)
+$(B)/bench/%: $(B)/obj/test/bench/%.o $(TESTLIB) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(SAY) "  LINK    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -185,7 +188,7 @@ fuzz-build:
 	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined" \
 	  LDOPT="-fsanitize=address,undefined" $(FUZZ_BIN)
 
-build/fuzz/fuzz/%: build/fuzz/obj/test/fuzz/%.o $(LIBS)
+build/fuzz/fuzz/%: build/fuzz/obj/test/fuzz/%.o $(TESTLIB) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(SAY) "  LINK    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)

@@ -9,9 +9,9 @@
 #ifndef EQXM_PLUGIN_H
 #define EQXM_PLUGIN_H
 
-#include "common.h"
-#include "cli.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/cli.h"
+#include "engine/base/err.h"
 
 struct ev_loop;
 struct kube_config;

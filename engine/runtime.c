@@ -1,13 +1,13 @@
 /*
  * runtime.c - journal, decider and executor wired together on the loop.
  */
-#include "common.h"
-#include "runtime.h"
-#include "clock.h"
-#include "jsonx.h"
-#include "log.h"
-#include "metrics_std.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/runtime.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "engine/obs/metrics_std.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

@@ -22,12 +22,12 @@
 #ifndef EQXM_RUNTIME_H
 #define EQXM_RUNTIME_H
 
-#include "common.h"
-#include "decider.h"
-#include "err.h"
-#include "event.h"
-#include "executor.h"
-#include "journal.h"
+#include "engine/base/common.h"
+#include "engine/decide/decider.h"
+#include "engine/base/err.h"
+#include "engine/journal/event.h"
+#include "engine/act/executor.h"
+#include "engine/journal/journal.h"
 
 #include <jansson.h>
 

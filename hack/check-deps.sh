@@ -3,8 +3,8 @@
 #
 #  1. engine/ knows nothing of Equinix Metal or of webhooks: no include of providers/ or webhook/
 #     headers and no mention of "equinix" in engine code.
-#  2. Reducers are pure. A reducer is any C file whose name starts with "reduce" (engine/reduce*.c,
-#     providers/*/reduce*.c). They include no I/O headers and call no clock, random or I/O function.
+#  2. Reducers are pure. Pure code is selected by folder: engine/decide/ and providers/*/controllers/.
+#     It includes no I/O headers and calls no clock, random or I/O function.
 #  3. providers/ and webhook/ do not include each other (main.c, the composition root, excepted).
 set -uo pipefail
 cd "${1:-$(dirname "$0")/..}"
@@ -20,7 +20,7 @@ while IFS= read -r f; do
   fi
 done < <(find engine -name '*.[ch]' | sort)
 
-forbidden_inc='#include[[:space:]]*[<"](sqlite3\.h|curl/|ev\.h|gnutls/|yaml\.h|unistd\.h|fcntl\.h|sys/|time\.h|pthread\.h|clock\.h|log\.h|http\.h|journal\.h|store\.h|executor\.h|dirent\.h|signal\.h)'
+forbidden_inc='#include[[:space:]]*[<"]([^">]*/)?(sqlite3\.h|curl/|ev\.h|gnutls/|yaml\.h|unistd\.h|fcntl\.h|sys/|time\.h|pthread\.h|clock\.h|log\.h|http\.h|journal\.h|store\.h|executor\.h|dirent\.h|signal\.h)'
 forbidden_call='(^|[^A-Za-z0-9_])(time|clock_gettime|gettimeofday|rand|random|srand|srandom|drand48|getenv|fopen|open|read|write|printf|fprintf|puts|system|clock_now_ms|clock_mono_ms|sleep|usleep)[[:space:]]*\('
 while IFS= read -r f; do
   if grep -nE "$forbidden_inc" "$f" >/dev/null; then
@@ -30,7 +30,7 @@ while IFS= read -r f; do
   if sed -e 's://.*$::' -e 's:/\*.*\*/::g' -e 's/"[^"]*"//g' "$f" | grep -nE "$forbidden_call" >/dev/null; then
     complain "$f: a reducer calls an I/O, clock or random function: $(sed -e 's/"[^"]*"//g' "$f" | grep -nE "$forbidden_call" | head -1)"
   fi
-done < <(find engine providers -name 'reduce*.c' -o -name 'reduce*.h' | sort)
+done < <(find engine/decide providers/*/controllers -name '*.[ch]' 2>/dev/null | sort)
 
 while IFS= read -r f; do
   [ "$f" = providers/equinix-metal/main.c ] && continue

@@ -1,7 +1,7 @@
 /*
  * tap.h - a tiny TAP producer for C unit tests (run by prove).
  *
- *   #include "tap.h"
+ *   #include "test/tap.h"
  *   static void test_something(void) { ASSERT_EQ(2, 1 + 1); ASSERT_STR_EQ("a", s); }
  *   int main(void) { TEST(test_something); return tap_done(); }
  *

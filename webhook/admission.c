@@ -1,12 +1,12 @@
 /*
  * admission.c - AdmissionReview decode/encode.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "admission.h"
 
-#include "b64.h"
-#include "jsonx.h"
-#include "xalloc.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,8 +12,8 @@
 #ifndef EQXM_ADMISSION_H
 #define EQXM_ADMISSION_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 #include <jansson.h>
 

@@ -1,10 +1,10 @@
 /*
  * apply.c - create-or-update on the asynchronous kube client.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "apply.h"
 
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,9 +9,9 @@
 #ifndef EQXM_WEBHOOK_APPLY_H
 #define EQXM_WEBHOOK_APPLY_H
 
-#include "common.h"
-#include "err.h"
-#include "kube/client.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
+#include "engine/kube/client.h"
 
 #include <jansson.h>
 

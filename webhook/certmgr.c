@@ -1,16 +1,16 @@
 /*
  * certmgr.c - serving certificate lifecycle: Secret or local files, renewal.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "certmgr.h"
 
-#include "b64.h"
+#include "engine/base/b64.h"
 #include "certs.h"
-#include "clock.h"
-#include "kube/client.h"
-#include "log.h"
+#include "engine/base/clock.h"
+#include "engine/kube/client.h"
+#include "engine/base/log.h"
 #include "registry.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

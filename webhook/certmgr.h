@@ -23,8 +23,8 @@
 #ifndef EQXM_WEBHOOK_CERTMGR_H
 #define EQXM_WEBHOOK_CERTMGR_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 struct ev_loop;
 struct kube_client;

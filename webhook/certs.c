@@ -1,10 +1,10 @@
 /*
  * certs.c - CA and serving certificates with GnuTLS (x509 API).
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "certs.h"
 
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>

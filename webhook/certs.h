@@ -10,8 +10,8 @@
 #ifndef EQXM_CERTS_H
 #define EQXM_CERTS_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 #define CERTS_CA_VALIDITY_S     (10LL * 365 * 24 * 3600)
 #define CERTS_SERVER_VALIDITY_S (365LL * 24 * 3600)

@@ -1,10 +1,10 @@
 /*
  * cli_options.c - the webhook server's options, for `webhook serve` and `run`.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "cli_options.h"
-#include "kube/client.h"
-#include "kube/kubeconfig.h"
+#include "engine/kube/client.h"
+#include "engine/kube/kubeconfig.h"
 
 #include <stdlib.h>
 #include <string.h>

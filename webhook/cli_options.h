@@ -5,9 +5,9 @@
 #ifndef EQXM_WEBHOOK_CLI_OPTIONS_H
 #define EQXM_WEBHOOK_CLI_OPTIONS_H
 
-#include "common.h"
-#include "cli.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/cli.h"
+#include "engine/base/err.h"
 #include "server.h"
 
 struct ev_loop;

@@ -1,16 +1,16 @@
 /*
  * cmd.c - the `webhook` command: `webhook serve [options]`.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "cmd.h"
 
-#include "cli.h"
-#include "kube/client.h"
-#include "kube/kubeconfig.h"
-#include "log.h"
+#include "engine/base/cli.h"
+#include "engine/kube/client.h"
+#include "engine/kube/kubeconfig.h"
+#include "engine/base/log.h"
 #include "cli_options.h"
 #include "server.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

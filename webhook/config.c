@@ -1,12 +1,12 @@
 /*
  * config.c - ControllerConfiguration reading (libyaml through engine/yamlconv).
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "config.h"
 
-#include "jsonx.h"
-#include "xalloc.h"
-#include "yamlconv.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/xalloc.h"
+#include "engine/base/yamlconv.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
 #ifndef EQXM_WEBHOOK_CONFIG_H
 #define EQXM_WEBHOOK_CONFIG_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 #define WH_CONFIG_API_VERSION "equinixmetal.provider.extensions.config.gardener.cloud/v1alpha1"
 

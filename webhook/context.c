@@ -1,12 +1,12 @@
 /*
  * context.c - cached, single-flight lookups of the objects mutations need.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "context.h"
 
-#include "clock.h"
-#include "kube/client.h"
-#include "xalloc.h"
+#include "engine/base/clock.h"
+#include "engine/kube/client.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

@@ -17,7 +17,7 @@
 #ifndef EQXM_WEBHOOK_CONTEXT_H
 #define EQXM_WEBHOOK_CONTEXT_H
 
-#include "common.h"
+#include "engine/base/common.h"
 #include "mutate.h"
 
 #include <jansson.h>

@@ -1,11 +1,11 @@
 /*
  * fielderr.c - field error rendering in the apimachinery format.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "fielderr.h"
 
-#include "buf.h"
-#include "xalloc.h"
+#include "engine/base/buf.h"
+#include "engine/base/xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>

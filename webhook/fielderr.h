@@ -10,7 +10,7 @@
 #ifndef EQXM_FIELDERR_H
 #define EQXM_FIELDERR_H
 
-#include "common.h"
+#include "engine/base/common.h"
 
 #include <jansson.h>
 

@@ -1,7 +1,7 @@
 /*
  * httpreq.c - strict HTTP/1.1 request parsing; see httpreq.h for what is accepted.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "httpreq.h"
 
 #include <string.h>

@@ -21,7 +21,7 @@
 #ifndef EQXM_HTTPREQ_H
 #define EQXM_HTTPREQ_H
 
-#include "common.h"
+#include "engine/base/common.h"
 
 #define HTTPREQ_MAX_HEADERS 64
 #define HTTPREQ_MAX_TARGET  2048

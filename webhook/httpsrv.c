@@ -3,13 +3,13 @@
  * connection. All state changes go through conn_step(), which runs until the
  * connection has to wait for the socket, the handler or a timer.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "httpsrv.h"
 
-#include "buf.h"
-#include "log.h"
+#include "engine/base/buf.h"
+#include "engine/base/log.h"
 #include "tls.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -25,8 +25,8 @@
 #ifndef EQXM_HTTPSRV_H
 #define EQXM_HTTPSRV_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 #include "httpreq.h"
 
 struct ev_loop;

@@ -2,10 +2,10 @@
  * jsonpatch.c - JSON diff to RFC 6902 operations, and an applier used by tests and
  * the fuzz target to prove that applying the diff gives the target document.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "jsonpatch.h"
 
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

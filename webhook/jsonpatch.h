@@ -16,8 +16,8 @@
 #ifndef EQXM_JSONPATCH_H
 #define EQXM_JSONPATCH_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 #include <jansson.h>
 

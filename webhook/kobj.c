@@ -1,10 +1,10 @@
 /*
  * kobj.c - object editing helpers with Gardener "ensure" semantics.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "kobj.h"
 
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #ifndef EQXM_KOBJ_H
 #define EQXM_KOBJ_H
 
-#include "common.h"
+#include "engine/base/common.h"
 
 #include <jansson.h>
 

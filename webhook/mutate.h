@@ -15,9 +15,9 @@
 #ifndef EQXM_MUTATE_H
 #define EQXM_MUTATE_H
 
-#include "common.h"
+#include "engine/base/common.h"
 #include "admission.h"
-#include "err.h"
+#include "engine/base/err.h"
 
 #include <jansson.h>
 

@@ -11,14 +11,14 @@
  * Objects being deleted are left alone. The machine-controller-manager sidecar and
  * its VPA policy are not added: this engine manages devices itself.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "mutate.h"
 
-#include "b64.h"
+#include "engine/base/b64.h"
 #include "kobj.h"
-#include "sha256.h"
-#include "xalloc.h"
-#include "yamlconv.h"
+#include "engine/base/sha256.h"
+#include "engine/base/xalloc.h"
+#include "engine/base/yamlconv.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,15 +12,15 @@
  * purpose "provision": when a worker pool has a volume and all pools use flatcar,
  *   the LVM units and script that put the local disks under /var/lib/containerd.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "mutate.h"
 
-#include "b64.h"
-#include "buf.h"
+#include "engine/base/b64.h"
+#include "engine/base/buf.h"
 #include "kobj.h"
 #include "sdunit.h"
-#include "xalloc.h"
-#include "yamlconv.h"
+#include "engine/base/xalloc.h"
+#include "engine/base/yamlconv.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * every other etcd the ensurer sees (etcd-events, and the virtual garden's etcds)
  * gets class "" (the cluster default) and 10Gi, as in the Go original.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "mutate.h"
 
 #include "kobj.h"

@@ -4,7 +4,7 @@
  * gets the "metabot" init container, which writes the node's private network to
  * /init-config/nodeNetwork on a shared emptyDir volume that vpn-shoot mounts too.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "mutate.h"
 
 #include "kobj.h"

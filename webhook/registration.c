@@ -2,13 +2,13 @@
  * registration.c - MutatingWebhookConfiguration / ValidatingWebhookConfiguration
  * and the shoot webhooks ManagedResource, as JSON.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "registration.h"
 
-#include "b64.h"
-#include "sha256.h"
-#include "xalloc.h"
-#include "yamlconv.h"
+#include "engine/base/b64.h"
+#include "engine/base/sha256.h"
+#include "engine/base/xalloc.h"
+#include "engine/base/yamlconv.h"
 
 #include <stdlib.h>
 #include <string.h>

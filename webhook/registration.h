@@ -23,7 +23,7 @@
 #ifndef EQXM_WEBHOOK_REGISTRATION_H
 #define EQXM_WEBHOOK_REGISTRATION_H
 
-#include "common.h"
+#include "engine/base/common.h"
 #include "registry.h"
 
 #include <jansson.h>

@@ -9,7 +9,7 @@
  * the seedprovider webhook covers only Etcds (its Deployment registration
  * changed nothing).
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "registry.h"
 
 #include <string.h>

@@ -7,7 +7,7 @@
 #ifndef EQXM_WEBHOOK_REGISTRY_H
 #define EQXM_WEBHOOK_REGISTRY_H
 
-#include "common.h"
+#include "engine/base/common.h"
 #include "mutate.h"
 
 #define WH_EXTENSION_NAME "gardener-extension-provider-equinix-metal"

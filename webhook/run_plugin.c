@@ -1,12 +1,12 @@
 /*
  * run_plugin.c - the webhook server embedded in `run`.
  */
-#include "common.h"
-#include "webhook/run_plugin.h"
+#include "engine/base/common.h"
+#include "run_plugin.h"
 #include "cli_options.h"
-#include "health.h"
-#include "kube/client.h"
-#include "kube/kubeconfig.h"
+#include "engine/obs/health.h"
+#include "engine/kube/client.h"
+#include "engine/kube/kubeconfig.h"
 #include "server.h"
 
 #include <string.h>

@@ -5,7 +5,7 @@
 #ifndef EQXM_WEBHOOK_RUN_PLUGIN_H
 #define EQXM_WEBHOOK_RUN_PLUGIN_H
 
-#include "plugin.h"
+#include "engine/plugin.h"
 
 /* The plugin (one per process; its state is static). */
 const struct run_plugin *webhook_run_plugin(void);

@@ -1,11 +1,11 @@
 /*
  * sdunit.c - go-systemd compatible unit (de)serialization and Gardener command lines.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "sdunit.h"
 
-#include "buf.h"
-#include "xalloc.h"
+#include "engine/base/buf.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -18,8 +18,8 @@
 #ifndef EQXM_SDUNIT_H
 #define EQXM_SDUNIT_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 #define SDUNIT_LINE_MAX 2048
 

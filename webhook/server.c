@@ -7,9 +7,9 @@
  * (context.h); run the pure mutation on a copy; answer with the JSONPatch from the
  * admitted object to the copy, or deny (403) with the mutation's sentence.
  */
-#include "common.h"
-#include "clock.h"
-#include "metrics_std.h"
+#include "engine/base/common.h"
+#include "engine/base/clock.h"
+#include "engine/obs/metrics_std.h"
 #include "server.h"
 
 #include "admission.h"
@@ -20,13 +20,13 @@
 #include "httpsrv.h"
 #include "jsonpatch.h"
 #include "kobj.h"
-#include "kube/client.h"
-#include "log.h"
+#include "engine/kube/client.h"
+#include "engine/base/log.h"
 #include "registration.h"
 #include "registry.h"
 #include "tls.h"
 #include "validate.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

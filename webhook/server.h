@@ -18,10 +18,10 @@
 #ifndef EQXM_WEBHOOK_SERVER_H
 #define EQXM_WEBHOOK_SERVER_H
 
-#include "common.h"
+#include "engine/base/common.h"
 #include "apply.h"
-#include "cli.h"
-#include "err.h"
+#include "engine/base/cli.h"
+#include "engine/base/err.h"
 
 #include <jansson.h>
 

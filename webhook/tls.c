@@ -1,11 +1,11 @@
 /*
  * tls.c - GnuTLS serving credentials with reload, and non-blocking server sessions.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "tls.h"
 
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include <errno.h>
 #include <ev.h>

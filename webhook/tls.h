@@ -15,8 +15,8 @@
 #ifndef EQXM_WEBHOOK_TLS_H
 #define EQXM_WEBHOOK_TLS_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 #include <sys/types.h>
 

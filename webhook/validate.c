@@ -2,10 +2,10 @@
  * validate.c - strict decoding and validation of the Equinix Metal provider
  * configs inside Shoots and CloudProfiles. See validate.h for the rules.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "validate.h"
 
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -22,7 +22,7 @@
 #ifndef EQXM_VALIDATE_H
 #define EQXM_VALIDATE_H
 
-#include "common.h"
+#include "engine/base/common.h"
 #include "admission.h"
 #include "fielderr.h"
 

@@ -1,8 +1,8 @@
 /*
  * backoff.c - client-go style exponential backoff with injectable jitter.
  */
-#include "common.h"
-#include "kube/backoff.h"
+#include "engine/base/common.h"
+#include "engine/kube/backoff.h"
 
 #include <stdlib.h>
 #include <time.h>

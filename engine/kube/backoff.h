@@ -13,7 +13,7 @@
 #ifndef EQXM_KUBE_BACKOFF_H
 #define EQXM_KUBE_BACKOFF_H
 
-#include "common.h"
+#include "engine/base/common.h"
 
 /* Returns a number in [0, 1). */
 typedef double (*kube_backoff_rand_fn)(void *ud);

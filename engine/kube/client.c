@@ -6,15 +6,15 @@
  * the GET-mutate-PUT rounds of the conflict helper. One ev_timer per call carries the
  * delays and the asynchronous delivery of failures found before any request was made.
  */
-#include "common.h"
-#include "kube/client.h"
-#include "buf.h"
-#include "clock.h"
-#include "http.h"
-#include "jsonx.h"
-#include "kube/watchdec.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/kube/client.h"
+#include "engine/base/buf.h"
+#include "engine/base/clock.h"
+#include "engine/net/http.h"
+#include "engine/base/jsonx.h"
+#include "engine/kube/watchdec.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include <errno.h>
 #include <ev.h>

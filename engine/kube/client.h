@@ -1,5 +1,5 @@
 /*
- * client.h - asynchronous Kubernetes API client on engine/http.h (libcurl multi on
+ * client.h - asynchronous Kubernetes API client on engine/net/http.h (libcurl multi on
  * libev). Typed resources, JSON in and out, Status objects translated into
  * enum eng_err and a sentence, list paging, watch streams, 429 Retry-After and
  * conflict-retry handled here so callers do not repeat them.
@@ -29,9 +29,9 @@
 #ifndef EQXM_KUBE_CLIENT_H
 #define EQXM_KUBE_CLIENT_H
 
-#include "common.h"
-#include "err.h"
-#include "kube/kubeconfig.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
+#include "engine/kube/kubeconfig.h"
 
 #include <jansson.h>
 

@@ -7,13 +7,13 @@
  * key is in flight at a time: events recorded meanwhile only raise the count, and the write
  * that follows carries the latest count (so a PATCH never races the CREATE it depends on).
  */
-#include "common.h"
-#include "kube/events.h"
-#include "clock.h"
-#include "jsonx.h"
-#include "log.h"
-#include "timefmt.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/kube/events.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "engine/base/timefmt.h"
+#include "engine/base/xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>

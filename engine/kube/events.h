@@ -16,8 +16,8 @@
 #ifndef EQXM_KUBE_EVENTS_H
 #define EQXM_KUBE_EVENTS_H
 
-#include "common.h"
-#include "kube/client.h"
+#include "engine/base/common.h"
+#include "engine/kube/client.h"
 
 #include <jansson.h>
 

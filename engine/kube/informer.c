@@ -11,13 +11,13 @@
  *   WATCH 429/5xx/transport before the stream started -> back off, WATCH again
  *   WATCH other failure -> back off, LIST with RV = last RV
  */
-#include "common.h"
-#include "kube/informer.h"
-#include "clock.h"
-#include "jsonx.h"
-#include "log.h"
-#include "metrics_std.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/kube/informer.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "engine/obs/metrics_std.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

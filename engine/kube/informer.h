@@ -25,11 +25,11 @@
 #ifndef EQXM_KUBE_INFORMER_H
 #define EQXM_KUBE_INFORMER_H
 
-#include "common.h"
-#include "err.h"
-#include "event.h"
-#include "kube/backoff.h"
-#include "kube/client.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
+#include "engine/journal/event.h"
+#include "engine/kube/backoff.h"
+#include "engine/kube/client.h"
 
 #include <jansson.h>
 

@@ -6,13 +6,13 @@
  * name across every file given (the first file that defines a name wins, as clientcmd
  * merges KUBECONFIG lists). Each error names the file and the field.
  */
-#include "common.h"
-#include "kube/kubeconfig.h"
-#include "b64.h"
-#include "buf.h"
-#include "http.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/kube/kubeconfig.h"
+#include "engine/base/b64.h"
+#include "engine/base/buf.h"
+#include "engine/net/http.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -27,8 +27,8 @@
 #ifndef EQXM_KUBE_KUBECONFIG_H
 #define EQXM_KUBE_KUBECONFIG_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 #define KUBE_SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KUBE_SA_DIR_ENV     "EQXM_SERVICEACCOUNT_DIR"

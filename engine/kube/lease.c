@@ -6,14 +6,14 @@
  * of the renew deadline. While leading, a deadline timer stops leadership the moment the
  * last successful renewal is renew-deadline old, even if a request hangs.
  */
-#include "common.h"
-#include "kube/lease.h"
-#include "kube/backoff.h"
-#include "clock.h"
-#include "jsonx.h"
-#include "log.h"
-#include "timefmt.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/kube/lease.h"
+#include "engine/kube/backoff.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "engine/base/timefmt.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

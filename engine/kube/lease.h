@@ -19,10 +19,10 @@
 #ifndef EQXM_KUBE_LEASE_H
 #define EQXM_KUBE_LEASE_H
 
-#include "common.h"
-#include "err.h"
-#include "event.h"
-#include "kube/client.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
+#include "engine/journal/event.h"
+#include "engine/kube/client.h"
 
 /* The leader Lease is named by the caller: gardener's convention is "<extension>-leader-election"
  * (kube_leader_lease_name() builds it); the provider's composition root passes its own. */

@@ -1,11 +1,11 @@
 /*
  * resource.c - resource descriptors and URL paths.
  */
-#include "common.h"
-#include "kube/client.h"
-#include "buf.h"
-#include "http.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/kube/client.h"
+#include "engine/base/buf.h"
+#include "engine/net/http.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /*
  * watchdec.c - incremental decoder of concatenated JSON values (watch streams).
  */
-#include "common.h"
-#include "kube/watchdec.h"
+#include "engine/base/common.h"
+#include "engine/kube/watchdec.h"
 
 #include <stdio.h>
 #include <string.h>

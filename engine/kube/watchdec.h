@@ -11,9 +11,9 @@
 #ifndef EQXM_KUBE_WATCHDEC_H
 #define EQXM_KUBE_WATCHDEC_H
 
-#include "common.h"
-#include "buf.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/buf.h"
+#include "engine/base/err.h"
 
 #include <jansson.h>
 

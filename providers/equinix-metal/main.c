@@ -4,16 +4,16 @@
  * The one place that knows every part: it dispatches to subcommands, which wire
  * the engine, the Equinix Metal provider and the webhook together.
  */
-#include "common.h"
-#include "cmd_audit.h"
-#include "cmd_journal.h"
-#include "cmd_replay.h"
+#include "engine/base/common.h"
+#include "engine/cmd/cmd_audit.h"
+#include "engine/cmd/cmd_journal.h"
+#include "engine/cmd/cmd_replay.h"
 #include "providers/equinix-metal/commands.h"
-#include "providers/equinix-metal/registry.h"
+#include "providers/equinix-metal/controllers/registry.h"
 #include "providers/equinix-metal/run.h"
 #include "webhook/cmd.h"
 #include "webhook/run_plugin.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <string.h>

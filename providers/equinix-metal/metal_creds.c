@@ -1,16 +1,16 @@
 /*
  * metal_creds.c - Secrets to Metal clients, cached per credentials set.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "providers/equinix-metal/metal_creds.h"
-#include "b64.h"
-#include "jsonx.h"
-#include "kube/client.h"
-#include "kube/informer.h"
-#include "log.h"
-#include "providers/equinix-metal/metal_client.h"
-#include "sha256.h"
-#include "xalloc.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
+#include "engine/kube/client.h"
+#include "engine/kube/informer.h"
+#include "engine/base/log.h"
+#include "providers/equinix-metal/api/metal_client.h"
+#include "engine/base/sha256.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,8 +14,8 @@
 #ifndef EQXM_METAL_CREDS_H
 #define EQXM_METAL_CREDS_H
 
-#include "common.h"
-#include "err.h"
+#include "engine/base/common.h"
+#include "engine/base/err.h"
 
 struct ev_loop;
 struct kube_client;

@@ -4,7 +4,7 @@
 #ifndef EQXM_METAL_RUN_H
 #define EQXM_METAL_RUN_H
 
-#include "plugin.h"
+#include "engine/plugin.h"
 
 #define METAL_EXTENSION_NAME "provider-equinix-metal"
 

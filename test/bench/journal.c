@@ -12,12 +12,12 @@
  *
  * EQXM_BENCH_SCALE=N multiplies the event counts (default 1).
  */
-#include "common.h"
-#include "clock.h"
-#include "journal.h"
-#include "jsonx.h"
-#include "schema_sql.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/clock.h"
+#include "engine/journal/journal.h"
+#include "engine/base/jsonx.h"
+#include "engine/journal/schema_sql.h"
+#include "engine/base/xalloc.h"
 
 #include <ftw.h>
 #include <sqlite3.h>

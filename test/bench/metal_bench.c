@@ -5,12 +5,12 @@
  * same run: parsing the same bytes with jansson alone. Prints both rates and
  * the ratio (poll work / parse only).
  */
-#include "common.h"
-#include "clock.h"
-#include "jsonx.h"
-#include "providers/equinix-metal/metal_client.h"
-#include "providers/equinix-metal/metal_decode.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
+#include "providers/equinix-metal/api/metal_client.h"
+#include "providers/equinix-metal/api/metal_decode.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,10 +9,10 @@
  *     histogram label sets (a large controller), against a baseline of copying the same number of
  *     bytes with memcpy: the ratio is the formatting overhead per byte.
  */
-#include "common.h"
-#include "metrics.h"
-#include "metrics_std.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/obs/metrics.h"
+#include "engine/obs/metrics_std.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,14 +15,14 @@
  * Prints events/s for each stage and its ratio to the baseline. EQXM_BENCH_EVENTS
  * overrides the count.
  */
-#include "common.h"
-#include "buf.h"
-#include "event.h"
-#include "journal.h"
-#include "jsonx.h"
-#include "kube/watchdec.h"
-#include "redact.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/buf.h"
+#include "engine/journal/event.h"
+#include "engine/journal/journal.h"
+#include "engine/base/jsonx.h"
+#include "engine/kube/watchdec.h"
+#include "engine/base/redact.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

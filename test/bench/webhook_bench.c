@@ -9,13 +9,13 @@
  * the baseline rate (it does several times the work: a deep copy, unit and YAML
  * round trips, a diff and base64).
  */
-#include "common.h"
-#include "clock.h"
-#include "jsonx.h"
+#include "engine/base/common.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
 #include "webhook/admission.h"
 #include "webhook/jsonpatch.h"
 #include "webhook/mutate.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,15 +4,15 @@
  * and the validation. Invariants: no crash, no leak; a mutation's JSON patch applied
  * to the admitted object gives exactly the mutated object; responses are JSON.
  */
-#include "common.h"
-#include "jsonx.h"
+#include "engine/base/common.h"
+#include "engine/base/jsonx.h"
 #include "webhook/admission.h"
 #include "webhook/fielderr.h"
 #include "webhook/jsonpatch.h"
 #include "webhook/mutate.h"
 #include "webhook/registry.h"
 #include "webhook/validate.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

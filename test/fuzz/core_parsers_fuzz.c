@@ -3,11 +3,11 @@
  * RFC 3339 timestamps and JSON (with canonical re-encoding). Invariants checked:
  * no crash, encode(decode(x)) round-trips, canonical JSON re-parses to the same bytes.
  */
-#include "common.h"
-#include "b64.h"
-#include "jsonx.h"
-#include "timefmt.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/timefmt.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,10 +5,10 @@
  * a parsed head has a token method and an origin-form target inside the
  * input, a head length never exceeds the input, decoding never overruns.
  */
-#include "common.h"
-#include "httpd.h"
-#include "httpd_parse.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/net/httpd.h"
+#include "engine/net/httpd_parse.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * every prefix of an accepted request is INCOMPLETE or already an ERROR (never a
  * different request); errors carry a 4xx/5xx status and a reason.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "webhook/httpreq.h"
 
 #include <stdlib.h>

@@ -3,12 +3,12 @@
  * stream decoder and the kubeconfig loader. Invariants: no crash, no leak; the decoder gives
  * the same values whether the input arrives in one chunk or cut at a data-derived point.
  */
-#include "common.h"
-#include "jsonx.h"
-#include "kube/kubeconfig.h"
-#include "kube/watchdec.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/jsonx.h"
+#include "engine/kube/kubeconfig.h"
+#include "engine/kube/watchdec.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,13 +5,13 @@
  * crash or leak; an error text is one bounded line; a decoded device's summary
  * re-encodes canonically; the page decision is one of its three values.
  */
-#include "common.h"
-#include "jsonx.h"
-#include "providers/equinix-metal/metal_client.h"
-#include "providers/equinix-metal/metal_decode.h"
-#include "providers/equinix-metal/metal_errors.h"
-#include "providers/equinix-metal/metal_paging.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/jsonx.h"
+#include "providers/equinix-metal/api/metal_client.h"
+#include "providers/equinix-metal/api/metal_decode.h"
+#include "providers/equinix-metal/api/metal_errors.h"
+#include "providers/equinix-metal/api/metal_paging.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

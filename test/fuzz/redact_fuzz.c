@@ -5,11 +5,11 @@
  * redact_needed() is false only when redaction changes nothing; redacting a
  * redacted document changes nothing more (idempotence).
  */
-#include "common.h"
-#include "jcanon.h"
-#include "jsonx.h"
-#include "redact.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/jcanon.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/redact.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,12 +9,12 @@
  * Prints "durable N" (the newest durable seq) on success; exit 1 with the
  * journal's message on failure.
  */
-#include "common.h"
-#include "b64.h"
-#include "cli.h"
-#include "clock.h"
-#include "journal.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/b64.h"
+#include "engine/base/cli.h"
+#include "engine/base/clock.h"
+#include "engine/journal/journal.h"
+#include "engine/base/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

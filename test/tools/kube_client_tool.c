@@ -21,15 +21,15 @@
  *            runs the Gardener heartbeat with a 1 s interval until it renewed K times.
  * Exit status 0 when every call succeeded (get may be told --expect-error=CODE).
  */
-#include "common.h"
-#include "cli.h"
-#include "jsonx.h"
-#include "kube/client.h"
-#include "kube/events.h"
-#include "kube/kubeconfig.h"
-#include "kube/lease.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/cli.h"
+#include "engine/base/jsonx.h"
+#include "engine/kube/client.h"
+#include "engine/kube/events.h"
+#include "engine/kube/kubeconfig.h"
+#include "engine/kube/lease.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

@@ -17,13 +17,13 @@
  *          both against the server.
  *   quit   stop, free everything and exit 0 (LeakSanitizer checks the shutdown).
  */
-#include "common.h"
-#include "cli.h"
-#include "jsonx.h"
-#include "kube/informer.h"
-#include "kube/kubeconfig.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/cli.h"
+#include "engine/base/jsonx.h"
+#include "engine/kube/informer.h"
+#include "engine/kube/kubeconfig.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

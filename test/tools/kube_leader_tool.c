@@ -12,13 +12,13 @@
  *   stopped mono=T
  *   released mono=T                   after SIGTERM/SIGINT, then exit 0
  */
-#include "common.h"
-#include "cli.h"
-#include "clock.h"
-#include "kube/kubeconfig.h"
-#include "kube/lease.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/cli.h"
+#include "engine/base/clock.h"
+#include "engine/kube/kubeconfig.h"
+#include "engine/kube/lease.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <signal.h>

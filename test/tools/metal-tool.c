@@ -9,12 +9,12 @@
  * {"tick":{"polls":N}} line after every poll. Exit 0 on success, 1 on failure,
  * 2 on usage errors. The API token comes from METAL_TOKEN (or --token).
  */
-#include "common.h"
-#include "cli.h"
-#include "jsonx.h"
-#include "log.h"
-#include "providers/equinix-metal/metal_client.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/cli.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "providers/equinix-metal/api/metal_client.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

@@ -10,14 +10,14 @@
  * Exit codes: 0 after a clean stop, 1 when an address cannot be bound,
  * 2 for a bad address or option.
  */
-#include "common.h"
-#include "cli.h"
-#include "health.h"
-#include "httpd.h"
-#include "log.h"
-#include "metrics.h"
-#include "metrics_std.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/cli.h"
+#include "engine/obs/health.h"
+#include "engine/net/httpd.h"
+#include "engine/base/log.h"
+#include "engine/obs/metrics.h"
+#include "engine/obs/metrics_std.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <signal.h>

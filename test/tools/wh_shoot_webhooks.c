@@ -7,12 +7,12 @@
  * The shoot webhook configuration is built like the server builds it (mode url-service/service/url,
  * service port 443, CA bundle "test-ca"). Exit 0 on success, 1 with the error on stderr.
  */
-#include "common.h"
-#include "kube/client.h"
-#include "kube/kubeconfig.h"
+#include "engine/base/common.h"
+#include "engine/kube/client.h"
+#include "engine/kube/kubeconfig.h"
 #include "webhook/registration.h"
 #include "webhook/server.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include <ev.h>
 #include <stdio.h>

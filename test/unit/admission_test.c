@@ -2,11 +2,11 @@
  * admission_test.c - AdmissionReview decoding (every refusal names its problem) and
  * response encoding (apiVersion echoed, uid echoed, patch base64, deny status).
  */
-#include "common.h"
-#include "b64.h"
-#include "jsonx.h"
+#include "engine/base/common.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
 #include "webhook/admission.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

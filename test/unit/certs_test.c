@@ -3,11 +3,11 @@
  * tampering and name mismatches are caught, the renewal rule, and the names the
  * certificate manager puts into certificates per mode.
  */
-#include "common.h"
-#include "clock.h"
+#include "engine/base/common.h"
+#include "engine/base/clock.h"
 #include "webhook/certmgr.h"
 #include "webhook/certs.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

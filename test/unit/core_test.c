@@ -1,16 +1,16 @@
 /*
  * core_test.c - buf, b64, timefmt, jsonx, err, cli and log scrubbing.
  */
-#include "common.h"
-#include "b64.h"
-#include "buf.h"
-#include "cli.h"
-#include "err.h"
-#include "jsonx.h"
-#include "log.h"
-#include "sha256.h"
-#include "timefmt.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/b64.h"
+#include "engine/base/buf.h"
+#include "engine/base/cli.h"
+#include "engine/base/err.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "engine/base/sha256.h"
+#include "engine/base/timefmt.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -4,12 +4,12 @@
  * per-controller cap is respected, cancel and timers work, unresolved intents
  * start in resolving mode, and outcomes are journaled (secrets scrubbed).
  */
-#include "common.h"
-#include "executor.h"
-#include "clock.h"
-#include "jsonx.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/act/executor.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -3,10 +3,10 @@
  * output format of /healthz and /readyz, without HTTP (httpd_test.c serves
  * them over a socket).
  */
-#include "common.h"
-#include "health.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/obs/health.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

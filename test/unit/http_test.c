@@ -3,9 +3,9 @@
  * (a thread): buffered and streamed bodies, status and Retry-After, body caps,
  * timeouts, cancel, and submitting a request from inside a stream callback.
  */
-#include "common.h"
-#include "http.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/net/http.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

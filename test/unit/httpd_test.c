@@ -5,14 +5,14 @@
  * thread (404, 405, HEAD, keep-alive, pipelining, malformed requests, 431,
  * slow clients, the connection cap, a port in use).
  */
-#include "common.h"
-#include "health.h"
-#include "http.h"
-#include "httpd.h"
-#include "httpd_parse.h"
-#include "log.h"
-#include "metrics.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/obs/health.h"
+#include "engine/net/http.h"
+#include "engine/net/httpd.h"
+#include "engine/net/httpd_parse.h"
+#include "engine/base/log.h"
+#include "engine/obs/metrics.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

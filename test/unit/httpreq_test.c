@@ -2,7 +2,7 @@
  * httpreq_test.c - the strict request parser: what it accepts, what it refuses and
  * with which status, incremental arrival, limits, keep-alive rules.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "webhook/httpreq.h"
 
 #include "test/tap.h"

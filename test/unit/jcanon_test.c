@@ -4,11 +4,11 @@
  * fails cleanly where jansson fails, and redact_needed() never says "clean"
  * for a document redact_copy() would change.
  */
-#include "common.h"
-#include "jcanon.h"
-#include "jsonx.h"
-#include "redact.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/jcanon.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/redact.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -4,9 +4,9 @@
  * files), a read-only directory, a full disk, and tampering that verify must
  * pin to the first bad seq.
  */
-#include "common.h"
-#include "journal.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/journal/journal.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 #include "test/unit/journal_fixture.h"

@@ -5,9 +5,9 @@
 #ifndef EQXM_JOURNAL_FIXTURE_H
 #define EQXM_JOURNAL_FIXTURE_H
 
-#include "common.h"
-#include "journal.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/journal/journal.h"
+#include "engine/base/xalloc.h"
 
 #include <ftw.h>
 #include <stdio.h>

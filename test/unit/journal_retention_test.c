@@ -3,11 +3,11 @@
  * snapshot, the chain stays verifiable from its anchor, replay from the oldest
  * kept snapshot still works, and the file gives space back.
  */
-#include "common.h"
-#include "journal.h"
-#include "clock.h"
-#include "jsonx.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/journal/journal.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 #include "test/unit/journal_fixture.h"

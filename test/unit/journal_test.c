@@ -4,14 +4,14 @@
  * filters, snapshots, readers that do not block the writer, one writer only,
  * and no credential in any byte of the database, its WAL or its shared memory.
  */
-#include "common.h"
-#include "journal.h"
-#include "b64.h"
-#include "jsonx.h"
-#include "log.h"
-#include "redact.h"
-#include "sha256.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/journal/journal.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "engine/base/redact.h"
+#include "engine/base/sha256.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 #include "test/unit/journal_fixture.h"

@@ -2,10 +2,10 @@
  * jsonpatch_test.c - the JSON diff: exact operations for the common shapes, pointer
  * escaping, and apply(diff(a, b), a) == b over many generated document pairs.
  */
-#include "common.h"
-#include "jsonx.h"
+#include "engine/base/common.h"
+#include "engine/base/jsonx.h"
 #include "webhook/jsonpatch.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -2,8 +2,8 @@
  * backoff_test.c - the reflector's backoff sequence with a fixed jitter source: doubling
  * from 800 ms, capped at 30 s, jitter proportional to the delay, reset after 2 min quiet.
  */
-#include "common.h"
-#include "kube/backoff.h"
+#include "engine/base/common.h"
+#include "engine/kube/backoff.h"
 
 #include "test/tap.h"
 

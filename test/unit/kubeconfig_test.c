@@ -3,11 +3,11 @@
  * in-cluster configuration with a moved service-account directory, the precedence chain,
  * and every kind of bad input with the sentence it produces.
  */
-#include "common.h"
-#include "kube/kubeconfig.h"
-#include "b64.h"
-#include "log.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/kube/kubeconfig.h"
+#include "engine/base/b64.h"
+#include "engine/base/log.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

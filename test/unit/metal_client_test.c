@@ -6,12 +6,13 @@
  * cancellation, and the poller's change detection, disappearance confirmation
  * and error events.
  */
-#include "common.h"
-#include "clock.h"
-#include "jsonx.h"
-#include "log.h"
-#include "providers/equinix-metal/metal_client.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/clock.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "providers/equinix-metal/api/metal_client.h"
+#include "test/lib/metal_sync.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -3,17 +3,17 @@
  * their classification, idempotency tags, the token bucket (injected clock),
  * the end-of-listing decision, and decoding of API objects with bad input.
  */
-#include "common.h"
-#include "log.h"
-#include "providers/equinix-metal/metal_bucket.h"
-#include "providers/equinix-metal/metal_client.h"
-#include "providers/equinix-metal/metal_decode.h"
-#include "providers/equinix-metal/metal_errors.h"
-#include "providers/equinix-metal/metal_idempotency.h"
-#include "providers/equinix-metal/metal_paging.h"
-#include "jsonx.h"
-#include "sha256.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/log.h"
+#include "providers/equinix-metal/api/metal_bucket.h"
+#include "providers/equinix-metal/api/metal_client.h"
+#include "providers/equinix-metal/api/metal_decode.h"
+#include "providers/equinix-metal/api/metal_errors.h"
+#include "providers/equinix-metal/api/metal_idempotency.h"
+#include "providers/equinix-metal/api/metal_paging.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/sha256.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

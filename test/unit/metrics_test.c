@@ -5,12 +5,12 @@
  * process metrics and their /proc parsers, and the standard metric set
  * against docs/metrics.md.
  */
-#include "common.h"
-#include "log.h"
-#include "metrics.h"
-#include "metrics_process.h"
-#include "metrics_std.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/log.h"
+#include "engine/obs/metrics.h"
+#include "engine/obs/metrics_process.h"
+#include "engine/obs/metrics_std.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -3,12 +3,12 @@
  * original gives (commands, env, annotations, units, files), and the context each
  * asks for.
  */
-#include "common.h"
-#include "b64.h"
-#include "jsonx.h"
+#include "engine/base/common.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
 #include "webhook/mutate.h"
-#include "xalloc.h"
-#include "yamlconv.h"
+#include "engine/base/xalloc.h"
+#include "engine/base/yamlconv.h"
 
 #include "test/tap.h"
 

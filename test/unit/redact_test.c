@@ -2,12 +2,12 @@
  * redact_test.c - the redaction rules of redact.h, one by one, and the planted
  * token that must not survive anywhere in a document.
  */
-#include "common.h"
-#include "redact.h"
-#include "b64.h"
-#include "jsonx.h"
-#include "sha256.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/base/redact.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/sha256.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -4,10 +4,10 @@
  * and finalizer contract, failures (retryable, non-retryable, config), skips,
  * restarts, and determinism of the produced actions.
  */
-#include "common.h"
-#include "extension.h"
-#include "jsonx.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/decide/extension.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

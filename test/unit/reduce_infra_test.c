@@ -3,11 +3,11 @@
  * operation, provider-config validation (ERR_CONFIGURATION_PROBLEM material),
  * and the status it writes.
  */
-#include "common.h"
-#include "providers/equinix-metal/infra.h"
-#include "b64.h"
-#include "jsonx.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "providers/equinix-metal/controllers/infrastructure.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -5,13 +5,13 @@
  * next start; snapshots restore the same state as a full fold; and replay
  * recomputes exactly the recorded actions.
  */
-#include "common.h"
-#include "extension.h"
-#include "jsonx.h"
-#include "log.h"
-#include "replay.h"
-#include "runtime.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/decide/extension.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/log.h"
+#include "engine/cmd/replay.h"
+#include "engine/runtime.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -2,9 +2,9 @@
  * sdunit_test.c - systemd unit (de)serialization with go-systemd's rules and the
  * Gardener command-line helpers.
  */
-#include "common.h"
+#include "engine/base/common.h"
 #include "webhook/sdunit.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

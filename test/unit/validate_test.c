@@ -2,10 +2,10 @@
  * validate_test.c - strict decoding of the provider configs and the Shoot and
  * CloudProfile rules, with the exact field-error messages an operator sees.
  */
-#include "common.h"
-#include "jsonx.h"
+#include "engine/base/common.h"
+#include "engine/base/jsonx.h"
 #include "webhook/validate.h"
-#include "xalloc.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

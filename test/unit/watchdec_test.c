@@ -3,10 +3,10 @@
  * (everything at once, 1 byte at a time, random cuts), handles tricky strings and layouts,
  * and fails clearly on oversized events and on bytes that are not a JSON object stream.
  */
-#include "common.h"
-#include "kube/watchdec.h"
-#include "jsonx.h"
-#include "xalloc.h"
+#include "engine/base/common.h"
+#include "engine/kube/watchdec.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/xalloc.h"
 
 #include "test/tap.h"
 

@@ -3,14 +3,14 @@
  * registration objects (names, rules, client configs per mode, the shoot
  * ManagedResource) and the webhook table.
  */
-#include "common.h"
-#include "b64.h"
-#include "jsonx.h"
+#include "engine/base/common.h"
+#include "engine/base/b64.h"
+#include "engine/base/jsonx.h"
 #include "webhook/config.h"
 #include "webhook/registration.h"
 #include "webhook/registry.h"
-#include "xalloc.h"
-#include "yamlconv.h"
+#include "engine/base/xalloc.h"
+#include "engine/base/yamlconv.h"
 
 #include "test/tap.h"
 

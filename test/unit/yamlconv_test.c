@@ -2,10 +2,10 @@
  * yamlconv_test.c - YAML <-> JSON conversion: scalar resolution (YAML 1.1 as Go reads
  * it), anchors, merge keys, caps, error messages, and emit/parse round trips.
  */
-#include "common.h"
-#include "jsonx.h"
-#include "xalloc.h"
-#include "yamlconv.h"
+#include "engine/base/common.h"
+#include "engine/base/jsonx.h"
+#include "engine/base/xalloc.h"
+#include "engine/base/yamlconv.h"
 
 #include "test/tap.h"
 

@@ -1,0 +1,58 @@
+/*
+ * jsonx.c - canonical JSON and parsing helpers.
+ */
+#include "engine/base/common.h"
+#include "engine/base/jsonx.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *jsonx_canonical(const json_t *v) {
+  char *s =
+      json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+  return s;
+}
+
+json_t *jsonx_parse(const char *data, size_t len, const char *what, struct eng_error *err) {
+  json_error_t jerr;
+  json_t *v = json_loadb(data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+  if (!v) {
+    eng_error_set(err, ENG_INVALID, "%s is not valid JSON: %s at line %d, column %d", what,
+                  jerr.text, jerr.line, jerr.column);
+  }
+  return v;
+}
+
+json_t *jsonx_path(const json_t *root, const char *dotted) {
+  const json_t *cur = root;
+  const char *p = dotted;
+  char key[256];
+  while (cur && *p) {
+    const char *dot = strchr(p, '.');
+    size_t n = dot ? (size_t)(dot - p) : strlen(p);
+    if (n >= sizeof(key))
+      return NULL;
+    memcpy(key, p, n);
+    key[n] = '\0';
+    if (!json_is_object(cur))
+      return NULL;
+    cur = json_object_get(cur, key);
+    p = dot ? dot + 1 : p + n;
+  }
+  return (json_t *)cur;
+}
+
+const char *jsonx_str(const json_t *root, const char *dotted) {
+  json_t *v = jsonx_path(root, dotted);
+  return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+json_int_t jsonx_int(const json_t *root, const char *dotted, json_int_t dflt) {
+  json_t *v = jsonx_path(root, dotted);
+  return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+bool jsonx_bool(const json_t *root, const char *dotted, bool dflt) {
+  json_t *v = jsonx_path(root, dotted);
+  return json_is_boolean(v) ? json_is_true(v) : dflt;
+}

@@ -1,0 +1,73 @@
+/*
+ * gardener.h - the Gardener extension contract, as pure functions over objects.
+ *
+ * Mirrors gardener/gardener's extensions library (v1.128): operation types
+ * (ComputeOperationType), the operation annotation, predicates, migration
+ * skipping, failed-shoot skipping, force deletion, lastOperation/lastError
+ * shapes and their exact description strings, and error codes.
+ */
+#ifndef EQXM_GARDENER_H
+#define EQXM_GARDENER_H
+
+#include "engine/base/common.h"
+#include "engine/base/err.h"
+
+#include <jansson.h>
+
+#define GARDENER_ANNOTATION_OPERATION      "gardener.cloud/operation"
+#define GARDENER_ANNOTATION_FORCE_DELETION "confirmation.gardener.cloud/force-deletion"
+#define GARDENER_OP_RECONCILE              "reconcile"
+#define GARDENER_OP_RESTORE                "restore"
+#define GARDENER_OP_MIGRATE                "migrate"
+#define GARDENER_OP_WAIT_FOR_STATE         "wait-for-state"
+
+enum gardener_op { GOP_NONE = 0, GOP_CREATE, GOP_RECONCILE, GOP_DELETE, GOP_MIGRATE, GOP_RESTORE };
+
+/* "Create", "Reconcile", "Delete", "Migrate", "Restore"; "" for GOP_NONE. */
+const char *gardener_op_name(enum gardener_op op);
+enum gardener_op gardener_op_parse(const char *s);
+
+/* Value of the gardener.cloud/operation annotation, or NULL. Borrowed. */
+const char *gardener_operation_annotation(const json_t *obj);
+/* ComputeOperationType: migrate annotation, deletionTimestamp, restore annotation,
+ * no lastOperation → Create, unfinished Create/Migrate/Restore repeated, else Reconcile. */
+enum gardener_op gardener_compute_op_type(const json_t *obj);
+/* lastOperation is a Succeeded Migrate. */
+bool gardener_is_migrated(const json_t *obj);
+/* ShouldSkipOperation: a migrated object is left alone except by Migrate/Restore. */
+bool gardener_should_skip(enum gardener_op op, const json_t *obj);
+
+/* The extension predicates (extensions/pkg/predicate/default.go). */
+bool gardener_admit_first_sight(const json_t *obj, bool ignore_operation_annotation);
+bool gardener_admit_update(const json_t *old_obj, const json_t *new_obj,
+                           bool ignore_operation_annotation);
+
+bool gardener_has_finalizer(const json_t *obj, const char *finalizer);
+bool gardener_being_deleted(const json_t *obj);
+/* Go's strconv.ParseBool. */
+bool gardener_parse_bool(const char *s, bool *out);
+
+/* Cluster (extensions.gardener.cloud Cluster) facts. NULL cluster → false. */
+bool gardener_cluster_shoot_failed(const json_t *cluster);
+bool gardener_cluster_force_delete(const json_t *cluster);
+bool gardener_cluster_hibernated(const json_t *cluster);
+
+enum gardener_phase { GPH_START, GPH_ERROR, GPH_SUCCESS, GPH_CONFIG_ERROR };
+/* The exact lastOperation.description strings of the Go original for kind
+ * ("Infrastructure", "ControlPlane", "Worker"), operation and phase. */
+const char *gardener_description(const char *kind, enum gardener_op op, enum gardener_phase ph);
+
+/* {"type","state","progress","description","lastUpdateTime"} (new reference). */
+json_t *gardener_last_operation(enum gardener_op op, const char *state, int progress,
+                                const char *description, int64_t time_ms);
+/* "<description>: <message>" with the first character upper-cased
+ * (FormatLastErrDescription); caller frees. */
+char *gardener_error_description(const char *description, const char *message);
+
+/* Gardener error code for an engine error, or NULL (e.g. ENG_UNAUTHENTICATED →
+ * "ERR_INFRA_UNAUTHENTICATED"). */
+const char *gardener_error_code(enum eng_err e);
+/* Codes after which Gardener (and we) stop retrying until something changes. */
+bool gardener_code_non_retryable(const char *code);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * registry.c - the provider's controllers as reducers.
+ */
+#include "engine/base/common.h"
+#include "providers/equinix-metal/controllers/registry.h"
+#include "engine/decide/extension.h"
+#include "providers/equinix-metal/controllers/infrastructure.h"
+
+static struct reducer infra_reducer;
+static const struct reducer *reducers[] = {&infra_reducer};
+
+const struct reducer *const *metal_reducers(size_t *n) {
+  if (!infra_reducer.name)
+    ext_controller_reducer(&metal_infra_controller, &infra_reducer);
+  *n = ARRAY_SIZE(reducers);
+  return reducers;
+}
