@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export EQXM_ROOT=$PWD EQXM_BIN=$PWD/bin/gardener-extension-provider-equinix-metal
-export EQXM_SHARED=${EQXM_SHARED:-$(cd .. && pwd)/shared}
 found=0
 for b in build/release/bench/*; do
   [ -x "$b" ] && [ -f "$b" ] || continue

@@ -4,7 +4,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export EQXM_ROOT=$PWD EQXM_VARIANT=release EQXM_BUILD=$PWD/build/release
 export EQXM_BIN=$PWD/bin/gardener-extension-provider-equinix-metal
-export EQXM_SHARED=${EQXM_SHARED:-$(cd .. && pwd)/shared}
 export EQXM_TEST_TIMEOUT=${EQXM_TEST_TIMEOUT:-3600}
 shopt -s nullglob
 soaks=(test/soak/*.t)

@@ -14,8 +14,6 @@ if [ "$variant" = release ]; then
 else
   export EQXM_BIN=$root/build/$variant/bin/gardener-extension-provider-equinix-metal
 fi
-# The shared references (OpenAPI spec, CRDs) sit beside the checkout.
-export EQXM_SHARED=${EQXM_SHARED:-$(cd "$root/.." && pwd)/shared}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=23}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=24}
 export PYTHONDONTWRITEBYTECODE=1

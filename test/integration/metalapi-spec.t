@@ -24,8 +24,8 @@ import openapi  # noqa: E402
 from metalapi import MetalAPI  # noqa: E402
 from tap import Tap  # noqa: E402
 
-SHARED = os.environ.get("EQXM_SHARED") or os.path.join(ROOT, "..", "shared")
-SPEC_FILES = [os.path.join(SHARED, "specs", n) for n in
+SPECS = os.environ.get("EQXM_SPECS") or os.path.join(ROOT, "test", "specs")
+SPEC_FILES = [os.path.join(SPECS, n) for n in
               ("equinix-metal-openapi.json", "equinix-metal-openapi.sdk-patched.json")]
 NET_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
 

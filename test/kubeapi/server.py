@@ -1019,10 +1019,10 @@ def repo_root():
 
 
 def default_crd_dir():
-    shared = os.environ.get("EQXM_SHARED")
-    if shared:
-        return os.path.join(shared, "specs", "gardener-crds")
-    return os.path.normpath(os.path.join(repo_root(), "..", "shared", "specs", "gardener-crds"))
+    specs = os.environ.get("EQXM_SPECS")
+    if specs:
+        return os.path.join(specs, "gardener-crds")
+    return os.path.join(repo_root(), "test", "specs", "gardener-crds")
 
 
 def write_file(path, text, mode=0o644):

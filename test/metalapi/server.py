@@ -420,9 +420,9 @@ def _write(path, text):
 def _default_spec():
     here = os.path.dirname(os.path.abspath(__file__))
     cands = []
-    if os.environ.get("EQXM_SHARED"):
-        cands.append(os.path.join(os.environ["EQXM_SHARED"], "specs", "equinix-metal-openapi.json"))
-    cands.append(os.path.join(here, "..", "..", "..", "shared", "specs", "equinix-metal-openapi.json"))
+    if os.environ.get("EQXM_SPECS"):
+        cands.append(os.path.join(os.environ["EQXM_SPECS"], "equinix-metal-openapi.json"))
+    cands.append(os.path.join(here, "..", "specs", "equinix-metal-openapi.json"))
     for c in cands:
         if os.path.exists(c):
             return os.path.normpath(c)
