@@ -101,6 +101,95 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
                       patch, done, kc);
 }
 
+/* kube.apply and kube.delete. */
+enum write_kind { WRITE_APPLY, WRITE_DELETE };
+
+static void fail_now(struct exec_call *call, const struct action *a, const char *why) {
+  struct eng_error err;
+  eng_error_set(&err, ENG_INTERNAL, "cannot %s %s %s/%s: %s",
+                strcmp(a->kind, "kube.delete") == 0 ? "delete" : "apply", a->group_kind,
+                a->ns ? a->ns : "", a->name ? a->name : "", why);
+  struct exec_outcome o = {false, NULL, &err, NULL, 0, false};
+  executor_done(call, &o);
+}
+
+static void write_done(void *ud, const struct kube_result *res) {
+  struct kcall *kc = ud;
+  unlink_call(kc);
+  bool del = kc->event != NULL; /* the delete marker (see start_write) */
+  if (res->err == ENG_OK || (del && res->err == ENG_NOTFOUND)) {
+    json_t *out = json_object();
+    if (del) {
+      json_object_set_new(out, "gone", json_true());
+    } else {
+      const char *rv = jsonx_str(res->body, "metadata.resourceVersion");
+      const char *uid = jsonx_str(res->body, "metadata.uid");
+      json_t *gen = jsonx_path(res->body, "metadata.generation");
+      json_object_set_new(out, "resourceVersion", json_string(rv ? rv : ""));
+      json_object_set_new(out, "uid", json_string(uid ? uid : ""));
+      json_object_set_new(out, "generation",
+                          json_integer(json_is_integer(gen) ? json_integer_value(gen) : 0));
+    }
+    struct exec_outcome o = {true, out, NULL, NULL, 0, false};
+    executor_done(kc->call, &o);
+    json_decref(out);
+  } else {
+    struct eng_error err = res->error;
+    err.http_status = (int)res->status;
+    err.retry_after_ms = res->retry_after_ms;
+    struct exec_outcome o = {false, NULL, &err, NULL, 0, eng_err_retryable(res->err)};
+    executor_done(kc->call, &o);
+  }
+  json_decref(kc->event);
+  free(kc);
+}
+
+static void start_write(void *ud, struct exec_call *call, const struct action *a, bool resolving) {
+  (void)resolving; /* apply and delete are idempotent: a resolved attempt simply runs again */
+  struct exec_kube *k = ud;
+  const struct kube_resource *r = resource_of(k, a->group_kind);
+  if (!r) {
+    fail_now(call, a, "this kind is not registered with the executor");
+    return;
+  }
+  if (!a->name || !*a->name) {
+    fail_now(call, a, "the action names no object");
+    return;
+  }
+  bool del = strcmp(a->kind, "kube.delete") == 0;
+  json_t *obj = json_object_get(a->params, "object");
+  if (!del) {
+    if (!json_is_object(obj)) {
+      fail_now(call, a, "the action has no object to apply");
+      return;
+    }
+    const char *n = jsonx_str(obj, "metadata.name");
+    const char *ns = jsonx_str(obj, "metadata.namespace");
+    if (!n || strcmp(n, a->name) != 0 || (r->namespaced && (!ns || !a->ns || strcmp(ns, a->ns))) ||
+        !jsonx_str(obj, "apiVersion") || !jsonx_str(obj, "kind")) {
+      fail_now(call, a,
+               "the object's apiVersion, kind, metadata.name and metadata.namespace must name the "
+               "action's target");
+      return;
+    }
+  }
+  struct kcall *kc = xcalloc(1, sizeof(*kc));
+  kc->k = k;
+  kc->call = call;
+  kc->event = del ? json_object() : NULL; /* marks a delete for write_done */
+  kc->next = k->calls;
+  if (k->calls)
+    k->calls->prev = kc;
+  k->calls = kc;
+  if (del) {
+    struct kube_delete_opts o = {jsonx_str(a->params, "uid"), NULL,
+                                 jsonx_str(a->params, "propagationPolicy")};
+    kc->kc = kube_delete(k->c, r, a->ns, a->name, &o, write_done, kc);
+  } else {
+    kc->kc = kube_apply(k->c, r, a->ns, a->name, obj, EXEC_KUBE_FIELD_MANAGER, true, write_done, kc);
+  }
+}
+
 struct exec_kube *exec_kube_new(struct kube_client *c, struct kube_recorder *recorder,
                                 const struct kube_resource *const *res, size_t nres) {
   struct exec_kube *k = xcalloc(1, sizeof(*k));
@@ -114,6 +203,8 @@ struct exec_kube *exec_kube_new(struct kube_client *c, struct kube_recorder *rec
 void exec_kube_register(struct exec_kube *k, struct executor *x) {
   executor_handle(x, "kube.patch", start, k);
   executor_handle(x, "kube.status", start, k);
+  executor_handle(x, "kube.apply", start_write, k);
+  executor_handle(x, "kube.delete", start_write, k);
 }
 
 void exec_kube_free(struct exec_kube *k) {

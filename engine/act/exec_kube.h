@@ -4,6 +4,12 @@
  *   kube.patch   {patch}          merge patch on the target object
  *   kube.status  {patch, event?}  merge patch on its /status subresource, then an
  *                                 optional core/v1 Event {type, reason, message}
+ *   kube.apply   {object}         server-side apply of the whole desired object (field manager
+ *                                 EXEC_KUBE_FIELD_MANAGER, force): creates or updates it; the
+ *                                 object's apiVersion/kind/name/namespace must be the target's.
+ *                                 Outcome {"resourceVersion", "uid", "generation"}.
+ *   kube.delete  {uid?, propagationPolicy?}  delete the target (uid: precondition).
+ *                                 Outcome {"gone": true}, also when it was already absent.
  *
  * Targets are found by group/kind among the resources registered here. Patches
  * are idempotent, so an attempt resolving an earlier crash simply runs again.
@@ -20,10 +26,13 @@
 
 struct exec_kube;
 
+/* The field manager of every server-side apply (metadata.managedFields[].manager). */
+#define EXEC_KUBE_FIELD_MANAGER PROG_NAME
+
 /* res[] must outlive the handlers. recorder may be NULL (no Events). */
 struct exec_kube *exec_kube_new(struct kube_client *c, struct kube_recorder *recorder,
                                 const struct kube_resource *const *res, size_t nres);
-/* Register "kube.patch" and "kube.status" on x. */
+/* Register "kube.patch", "kube.status", "kube.apply" and "kube.delete" on x. */
 void exec_kube_register(struct exec_kube *k, struct executor *x);
 /* Cancels calls in flight (their outcomes never arrive). */
 void exec_kube_free(struct exec_kube *k);

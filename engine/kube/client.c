@@ -927,15 +927,30 @@ struct kube_call *kube_request(struct kube_client *c, const struct kube_request 
 }
 
 /* Common start of single-object calls: name checks. */
+static struct kube_call *object_call_q(struct kube_client *c, const char *verb,
+                                       const struct kube_resource *r, const char *ns,
+                                       const char *name, const char *method, const char *sub,
+                                       char *query, const char *ctype, const json_t *body,
+                                       kube_done_fn done, void *ud);
+
 static struct kube_call *object_call(struct kube_client *c, const char *verb,
                                      const struct kube_resource *r, const char *ns,
                                      const char *name, const char *method, const char *sub,
                                      const char *ctype, const json_t *body, kube_done_fn done,
                                      void *ud) {
+  return object_call_q(c, verb, r, ns, name, method, sub, NULL, ctype, body, done, ud);
+}
+
+/* object_call() with a query string (already escaped; owned by the call afterwards). */
+static struct kube_call *object_call_q(struct kube_client *c, const char *verb,
+                                       const struct kube_resource *r, const char *ns,
+                                       const char *name, const char *method, const char *sub,
+                                       char *query, const char *ctype, const json_t *body,
+                                       kube_done_fn done, void *ud) {
   struct kube_call *call = call_new(c, CALL_SIMPLE, done, ud);
   call->what = what_of(verb, r, ns, name);
   bool need_name = strcmp(method, "POST") != 0;
-  set_request(call, method, kube_resource_path(r, ns, need_name ? name : NULL, sub), NULL, ctype,
+  set_request(call, method, kube_resource_path(r, ns, need_name ? name : NULL, sub), query, ctype,
               body);
   if (need_name && (!name || !*name)) {
     fail_later(call, ENG_INVALID, "no object name given");
@@ -1056,6 +1071,24 @@ struct kube_call *kube_patch(struct kube_client *c, const struct kube_resource *
     fail_later(call, ENG_INVALID, "a JSON patch must be an array of operations");
   else if (!json && !json_is_object(patch))
     fail_later(call, ENG_INVALID, "a merge patch must be a JSON object");
+  return call;
+}
+
+struct kube_call *kube_apply(struct kube_client *c, const struct kube_resource *r, const char *ns,
+                             const char *name, const json_t *obj, const char *field_manager,
+                             bool force, kube_done_fn done, void *ud) {
+  struct buf q;
+  buf_init(&q, BUF_MAX_SMALL);
+  add_param(&q, "fieldManager", field_manager);
+  if (force)
+    add_param(&q, "force", "true");
+  char *query = q.len ? xstrdup(q.data) : NULL;
+  buf_release(&q);
+  /* JSON is YAML: the apply body is sent as JSON with the apply content type. */
+  struct kube_call *call = object_call_q(c, "apply", r, ns, name, "PATCH", NULL, query,
+                                         "application/apply-patch+yaml", obj, done, ud);
+  if (!json_is_object(obj))
+    fail_later(call, ENG_INVALID, "an applied object must be a JSON object");
   return call;
 }
 

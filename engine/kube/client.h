@@ -211,6 +211,11 @@ struct kube_call *kube_update_status(struct kube_client *c, const struct kube_re
 struct kube_call *kube_patch(struct kube_client *c, const struct kube_resource *r, const char *ns,
                              const char *name, enum kube_patch_type type, const json_t *patch,
                              kube_done_fn done, void *ud);
+/* Server-side apply: PATCH application/apply-patch+yaml with obj (the fields this manager owns),
+ * ?fieldManager=field_manager[&force=true]. Creates the object when it does not exist. */
+struct kube_call *kube_apply(struct kube_client *c, const struct kube_resource *r, const char *ns,
+                             const char *name, const json_t *obj, const char *field_manager,
+                             bool force, kube_done_fn done, void *ud);
 struct kube_call *kube_delete(struct kube_client *c, const struct kube_resource *r, const char *ns,
                               const char *name, const struct kube_delete_opts *opts,
                               kube_done_fn done, void *ud);
