@@ -9,7 +9,7 @@
 #include "engine/base/clock.h"
 #include "engine/kube/client.h"
 #include "engine/base/log.h"
-#include "registry.h"
+#include "providers/equinix-metal/webhook/registry.h"
 #include "engine/base/xalloc.h"
 
 #include <arpa/inet.h>

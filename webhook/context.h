@@ -18,7 +18,7 @@
 #define EQXM_WEBHOOK_CONTEXT_H
 
 #include "engine/base/common.h"
-#include "mutate.h"
+#include "providers/equinix-metal/webhook/mutate.h"
 
 #include <jansson.h>
 

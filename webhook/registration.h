@@ -24,7 +24,7 @@
 #define EQXM_WEBHOOK_REGISTRATION_H
 
 #include "engine/base/common.h"
-#include "registry.h"
+#include "providers/equinix-metal/webhook/registry.h"
 
 #include <jansson.h>
 

@@ -14,7 +14,7 @@
 
 #include "admission.h"
 #include "certmgr.h"
-#include "config.h"
+#include "providers/equinix-metal/webhook/config.h"
 #include "context.h"
 #include "fielderr.h"
 #include "httpsrv.h"
@@ -23,9 +23,9 @@
 #include "engine/kube/client.h"
 #include "engine/base/log.h"
 #include "registration.h"
-#include "registry.h"
+#include "providers/equinix-metal/webhook/registry.h"
 #include "tls.h"
-#include "validate.h"
+#include "providers/equinix-metal/webhook/validate.h"
 #include "engine/base/xalloc.h"
 
 #include <ev.h>

@@ -14,7 +14,7 @@
 #include "engine/base/jsonx.h"
 #include "webhook/admission.h"
 #include "webhook/jsonpatch.h"
-#include "webhook/mutate.h"
+#include "providers/equinix-metal/webhook/mutate.h"
 #include "engine/base/xalloc.h"
 
 #include <stdio.h>

@@ -9,9 +9,9 @@
 #include "webhook/admission.h"
 #include "webhook/fielderr.h"
 #include "webhook/jsonpatch.h"
-#include "webhook/mutate.h"
-#include "webhook/registry.h"
-#include "webhook/validate.h"
+#include "providers/equinix-metal/webhook/mutate.h"
+#include "providers/equinix-metal/webhook/registry.h"
+#include "providers/equinix-metal/webhook/validate.h"
 #include "engine/base/xalloc.h"
 
 #include <stdlib.h>

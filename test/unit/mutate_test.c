@@ -6,7 +6,7 @@
 #include "engine/base/common.h"
 #include "engine/base/b64.h"
 #include "engine/base/jsonx.h"
-#include "webhook/mutate.h"
+#include "providers/equinix-metal/webhook/mutate.h"
 #include "engine/base/xalloc.h"
 #include "engine/base/yamlconv.h"
 

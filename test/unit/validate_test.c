@@ -4,7 +4,7 @@
  */
 #include "engine/base/common.h"
 #include "engine/base/jsonx.h"
-#include "webhook/validate.h"
+#include "providers/equinix-metal/webhook/validate.h"
 #include "engine/base/xalloc.h"
 
 #include "test/tap.h"

@@ -6,9 +6,9 @@
 #include "engine/base/common.h"
 #include "engine/base/b64.h"
 #include "engine/base/jsonx.h"
-#include "webhook/config.h"
+#include "providers/equinix-metal/webhook/config.h"
 #include "webhook/registration.h"
-#include "webhook/registry.h"
+#include "providers/equinix-metal/webhook/registry.h"
 #include "engine/base/xalloc.h"
 #include "engine/base/yamlconv.h"
 

@@ -17,8 +17,8 @@
 
 #include "engine/base/b64.h"
 #include "engine/base/buf.h"
-#include "kobj.h"
-#include "sdunit.h"
+#include "webhook/kobj.h"
+#include "webhook/sdunit.h"
 #include "engine/base/xalloc.h"
 #include "engine/base/yamlconv.h"
 

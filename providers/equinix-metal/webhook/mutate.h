@@ -16,7 +16,7 @@
 #define EQXM_MUTATE_H
 
 #include "engine/base/common.h"
-#include "admission.h"
+#include "webhook/admission.h"
 #include "engine/base/err.h"
 
 #include <jansson.h>

@@ -23,8 +23,8 @@
 #define EQXM_VALIDATE_H
 
 #include "engine/base/common.h"
-#include "admission.h"
-#include "fielderr.h"
+#include "webhook/admission.h"
+#include "webhook/fielderr.h"
 
 #include <jansson.h>
 

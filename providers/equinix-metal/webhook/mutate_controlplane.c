@@ -15,7 +15,7 @@
 #include "mutate.h"
 
 #include "engine/base/b64.h"
-#include "kobj.h"
+#include "webhook/kobj.h"
 #include "engine/base/sha256.h"
 #include "engine/base/xalloc.h"
 #include "engine/base/yamlconv.h"

@@ -7,7 +7,7 @@
 #include "engine/base/common.h"
 #include "mutate.h"
 
-#include "kobj.h"
+#include "webhook/kobj.h"
 
 #include <string.h>
 
