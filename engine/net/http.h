@@ -24,7 +24,8 @@ struct http_call;
 
 /* TLS settings; paths, not PEM blobs (see http_pem_path() for in-memory PEM). */
 struct http_tls {
-  const char *ca_path;          /* PEM bundle to verify the server; NULL = system trust store */
+  const char *ca_path;          /* PEM bundle to verify the server, replacing the system trust
+                                   store; NULL = system trust store */
   const char *client_cert_path; /* PEM client certificate, or NULL */
   const char *client_key_path;  /* PEM client key, or NULL */
   bool insecure;                /* skip server certificate verification */
@@ -66,6 +67,15 @@ struct http_request {
 };
 
 struct http_client *http_client_new(struct ev_loop *loop, const char *user_agent);
+/*
+ * Bound the connections of this client: at most max_host_connections at once to one host (more
+ * calls wait inside libcurl, in submission order) and at most max_idle kept open for reuse.
+ * 0 keeps libcurl's default (unlimited; an idle cache of 4 per call in flight). Each TLS
+ * connection holds its own copy of the trust store (libcurl 7.88 with GnuTLS: about 3.7 MiB for
+ * the system store, a few KiB for a one-CA bundle), so a client shared by many users should
+ * bound both.
+ */
+void http_client_set_limits(struct http_client *c, long max_host_connections, long max_idle);
 /* Cancels every call still running (their on_done does not run). */
 void http_client_free(struct http_client *c);
 

@@ -7,6 +7,7 @@
 #include "engine/base/jsonx.h"
 #include "engine/kube/client.h"
 #include "engine/kube/informer.h"
+#include "engine/net/http.h"
 #include "engine/base/log.h"
 #include "providers/equinix-metal/api/metal_client.h"
 #include "engine/base/sha256.h"
@@ -17,6 +18,8 @@
 #include <string.h>
 
 #define MAX_CLIENTS 64
+/* Connections to the Metal API shared by every client: each holds its own parsed trust store. */
+#define MAX_CONNECTIONS 16
 
 struct slot {
   char digest[SHA256_HEX_LEN + 1]; /* of token and project: never the token itself */
@@ -37,6 +40,7 @@ struct metal_creds {
   struct ev_loop *loop;
   struct kube_client *kube;
   struct kube_informer *secrets;
+  struct http_client *http; /* one libcurl multi and connection pool for every client */
   struct metal_creds_opts o;
   char *base_url, *ca_path;
   struct slot *slots;
@@ -56,6 +60,8 @@ struct metal_creds *metal_creds_new(struct ev_loop *loop, struct kube_client *ku
     c->o = *o;
   c->base_url = c->o.base_url ? xstrdup(c->o.base_url) : NULL;
   c->ca_path = c->o.ca_path ? xstrdup(c->o.ca_path) : NULL;
+  c->http = http_client_new(loop, METAL_USER_AGENT);
+  http_client_set_limits(c->http, MAX_CONNECTIONS, MAX_CONNECTIONS);
   return c;
 }
 
@@ -94,6 +100,7 @@ static struct metal_client *client_for(struct metal_creds *c, const char *token,
   co.burst = c->o.burst;
   co.timeout_ms = c->o.timeout_ms;
   co.settle_ms = c->o.settle_ms;
+  co.http = c->http;
   struct metal_client *mc = metal_client_new(c->loop, &co, err);
   if (!mc)
     return NULL;
@@ -265,6 +272,7 @@ void metal_creds_free(struct metal_creds *c) {
   for (size_t i = 0; i < c->nslots; i++)
     metal_client_free(c->slots[i].mc);
   free(c->slots);
+  http_client_free(c->http);
   free(c->base_url);
   free(c->ca_path);
   free(c);

@@ -5,7 +5,10 @@
  * projectID). This cache reads the Secret from the watch cache (or with a GET),
  * and hands out one struct metal_client per credentials set, so that every
  * caller using the same project shares one token bucket. Tokens live only in
- * memory; the cache is keyed by a SHA-256 digest of token and project.
+ * memory; the cache is keyed by a SHA-256 digest of token and project. Every
+ * client sends through one HTTP client of the cache (one libcurl multi, one
+ * pool of at most 16 connections, TLS sessions and DNS shared process-wide), so
+ * a credentials set costs a few hundred bytes, not a connection pool.
  *
  * A client that a long-lived user (a device poller) holds is pinned and never
  * evicted; idle unpinned clients are evicted beyond MAX_CLIENTS (rotated
