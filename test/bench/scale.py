@@ -13,7 +13,7 @@ EQXM_SCALE_DEVICES (10) active devices each in the Metal server, runs the real b
 
 Knobs: EQXM_SCALE_SHOOTS, EQXM_SCALE_DEVICES, EQXM_SCALE_MODES (shared,per-project),
 EQXM_SCALE_RPS (Metal requests/s per project, 50), EQXM_SCALE_POLL (poll seconds, 15),
-EQXM_SCALE_KUBE_QPS (100), EQXM_SCALE_TIMEOUT (seconds per configuration, 240).
+EQXM_SCALE_KUBE_QPS (0 = no kube limit), EQXM_SCALE_TIMEOUT (seconds per configuration, 240).
 """
 import json
 import os
@@ -204,7 +204,7 @@ def main():
     rps = env_int("EQXM_SCALE_RPS", 50)
     burst = env_int("EQXM_SCALE_BURST", 20)
     poll = env_int("EQXM_SCALE_POLL", 15)
-    kube_qps = env_int("EQXM_SCALE_KUBE_QPS", 100)
+    kube_qps = env_int("EQXM_SCALE_KUBE_QPS", 0)
     timeout = env_int("EQXM_SCALE_TIMEOUT", 240)
     print(f"scale: {devices} devices per shoot, Metal {rps} req/s burst {burst} per project, "
           f"kube {kube_qps} qps, polls every {poll} s; {os.cpu_count()} cores")
