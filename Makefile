@@ -42,11 +42,8 @@ ENGINE_SRC  := $(sort $(wildcard engine/*.c engine/*/*.c))
 TESTLIB_SRC := $(sort $(wildcard test/lib/*.c))
 TESTLIB     := $(B)/libtest.a
 METAL_MAIN  := providers/equinix-metal/main.c
-# Until the webhook server dispatches through a table it is given, the provider's webhooks link
-# with the webhook library (the server still refers to them by name).
-METAL_WEBHOOK_SRC := $(wildcard providers/equinix-metal/webhook/*.c)
-METAL_SRC   := $(sort $(filter-out $(METAL_MAIN) $(METAL_WEBHOOK_SRC),$(wildcard providers/equinix-metal/*.c providers/equinix-metal/*/*.c)))
-WEBHOOK_SRC := $(sort $(wildcard webhook/*.c) $(METAL_WEBHOOK_SRC))
+METAL_SRC   := $(sort $(filter-out $(METAL_MAIN),$(wildcard providers/equinix-metal/*.c providers/equinix-metal/*/*.c)))
+WEBHOOK_SRC := $(sort $(wildcard webhook/*.c))
 SCHEMA_SQL  := $(sort $(wildcard schema/*.sql))
 GEN_SRC     := $(B)/gen/schema_sql.c
 

@@ -9,7 +9,6 @@
 #include "engine/base/clock.h"
 #include "engine/kube/client.h"
 #include "engine/base/log.h"
-#include "providers/equinix-metal/webhook/registry.h"
 #include "engine/base/xalloc.h"
 
 #include <arpa/inet.h>
@@ -29,6 +28,7 @@ struct pems {
 struct wh_certmgr {
   struct ev_loop *loop;
   char *cert_dir, *mode, *url, *ns;
+  char *name, *secret_name; /* the Service name; "<name>-webhook-certs" */
   struct kube_client *kube;
   double interval;
   wh_certmgr_ready_fn ready;
@@ -62,11 +62,12 @@ void wh_certmgr_names(const struct wh_certmgr_opts *o, char ***dns, size_t *ndns
   *dns = NULL;
   *ips = NULL;
   *ndns = *nips = 0;
-  push(dns, ndns, xstrdup(WH_EXTENSION_NAME));
+  const char *svc = o->service_name && *o->service_name ? o->service_name : "webhook";
+  push(dns, ndns, xstrdup(svc));
   if (o->ns && *o->ns) {
-    push(dns, ndns, xasprintf("%s.%s", WH_EXTENSION_NAME, o->ns));
-    push(dns, ndns, xasprintf("%s.%s.svc", WH_EXTENSION_NAME, o->ns));
-    push(dns, ndns, xasprintf("%s.%s.svc.cluster.local", WH_EXTENSION_NAME, o->ns));
+    push(dns, ndns, xasprintf("%s.%s", svc, o->ns));
+    push(dns, ndns, xasprintf("%s.%s.svc", svc, o->ns));
+    push(dns, ndns, xasprintf("%s.%s.svc.cluster.local", svc, o->ns));
   }
   if (o->url && *o->url) {
     /* host[:port], [v6]:port or a bare v6 address */
@@ -179,16 +180,16 @@ static enum eng_err write_serving(const char *dir, const struct pems *p, struct 
 
 static enum eng_err new_server(struct wh_certmgr *m, struct pems *p, int64_t now,
                                struct eng_error *err) {
-  struct wh_certmgr_opts o = {.mode = m->mode, .url = m->url, .ns = m->ns};
+  struct wh_certmgr_opts o = {.mode = m->mode, .url = m->url, .ns = m->ns, .service_name = m->name};
   char **dns, **ips;
   size_t nd, ni;
   wh_certmgr_names(&o, &dns, &nd, &ips, &ni);
   free(p->tls_crt);
   xfree_secret(p->tls_key);
   p->tls_crt = p->tls_key = NULL;
-  enum eng_err rc = certs_make_server(p->ca_crt, p->ca_key, WH_EXTENSION_NAME,
-                                      (const char *const *)dns, nd, (const char *const *)ips, ni,
-                                      now, CERTS_SERVER_VALIDITY_S, &p->tls_crt, &p->tls_key, err);
+  enum eng_err rc = certs_make_server(p->ca_crt, p->ca_key, m->name, (const char *const *)dns, nd,
+                                      (const char *const *)ips, ni, now, CERTS_SERVER_VALIDITY_S,
+                                      &p->tls_crt, &p->tls_key, err);
   free_names(dns, nd);
   free_names(ips, ni);
   return rc;
@@ -216,8 +217,9 @@ static enum eng_err settle(struct wh_certmgr *m, struct pems *p, bool *changed, 
     free(p->ca_crt);
     xfree_secret(p->ca_key);
     p->ca_crt = p->ca_key = NULL;
-    enum eng_err rc = certs_make_ca(WH_EXTENSION_NAME "-ca", now, CERTS_CA_VALIDITY_S, &p->ca_crt,
-                                    &p->ca_key, err);
+    char *ca_name = xasprintf("%s-ca", m->name);
+    enum eng_err rc = certs_make_ca(ca_name, now, CERTS_CA_VALIDITY_S, &p->ca_crt, &p->ca_key, err);
+    free(ca_name);
     if (rc != ENG_OK) {
       free(old);
       return rc;
@@ -238,7 +240,7 @@ static enum eng_err settle(struct wh_certmgr *m, struct pems *p, bool *changed, 
     p->bundle = xstrdup(p->ca_crt);
     *changed = true;
   }
-  struct wh_certmgr_opts o = {.mode = m->mode, .url = m->url, .ns = m->ns};
+  struct wh_certmgr_opts o = {.mode = m->mode, .url = m->url, .ns = m->ns, .service_name = m->name};
   char **dns, **ips;
   size_t nd, ni;
   wh_certmgr_names(&o, &dns, &nd, &ips, &ni);
@@ -268,8 +270,8 @@ static void schedule(struct wh_certmgr *m, double after) {
 }
 
 static void retry_later(struct wh_certmgr *m, const char *msg) {
-  log_error("cannot set up the webhook serving certificate; retrying", "secret",
-            WH_CERT_SECRET_NAME, "namespace", m->ns, "error", msg, NULL);
+  log_error("cannot set up the webhook serving certificate; retrying", "secret", m->secret_name,
+            "namespace", m->ns, "error", msg, NULL);
   schedule(m, m->backoff);
   m->backoff = m->backoff * 2 > 60 ? 60 : m->backoff * 2;
 }
@@ -367,18 +369,17 @@ static void on_secret(void *ud, const struct kube_result *res) {
     pems_release(&p);
     return;
   }
-  log_info(what ? what : "updating the webhook certificate Secret", "secret", WH_CERT_SECRET_NAME,
+  log_info(what ? what : "updating the webhook certificate Secret", "secret", m->secret_name,
            "namespace", m->ns, NULL);
   json_t *obj;
   if (res->err == ENG_OK) {
     obj = json_deep_copy(res->body);
     json_object_set_new(obj, "data", secret_data(&p));
-    m->call =
-        kube_update(m->kube, &kube_res_secret, m->ns, WH_CERT_SECRET_NAME, obj, on_written, m);
+    m->call = kube_update(m->kube, &kube_res_secret, m->ns, m->secret_name, obj, on_written, m);
   } else {
     obj = json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:s}", "apiVersion", "v1", "kind", "Secret",
-                    "metadata", "name", WH_CERT_SECRET_NAME, "namespace", m->ns, "labels",
-                    "app.kubernetes.io/name", WH_EXTENSION_NAME, "app.kubernetes.io/component",
+                    "metadata", "name", m->secret_name, "namespace", m->ns, "labels",
+                    "app.kubernetes.io/name", m->name, "app.kubernetes.io/component",
                     "webhook-certificates", "type", "Opaque");
     json_object_set_new(obj, "data", secret_data(&p));
     m->call = kube_create(m->kube, &kube_res_secret, m->ns, obj, on_written, m);
@@ -388,7 +389,7 @@ static void on_secret(void *ud, const struct kube_result *res) {
 }
 
 static void sync_secret(struct wh_certmgr *m) {
-  m->call = kube_get(m->kube, &kube_res_secret, m->ns, WH_CERT_SECRET_NAME, on_secret, m);
+  m->call = kube_get(m->kube, &kube_res_secret, m->ns, m->secret_name, on_secret, m);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -446,6 +447,8 @@ enum eng_err wh_certmgr_start(struct ev_loop *loop, const struct wh_certmgr_opts
   m->mode = xstrdup(o->mode ? o->mode : "service");
   m->url = o->url ? xstrdup(o->url) : NULL;
   m->ns = o->ns && *o->ns ? xstrdup(o->ns) : NULL;
+  m->name = xstrdup(o->service_name && *o->service_name ? o->service_name : "webhook");
+  m->secret_name = xasprintf("%s-webhook-certs", m->name);
   m->kube = o->kube;
   m->interval = o->check_interval > 0 ? o->check_interval : 3600;
   m->ready = ready;
@@ -478,6 +481,8 @@ void wh_certmgr_free(struct wh_certmgr *m) {
   free(m->mode);
   free(m->url);
   free(m->ns);
+  free(m->name);
+  free(m->secret_name);
   free(m);
 }
 

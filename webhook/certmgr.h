@@ -2,7 +2,7 @@
  * certmgr.h - where the webhook's serving certificate comes from.
  *
  * With a namespace and API access (the normal, in-cluster case) the CA and the
- * serving certificate live in the Secret WH_CERT_SECRET_NAME of that namespace
+ * serving certificate live in the Secret "<service_name>-webhook-certs" of that namespace
  * (keys ca.crt, ca.key, ca-bundle.crt, tls.crt, tls.key), so that every replica
  * and every restart serves the same certificate. A missing or unusable Secret is
  * (re)generated; a CA or serving certificate within 30 days or 20% of its
@@ -30,13 +30,12 @@ struct ev_loop;
 struct kube_client;
 struct wh_certmgr;
 
-#define WH_CERT_SECRET_NAME "gardener-extension-provider-equinix-metal-webhook-certs"
-
 struct wh_certmgr_opts {
   const char *cert_dir;
   const char *mode; /* url | service | url-service: decides the names in the certificate */
   const char *url;  /* url mode: host[:port] */
   const char *ns;   /* namespace of the Secret and of the Service names; NULL/"" = local mode */
+  const char *service_name; /* the extension's Service (certificate names, Secret name) */
   struct kube_client *kube; /* NULL = local mode */
   double check_interval;    /* seconds; 0 = 3600 */
 };

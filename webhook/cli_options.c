@@ -5,13 +5,17 @@
 #include "cli_options.h"
 #include "engine/kube/client.h"
 #include "engine/kube/kubeconfig.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void webhook_cli_init(struct webhook_cli *w) {
+void webhook_cli_init(struct webhook_cli *w, const struct wh_set *set) {
   memset(w, 0, sizeof(*w));
-  webhook_options_init(&w->o);
+  webhook_options_init(&w->o, set);
+  char *names = wh_set_names(set);
+  w->disable_help = xasprintf("webhooks not to serve: %s, or *", names);
+  free(names);
   w->server_port = w->o.server_port;
   w->read_timeout = "10";
   w->idle_timeout = "90";
@@ -42,10 +46,7 @@ void webhook_cli_init(struct webhook_cli *w) {
        NULL},
       {"webhook-config-register-validator", CLI_BOOL, &w->o.register_validator, NULL,
        "register the ValidatingWebhookConfiguration in the garden cluster (default false)", NULL},
-      {"disable-webhooks", CLI_LIST, &w->o.disabled, "NAMES",
-       "webhooks not to serve: controlplane, seedprovider, shoot, validator, or *", NULL},
-      {"metabot-image", CLI_STRING, &w->o.metabot_image, "IMAGE",
-       "image of the metabot init container of vpn-shoot", NULL},
+      {"disable-webhooks", CLI_LIST, &w->o.disabled, "NAMES", w->disable_help, NULL},
       {"webhook-max-request-bytes", CLI_INT, &w->o.max_body_bytes, "BYTES",
        "largest admission request body accepted (default 8388608)", NULL},
       {"webhook-max-connections", CLI_INT, &w->o.max_connections, "N",
@@ -58,8 +59,14 @@ void webhook_cli_init(struct webhook_cli *w) {
        "how often the certificate Secret is checked for renewal (default 3600)", NULL},
       {"webhook-cache-ttl", CLI_STRING, &w->cache_ttl, "SECONDS",
        "how long objects read for admissions are reused (default 5; 0 = always read)", NULL},
-      {0}};
-  memcpy(w->opts, opts, sizeof(opts));
+  };
+  size_t n = 0;
+  for (size_t i = 0; i < ARRAY_SIZE(opts) && n + 1 < ARRAY_SIZE(w->opts); i++)
+    w->opts[n++] = opts[i];
+  /* The provider's own options (e.g. an image its mutations put into objects). */
+  for (const struct cli_opt *o = set->options; o && o->name && n + 1 < ARRAY_SIZE(w->opts); o++)
+    w->opts[n++] = *o;
+  w->opts[n] = (struct cli_opt){0};
 }
 
 static bool parse_seconds(const char *s, double *out) {
@@ -89,7 +96,11 @@ enum eng_err webhook_cli_finish(struct webhook_cli *w, struct eng_error *err) {
   return webhook_options_check(&w->o, err);
 }
 
-void webhook_cli_release(struct webhook_cli *w) { cli_list_free(&w->o.disabled); }
+void webhook_cli_release(struct webhook_cli *w) {
+  cli_list_free(&w->o.disabled);
+  free(w->disable_help);
+  w->disable_help = NULL;
+}
 
 struct kube_client *webhook_kube_client(struct ev_loop *loop, const struct kube_config *cfg,
                                         const char *path, const char *what, struct eng_error *err) {

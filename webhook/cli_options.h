@@ -19,11 +19,12 @@ struct webhook_cli {
   long server_port;
   const char *read_timeout, *idle_timeout, *cert_interval, *cache_ttl;
   const char *garden_kubeconfig;
-  struct cli_opt opts[20]; /* terminated by {0} */
+  char *disable_help;
+  struct cli_opt opts[32]; /* terminated by {0}: ours, then the provider's (set->options) */
 };
 
-/* Defaults of the Go original and the option table pointing into w. */
-void webhook_cli_init(struct webhook_cli *w);
+/* Defaults of the Go original and the option table pointing into w, for the webhooks of set. */
+void webhook_cli_init(struct webhook_cli *w, const struct wh_set *set);
 /* Convert the parsed strings into w->o and check the combination; ENG_USAGE with a sentence. */
 enum eng_err webhook_cli_finish(struct webhook_cli *w, struct eng_error *err) WARN_UNUSED;
 void webhook_cli_release(struct webhook_cli *w);

@@ -19,15 +19,17 @@
 
 #define CMD PROG_NAME " webhook"
 
+static const struct wh_set *webhooks; /* what cmd_webhook() was given */
+
 static void top_usage(FILE *out) {
-  fprintf(out,
-          "Usage: " CMD " serve [options]\n"
-          "\n"
-          "Run the admission webhook server of the extension on its own: the mutating\n"
-          "webhooks /controlplane, /seedprovider and /shoot, the validating webhook /validate,\n"
-          "with certificate management and registration. The controller runs the same server.\n"
-          "\n"
-          "Run '" CMD " serve --help' for the options.\n");
+  fprintf(out, "Usage: " CMD " serve [options]\n"
+               "\n"
+               "Run the admission webhook server of the extension on its own, with certificate\n"
+               "management and registration. The controller runs the same server. Webhooks:\n");
+  for (size_t i = 0; i < webhooks->ndefs; i++)
+    fprintf(out, "  %-14s %s (%s)\n", webhooks->defs[i].path, webhooks->defs[i].name,
+            webhooks->defs[i].validating ? "validating" : "mutating");
+  fprintf(out, "\nRun '" CMD " serve --help' for the options.\n");
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
@@ -39,7 +41,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
 
 static int serve(int argc, char **argv) {
   struct webhook_cli w;
-  webhook_cli_init(&w);
+  webhook_cli_init(&w, webhooks);
   const char *kubeconfig = NULL, *log_level = "info", *log_format = "json";
   bool standalone = false;
   const struct cli_opt own[] = {
@@ -50,7 +52,7 @@ static int serve(int argc, char **argv) {
        "need cluster objects are denied",
        NULL},
       {"config-file", CLI_STRING, &w.o.config_file, "PATH",
-       "ControllerConfiguration (etcd.storage.className/capacity for etcd-main)", NULL},
+       webhooks->config_help ? webhooks->config_help : "configuration of the webhooks", NULL},
       {"log-level", CLI_STRING, &log_level, "LEVEL", "debug, info, warn or error (default info)",
        NULL},
       {"log-format", CLI_STRING, &log_format, "FORMAT", "json or text (default json)", NULL},
@@ -138,7 +140,8 @@ out:
   return rc;
 }
 
-int cmd_webhook(int argc, char **argv) {
+int cmd_webhook(const struct wh_set *set, int argc, char **argv) {
+  webhooks = set;
   static const struct cli_subcommand subs[] = {{"serve", serve}, {NULL, NULL}};
   return cli_dispatch(CMD, "command", subs, top_usage, argc, argv);
 }

@@ -5,6 +5,9 @@
 #ifndef EQXM_WEBHOOK_CMD_H
 #define EQXM_WEBHOOK_CMD_H
 
-int cmd_webhook(int argc, char **argv);
+struct wh_set;
+
+/* The `webhook` command serving the webhooks of set (the provider's table, definition.h). */
+int cmd_webhook(const struct wh_set *set, int argc, char **argv);
 
 #endif

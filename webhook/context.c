@@ -6,6 +6,7 @@
 
 #include "engine/base/clock.h"
 #include "engine/kube/client.h"
+#include "kobj.h"
 #include "engine/base/xalloc.h"
 
 #include <ev.h>
@@ -206,7 +207,7 @@ static void deliver(struct wh_fetch *f, enum slot s, struct entry *e) {
     }
   } else {
     f->got[s] = json_incref(e->value);
-    if (s == S_CLUSTER && (f->needs & MUTATE_NEED_INFRA)) {
+    if (s == S_CLUSTER && (f->needs & WH_NEED_INFRA)) {
       const char *shoot = json_string_value(json_object_get(
           json_object_get(json_object_get(json_object_get(e->value, "spec"), "shoot"), "metadata"),
           "name"));
@@ -224,7 +225,7 @@ static json_t *keep_value(enum slot kind, const json_t *body, bool namespaced_cp
   switch (kind) {
   case S_SECRET: {
     char sum[65];
-    if (mutate_secret_checksum(body, sum, NULL) != ENG_OK)
+    if (kobj_secret_checksum(body, sum, NULL) != ENG_OK)
       return NULL;
     return json_string(sum);
   }
@@ -343,9 +344,9 @@ struct wh_fetch *wh_fetch_start(struct wh_ctx_cache *c, unsigned needs, const ch
   f->loop = kube_client_loop(c->seed ? c->seed : c->garden);
   f->starting = true;
   f->pending = 1; /* held until every wait is registered */
-  if (needs & (MUTATE_NEED_CLUSTER | MUTATE_NEED_INFRA))
+  if (needs & (WH_NEED_CLUSTER | WH_NEED_INFRA))
     wait_for(f, S_CLUSTER, ns, ns);
-  if (needs & MUTATE_NEED_CLOUDPROVIDER)
+  if (needs & WH_NEED_CLOUDPROVIDER)
     wait_for(f, S_SECRET, ns, "cloudprovider");
   if (needs & WH_NEED_CLOUDPROFILE)
     wait_for(f, S_CP, ns, cp_name ? cp_name : "");

@@ -18,15 +18,13 @@
 #define EQXM_WEBHOOK_CONTEXT_H
 
 #include "engine/base/common.h"
-#include "providers/equinix-metal/webhook/mutate.h"
+#include "definition.h"
 
 #include <jansson.h>
 
 struct kube_client;
 struct wh_ctx_cache;
 struct wh_fetch;
-
-#define WH_NEED_CLOUDPROFILE 8u /* in addition to the MUTATE_NEED_* bits */
 
 struct wh_fetched {
   const json_t *cluster; /* borrowed, valid during the callback */
@@ -45,7 +43,7 @@ struct wh_ctx_cache *wh_ctx_cache_new(struct kube_client *seed, struct kube_clie
 void wh_ctx_cache_free(struct wh_ctx_cache *c);
 
 /*
- * Fetch what needs asks for (MUTATE_NEED_* | WH_NEED_CLOUDPROFILE). ns is the
+ * Fetch what needs asks for (WH_NEED_* bits, definition.h). ns is the
  * admitted object's namespace; cp_kind/cp_name/cp_ns name the CloudProfile for
  * WH_NEED_CLOUDPROFILE. done runs exactly once from the loop unless canceled.
  */

@@ -10,6 +10,8 @@
 
 #include "engine/base/common.h"
 
+#include "engine/base/err.h"
+
 #include <jansson.h>
 
 /* obj[key] as an object/array, created (and attached) when absent or null. Borrowed. */
@@ -58,5 +60,14 @@ bool kobj_deleting(const json_t *obj);
 
 /* Name of obj (metadata.name), "" when absent. Borrowed. */
 const char *kobj_name(const json_t *obj);
+/*
+ * Checksum of a Secret's data as Gardener's extensions library computes it (the
+ * checksum/secret-cloudprovider annotation): sha256 hex of
+ * json.Marshal(map[string][]byte) (keys sorted, values base64, "null" when there
+ * is no data). secret is the Secret object as the apiserver returns it.
+ * out must hold 65 bytes. ENG_INVALID when data is not a map of base64 strings.
+ */
+enum eng_err kobj_secret_checksum(const json_t *secret, char out[65],
+                                  struct eng_error *err) WARN_UNUSED;
 
 #endif

@@ -21,14 +21,14 @@ json_t *registration_client_config(const char *path, const char *mode,
     json_object_set_new(cc, "url", json_string(u));
     free(u);
   } else if (!strcmp(mode, WH_MODE_URL_SERVICE)) {
-    char *u = xasprintf("https://%s.%s:%ld%s", WH_EXTENSION_NAME, p->ns ? p->ns : "",
+    char *u = xasprintf("https://%s.%s:%ld%s", p->set->extension_name, p->ns ? p->ns : "",
                         p->service_port, path);
     json_object_set_new(cc, "url", json_string(u));
     free(u);
   } else {
     json_t *svc = json_object();
     json_object_set_new(svc, "namespace", json_string(p->ns ? p->ns : ""));
-    json_object_set_new(svc, "name", json_string(WH_EXTENSION_NAME));
+    json_object_set_new(svc, "name", json_string(p->set->extension_name));
     json_object_set_new(svc, "path", json_string(path));
     json_object_set_new(svc, "port", json_integer(p->service_port));
     json_object_set_new(cc, "service", svc);
@@ -54,7 +54,7 @@ static json_t *selector_in(const char *key, const char *value) {
 static json_t *build_webhook(const struct wh_def *d, const char *mode,
                              const struct registration_params *p) {
   json_t *w = json_object();
-  char *name = xasprintf("%s%s", d->name, WH_NAME_SUFFIX);
+  char *name = xasprintf("%s%s", d->name, p->set->name_suffix);
   json_object_set_new(w, "name", json_string(name));
   free(name);
   json_object_set_new(w, "admissionReviewVersions", json_pack("[ss]", "v1", "v1beta1"));
@@ -82,26 +82,32 @@ static json_t *build_webhook(const struct wh_def *d, const char *mode,
   return w;
 }
 
+char *registration_config_name(const struct wh_set *set, enum wh_target target) {
+  return xasprintf("%s%s", set->extension_name,
+                   target == WH_TARGET_SEED    ? ""
+                   : target == WH_TARGET_SHOOT ? "-shoot"
+                                               : "-admission");
+}
+
 json_t *registration_build(enum wh_target target, const struct registration_params *p) {
   json_t *hooks = json_array();
   const char *mode = p->mode && *p->mode ? p->mode : WH_MODE_SERVICE;
   if (target == WH_TARGET_SHOOT && strcmp(mode, WH_MODE_URL))
     mode = WH_MODE_URL_SERVICE;
   bool validating = target == WH_TARGET_GARDEN;
-  for (size_t i = 0; i < wh_ndefs; i++) {
-    if (wh_defs[i].target != target || (p->enabled && !p->enabled[i]))
+  for (size_t i = 0; i < p->set->ndefs; i++) {
+    if (p->set->defs[i].target != target || (p->enabled && !p->enabled[i]))
       continue;
-    json_array_append_new(hooks, build_webhook(&wh_defs[i], mode, p));
+    json_array_append_new(hooks, build_webhook(&p->set->defs[i], mode, p));
   }
   if (json_array_size(hooks) == 0) {
     json_decref(hooks);
     return NULL;
   }
-  const char *name = target == WH_TARGET_SEED    ? WH_SEED_MWC_NAME
-                     : target == WH_TARGET_SHOOT ? WH_SHOOT_MWC_NAME
-                                                 : WH_GARDEN_VWC_NAME;
+  char *name = registration_config_name(p->set, target);
   json_t *md = json_object();
   json_object_set_new(md, "name", json_string(name));
+  free(name);
   json_object_set_new(md, "labels", json_pack("{s:s}", WH_LABEL_EXCLUDE_REMEDIATION, "true"));
   if (target == WH_TARGET_SEED && p->owner_ns && *p->owner_ns && p->owner_ns_uid &&
       *p->owner_ns_uid) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 struct wh_plugin {
+  const struct wh_set *set;
   struct webhook_cli cli;
   bool initialised;
   struct kube_client *seed, *garden;
@@ -24,7 +25,7 @@ static struct wh_plugin self;
 static const struct cli_opt *wh_options(void *ud) {
   struct wh_plugin *p = ud;
   if (!p->initialised) {
-    webhook_cli_init(&p->cli);
+    webhook_cli_init(&p->cli, p->set);
     p->initialised = true;
   }
   return p->cli.opts;
@@ -78,10 +79,15 @@ static void wh_stop(void *ud) {
   kube_client_free(p->seed);
   if (p->initialised)
     webhook_cli_release(&p->cli);
+  const struct wh_set *set = p->set;
   memset(p, 0, sizeof(*p));
+  p->set = set;
 }
 
 static const struct run_plugin plugin = {"webhook-server", wh_options, wh_check, wh_disabled,
                                          wh_start,         wh_stop,    &self};
 
-const struct run_plugin *webhook_run_plugin(void) { return &plugin; }
+const struct run_plugin *webhook_run_plugin(const struct wh_set *set) {
+  self.set = set;
+  return &plugin;
+}

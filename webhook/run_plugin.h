@@ -7,7 +7,9 @@
 
 #include "engine/plugin.h"
 
-/* The plugin (one per process; its state is static). */
-const struct run_plugin *webhook_run_plugin(void);
+struct wh_set;
+
+/* The plugin serving the webhooks of set (one per process; its state is static). */
+const struct run_plugin *webhook_run_plugin(const struct wh_set *set);
 
 #endif

@@ -1,11 +1,13 @@
 /*
  * server.c - the webhook server: routes, admission handling, registration.
  *
- * One admission request: decode the review; refuse kinds the webhook is not
- * registered for (400 in the review, as the Go handler does); let DELETE/CONNECT
- * and objects being deleted through; fetch the context the mutation needs
- * (context.h); run the pure mutation on a copy; answer with the JSONPatch from the
- * admitted object to the copy, or deny (403) with the mutation's sentence.
+ * One admission request: find the webhook by path in the provider's table;
+ * decode the review; refuse kinds the webhook is not registered for (400 in the
+ * review, as the Go handler does); let DELETE/CONNECT and objects being deleted
+ * through; ask the webhook what it needs (allow, deny, or context); fetch that
+ * context (context.h); run the pure mutation on a copy and answer with the
+ * JSONPatch from the admitted object to the copy, or run the validation; deny
+ * (403) with the webhook's sentence.
  */
 #include "engine/base/common.h"
 #include "engine/base/clock.h"
@@ -14,8 +16,8 @@
 
 #include "admission.h"
 #include "certmgr.h"
-#include "providers/equinix-metal/webhook/config.h"
 #include "context.h"
+#include "definition.h"
 #include "fielderr.h"
 #include "httpsrv.h"
 #include "jsonpatch.h"
@@ -23,9 +25,7 @@
 #include "engine/kube/client.h"
 #include "engine/base/log.h"
 #include "registration.h"
-#include "providers/equinix-metal/webhook/registry.h"
 #include "tls.h"
-#include "providers/equinix-metal/webhook/validate.h"
 #include "engine/base/xalloc.h"
 
 #include <ev.h>
@@ -44,12 +44,13 @@ struct webhook_server {
   struct ev_loop *loop;
   struct kube_client *seed, *garden;
   /* options, copied */
-  char *host, *ns, *owner_ns, *url, *cert_dir, *mode, *metabot_image;
+  const struct wh_set *set;
+  char *host, *ns, *owner_ns, *url, *cert_dir, *mode;
   long port, service_port;
   bool register_validator;
   struct httpsrv_opts hopts;
-  bool enabled[8];
-  struct wh_config cfg;
+  bool *enabled; /* per set->defs[] entry */
+  void *cfg;     /* the provider's configuration */
   /* parts */
   struct wh_certmgr *certs;
   struct wh_tls *tls;
@@ -81,13 +82,13 @@ struct pending {
 
 /* ---- options ------------------------------------------------------------------------------- */
 
-void webhook_options_init(struct webhook_options *o) {
+void webhook_options_init(struct webhook_options *o, const struct wh_set *set) {
   memset(o, 0, sizeof(*o));
+  o->set = set;
   o->server_host = "";
   o->server_port = WH_DEFAULT_PORT;
   o->cert_dir = WH_DEFAULT_CERT_DIR;
   o->mode = "";
-  o->metabot_image = MUTATE_DEFAULT_METABOT_IMAGE;
   o->max_body_bytes = 8 * 1024 * 1024;
   o->max_connections = 1024;
   o->read_timeout = 10;
@@ -117,12 +118,15 @@ enum eng_err webhook_options_check(struct webhook_options *o, struct eng_error *
     o->owner_ns = o->ns;
   for (size_t i = 0; i < o->disabled.n; i++) {
     const char *n = o->disabled.items[i];
-    if (strcmp(n, "*") && !wh_def_by_name(n))
-      return eng_error_set(
-          err, ENG_USAGE,
-          "--disable-webhooks: cannot disable unknown webhook \"%s\" (known: controlplane, "
-          "seedprovider, shoot, validator, or * for all)",
-          n);
+    if (strcmp(n, "*") && !wh_set_by_name(o->set, n)) {
+      char *known = wh_set_names(o->set);
+      eng_error_set(err, ENG_USAGE,
+                    "--disable-webhooks: cannot disable unknown webhook \"%s\" (known: %s, or * "
+                    "for all)",
+                    n, known);
+      free(known);
+      return ENG_USAGE;
+    }
   }
   if (o->max_body_bytes < 1024 || o->max_body_bytes > 64L * 1024 * 1024)
     return eng_error_set(err, ENG_USAGE,
@@ -201,16 +205,34 @@ static void finish_allow(struct pending *p, const json_t *patch, const json_t *w
 
 /* ---- mutation and validation --------------------------------------------------------------- */
 
-static void run_mutation(struct pending *p, const struct wh_fetched *f) {
-  struct webhook_server *s = p->s;
-  struct mutate_ctx ctx = {
+static void run_webhook(struct pending *p, const struct wh_fetched *f) {
+  const struct wh_context ctx = {
       .cluster = f ? f->cluster : NULL,
       .infrastructure = f ? f->infrastructure : NULL,
       .cloudprovider_checksum = f ? f->cloudprovider_checksum : NULL,
-      .etcd_class = s->cfg.etcd_class,
-      .etcd_capacity = s->cfg.etcd_capacity,
-      .metabot_image = s->metabot_image,
+      .cloudprofile_spec = f ? f->cloudprofile_spec : NULL,
+      .config = p->s->cfg,
   };
+  if (p->def->validating) {
+    struct fielderr_list errs = {0};
+    json_t *warnings = json_array();
+    if (p->def->validate)
+      p->def->validate(&p->req, &ctx, &errs, warnings);
+    if (errs.n > 0) {
+      char *m = fielderr_message(&errs);
+      finish_deny(p, 403, m);
+      free(m);
+    } else {
+      finish_allow(p, NULL, warnings);
+    }
+    fielderr_release(&errs);
+    json_decref(warnings);
+    return;
+  }
+  if (!p->def->mutate) {
+    finish_allow(p, NULL, NULL);
+    return;
+  }
   json_t *copy = json_deep_copy(p->req.object);
   struct eng_error err = {0};
   if (p->def->mutate(copy, &p->req, &ctx, &err) != ENG_OK) {
@@ -224,27 +246,6 @@ static void run_mutation(struct pending *p, const struct wh_fetched *f) {
   json_decref(patch);
 }
 
-static void run_validation(struct pending *p, const struct wh_fetched *f) {
-  struct fielderr_list errs = {0};
-  json_t *warnings = json_array();
-  if (!strcmp(p->req.kind, "CloudProfile")) {
-    validate_cloudprofile(p->req.object, &errs, warnings);
-  } else {
-    const char *kind, *name;
-    validate_shoot_cloudprofile(p->req.object, &kind, &name);
-    validate_shoot(p->req.object, f ? f->cloudprofile_spec : NULL, name, &errs, warnings);
-  }
-  if (errs.n > 0) {
-    char *m = fielderr_message(&errs);
-    finish_deny(p, 403, m);
-    free(m);
-  } else {
-    finish_allow(p, NULL, warnings);
-  }
-  fielderr_release(&errs);
-  json_decref(warnings);
-}
-
 static void on_fetched(void *ud, const struct wh_fetched *f) {
   struct pending *p = ud;
   p->fetch = NULL;
@@ -252,10 +253,7 @@ static void on_fetched(void *ud, const struct wh_fetched *f) {
     finish_deny(p, 403, f->message);
     return;
   }
-  if (p->def->validating)
-    run_validation(p, f);
-  else
-    run_mutation(p, f);
+  run_webhook(p, f);
 }
 
 static void on_abort(void *ud) {
@@ -316,30 +314,22 @@ static void handle_admission(struct webhook_server *s, struct httpsrv_exchange *
     finish_allow(p, NULL, NULL);
     return;
   }
-  if (def->validating) {
-    if (!validate_applies(&p->req)) {
-      finish_allow(p, NULL, NULL);
-      return;
-    }
-    if (!strcmp(p->req.kind, "CloudProfile")) {
-      run_validation(p, NULL);
-      return;
-    }
-    const char *kind, *name;
-    if (!validate_shoot_cloudprofile(p->req.object, &kind, &name)) {
-      finish_deny(p, 403,
-                  "spec.cloudProfile: Required value: the Shoot must name its CloudProfile");
-      return;
-    }
-    need_context(p, WH_NEED_CLOUDPROFILE, kind, name);
+  struct wh_needs needs = {0};
+  if (def->needs)
+    def->needs(&p->req, &needs);
+  if (needs.allow) {
+    finish_allow(p, NULL, NULL);
     return;
   }
-  unsigned needs = def->needs ? def->needs(&p->req) : 0;
-  if (needs) {
-    need_context(p, needs, NULL, NULL);
+  if (needs.deny) {
+    finish_deny(p, 403, needs.deny);
     return;
   }
-  run_mutation(p, NULL);
+  if (needs.what) {
+    need_context(p, needs.what, needs.cloudprofile_kind, needs.cloudprofile_name);
+    return;
+  }
+  run_webhook(p, NULL);
 }
 
 static void handle(void *ud, struct httpsrv_exchange *x) {
@@ -355,8 +345,8 @@ static void handle(void *ud, struct httpsrv_exchange *x) {
                     ready ? "ok\n" : "not ready\n", ready ? 3 : 10, NULL);
     return;
   }
-  const struct wh_def *def = wh_def_by_path(r->path);
-  if (!def || !s->enabled[def - wh_defs]) {
+  const struct wh_def *def = wh_set_by_path(s->set, r->path);
+  if (!def || !s->enabled[def - s->set->defs]) {
     respond_status(x, 404, "no webhook is served at this path", NULL);
     return;
   }
@@ -369,6 +359,7 @@ static void registration_run(struct webhook_server *s);
 
 static struct registration_params reg_params(const struct webhook_server *s) {
   struct registration_params p = {
+      .set = s->set,
       .mode = s->mode,
       .url = s->url,
       .ns = s->ns,
@@ -417,8 +408,11 @@ static void reg_applied(void *ud, enum eng_err rc, const json_t *obj, const stru
     return;
   }
   if (s->reg_doing == REG_SEED) {
-    if (!s->registered)
-      log_info("registered the webhooks", "configuration", WH_SEED_MWC_NAME, NULL);
+    if (!s->registered) {
+      char *name = registration_config_name(s->set, WH_TARGET_SEED);
+      log_info("registered the webhooks", "configuration", name, NULL);
+      free(name);
+    }
     s->registered = true;
   }
   reg_next(s);
@@ -462,6 +456,14 @@ static void on_shoot_namespaces(void *ud, const struct kube_result *res) {
   reg_next(s);
 }
 
+/* Some webhook is registered in shoots: their ManagedResources carry the CA bundle. */
+static bool shoot_webhooks_enabled(const struct webhook_server *s) {
+  for (size_t i = 0; i < s->set->ndefs; i++)
+    if (s->set->defs[i].target == WH_TARGET_SHOOT && s->enabled[i])
+      return true;
+  return false;
+}
+
 static void reg_next(struct webhook_server *s) {
   struct registration_params p = reg_params(s);
   for (;;) {
@@ -485,12 +487,13 @@ static void reg_next(struct webhook_server *s) {
       return;
     }
     case REG_SHOOT_LIST: {
-      if (!s->enabled[wh_def_by_name("shoot") - wh_defs])
+      if (!shoot_webhooks_enabled(s))
         continue;
-      struct kube_list_opts lo = {
-          .label_selector =
-              "gardener.cloud/role=shoot,shoot.gardener.cloud/provider=" WH_PROVIDER_TYPE};
+      char *sel = xasprintf("gardener.cloud/role=shoot,shoot.gardener.cloud/provider=%s",
+                            s->set->provider_type);
+      struct kube_list_opts lo = {.label_selector = sel};
       s->reg_call = kube_list(s->seed, &kube_res_namespace, NULL, &lo, on_shoot_namespaces, s);
+      free(sel);
       return;
     }
     case REG_SHOOT_EACH: {
@@ -500,7 +503,8 @@ static void reg_next(struct webhook_server *s) {
       json_array_remove(s->reg_namespaces, 0);
       s->reg_step--; /* come back here for the next namespace */
       json_t *cfg = webhook_server_shoot_webhook_config(s);
-      s->reg_shoot = webhook_shoot_webhooks_reconcile(s->seed, ns, cfg, false, reg_applied, s);
+      s->reg_shoot =
+          webhook_shoot_webhooks_reconcile(s->set, s->seed, ns, cfg, false, reg_applied, s);
       json_decref(cfg);
       free(ns);
       return;
@@ -570,6 +574,7 @@ enum eng_err webhook_server_start(struct ev_loop *loop, const struct webhook_opt
                                   struct webhook_server **out, struct eng_error *err) {
   struct webhook_server *s = xcalloc(1, sizeof(*s));
   s->loop = loop;
+  s->set = o->set;
   s->seed = seed;
   s->garden = garden ? garden : seed;
   s->host = xstrdup(o->server_host ? o->server_host : "");
@@ -578,7 +583,6 @@ enum eng_err webhook_server_start(struct ev_loop *loop, const struct webhook_opt
   s->url = o->url ? xstrdup(o->url) : NULL;
   s->cert_dir = xstrdup(o->cert_dir);
   s->mode = xstrdup(o->mode && *o->mode ? o->mode : WH_MODE_SERVICE);
-  s->metabot_image = xstrdup(o->metabot_image ? o->metabot_image : MUTATE_DEFAULT_METABOT_IMAGE);
   s->port = o->server_port;
   s->service_port = o->service_port;
   s->register_validator = o->register_validator;
@@ -586,8 +590,9 @@ enum eng_err webhook_server_start(struct ev_loop *loop, const struct webhook_opt
   ev_timer_init(&s->reg_timer, on_reg_timer, 0., 0.);
   s->reg_timer.data = s;
   bool all_off = cli_list_has(&o->disabled, "*");
-  for (size_t i = 0; i < wh_ndefs && i < ARRAY_SIZE(s->enabled); i++)
-    s->enabled[i] = !all_off && !cli_list_has(&o->disabled, wh_defs[i].name);
+  s->enabled = xcalloc(s->set->ndefs ? s->set->ndefs : 1, sizeof(*s->enabled));
+  for (size_t i = 0; i < s->set->ndefs; i++)
+    s->enabled[i] = !all_off && !cli_list_has(&o->disabled, s->set->defs[i].name);
   s->hopts = (struct httpsrv_opts){
       .host = s->host,
       .port = (int)o->server_port,
@@ -597,7 +602,7 @@ enum eng_err webhook_server_start(struct ev_loop *loop, const struct webhook_opt
       .max_conns = (unsigned)o->max_connections,
   };
   *out = s;
-  if (o->config_file && *o->config_file && wh_config_load(o->config_file, &s->cfg, err) != ENG_OK) {
+  if (s->set->config_load && s->set->config_load(o->config_file, &s->cfg, err) != ENG_OK) {
     webhook_server_free(s);
     *out = NULL;
     return ENG_CONFIG;
@@ -617,6 +622,7 @@ enum eng_err webhook_server_start(struct ev_loop *loop, const struct webhook_opt
       .mode = s->mode,
       .url = s->url,
       .ns = s->ns,
+      .service_name = s->set->extension_name,
       .kube = seed,
       .check_interval = o->cert_check_interval,
   };
@@ -646,7 +652,9 @@ void webhook_server_free(struct webhook_server *s) {
   webhook_shoot_webhooks_cancel(s->reg_shoot);
   ev_timer_stop(s->loop, &s->reg_timer);
   json_decref(s->reg_namespaces);
-  wh_config_release(&s->cfg);
+  if (s->set->config_free)
+    s->set->config_free(s->cfg);
+  free(s->enabled);
   free(s->owner_uid);
   free(s->host);
   free(s->ns);
@@ -654,7 +662,6 @@ void webhook_server_free(struct webhook_server *s) {
   free(s->url);
   free(s->cert_dir);
   free(s->mode);
-  free(s->metabot_image);
   free(s);
 }
 
@@ -716,7 +723,8 @@ static void shoot_mr_exists(void *ud, const struct kube_result *res) {
   h->apply = wh_apply_start(h->c, &kube_res_secret, h->secret, true, NULL, shoot_secret_done, h);
 }
 
-struct wh_shoot_hooks *webhook_shoot_webhooks_reconcile(struct kube_client *c, const char *ns,
+struct wh_shoot_hooks *webhook_shoot_webhooks_reconcile(const struct wh_set *set,
+                                                        struct kube_client *c, const char *ns,
                                                         const json_t *shoot_config,
                                                         bool create_if_missing,
                                                         wh_apply_done_fn done, void *ud) {
@@ -727,9 +735,10 @@ struct wh_shoot_hooks *webhook_shoot_webhooks_reconcile(struct kube_client *c, c
   h->ud = ud;
   if (!shoot_config) {
     /* The shoot webhook is disabled: there is nothing to ship. */
-    json_t *empty =
-        json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "admissionregistration.k8s.io/v1", "kind",
-                  "MutatingWebhookConfiguration", "metadata", "name", WH_SHOOT_MWC_NAME);
+    char *name = registration_config_name(set, WH_TARGET_SHOOT);
+    json_t *empty = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "admissionregistration.k8s.io/v1",
+                              "kind", "MutatingWebhookConfiguration", "metadata", "name", name);
+    free(name);
     json_object_set_new(empty, "webhooks", json_array());
     h->mr = registration_shoot_managed_resource(ns, empty, &h->secret);
     json_decref(empty);

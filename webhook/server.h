@@ -1,10 +1,8 @@
 /*
- * server.h - the admission webhook server of the extension, ready to embed: one
- * call starts it on a libev loop (certificates, HTTPS listener, registration), one
- * call stops it. `webhook serve` is a thin command around it.
- *
- * Served paths: /controlplane, /seedprovider, /shoot (mutating, as in the Go
- * original), /validate (Shoots and CloudProfiles of type equinixmetal), /healthz.
+ * server.h - the admission webhook server, ready to embed: one call starts it on
+ * a libev loop (certificates, HTTPS listener, registration), one call stops it.
+ * `webhook serve` is a thin command around it. It serves the webhooks of the
+ * table it is given (definition.h) at their paths, and /healthz and /readyz.
  *
  * Startup, all on the loop: the serving certificate is obtained (certmgr.h), then
  * the listener starts (a log line "webhook server listening" gives the port), then
@@ -22,6 +20,7 @@
 #include "apply.h"
 #include "engine/base/cli.h"
 #include "engine/base/err.h"
+#include "definition.h"
 
 #include <jansson.h>
 
@@ -33,30 +32,29 @@ struct webhook_server;
 #define WH_DEFAULT_PORT     443
 
 struct webhook_options {
-  const char *server_host; /* --webhook-config-server-host ("" = all addresses) */
-  long server_port;        /* --webhook-config-server-port (443; 0 = any free port) */
-  long service_port;       /* --webhook-config-service-port (0 = the server port) */
-  const char *ns;          /* --webhook-config-namespace / $WEBHOOK_CONFIG_NAMESPACE */
-  const char *owner_ns;    /* --webhook-config-owner-namespace (default: ns) */
-  const char *url;         /* --webhook-config-url (url mode: host:port) */
-  const char *cert_dir;    /* --webhook-config-cert-dir */
-  const char *mode;        /* --webhook-config-mode: url | service | url-service ("" = service) */
-  struct cli_list
-      disabled;            /* --disable-webhooks: controlplane, seedprovider, shoot, validator, * */
-  bool register_validator; /* --webhook-config-register-validator: VWC in the garden cluster */
-  const char *config_file; /* --config-file: ControllerConfiguration (etcd storage) */
-  const char *metabot_image;  /* --metabot-image */
-  long max_body_bytes;        /* --webhook-max-request-bytes (8 MiB) */
-  long max_connections;       /* --webhook-max-connections (1024) */
-  double read_timeout;        /* --webhook-read-timeout seconds (10) */
-  double idle_timeout;        /* --webhook-idle-timeout seconds (90) */
+  const struct wh_set *set; /* the provider's webhooks (borrowed, must outlive the server) */
+  const char *server_host;  /* --webhook-config-server-host ("" = all addresses) */
+  long server_port;         /* --webhook-config-server-port (443; 0 = any free port) */
+  long service_port;        /* --webhook-config-service-port (0 = the server port) */
+  const char *ns;           /* --webhook-config-namespace / $WEBHOOK_CONFIG_NAMESPACE */
+  const char *owner_ns;     /* --webhook-config-owner-namespace (default: ns) */
+  const char *url;          /* --webhook-config-url (url mode: host:port) */
+  const char *cert_dir;     /* --webhook-config-cert-dir */
+  const char *mode;         /* --webhook-config-mode: url | service | url-service ("" = service) */
+  struct cli_list disabled; /* --disable-webhooks: names of set->defs, or * */
+  bool register_validator;  /* --webhook-config-register-validator: VWC in the garden cluster */
+  const char *config_file;  /* --config-file: the provider's configuration (set->config_load) */
+  long max_body_bytes;      /* --webhook-max-request-bytes (8 MiB) */
+  long max_connections;     /* --webhook-max-connections (1024) */
+  double read_timeout;      /* --webhook-read-timeout seconds (10) */
+  double idle_timeout;      /* --webhook-idle-timeout seconds (90) */
   double cert_check_interval; /* --webhook-cert-check-interval seconds (3600) */
   long cache_ttl_ms;          /* context cache lifetime (5000) */
 };
 
-/* Defaults of the Go original (port 443, cert dir /tmp/gardener-extensions-cert, mode service ...).
- */
-void webhook_options_init(struct webhook_options *o);
+/* Defaults of the Go original (port 443, cert dir /tmp/gardener-extensions-cert, mode service ...)
+ * for the webhooks of set. */
+void webhook_options_init(struct webhook_options *o, const struct wh_set *set);
 /* Check the combination; ENG_USAGE with a sentence naming the flag. Completes defaults (owner ns,
  * mode). */
 enum eng_err webhook_options_check(struct webhook_options *o, struct eng_error *err) WARN_UNUSED;
@@ -85,11 +83,13 @@ json_t *webhook_server_shoot_webhook_config(const struct webhook_server *s);
  * For the ControlPlane controller (the Go generic actuator does this on every
  * ControlPlane reconcile): create or update the Secret and the ManagedResource
  * extension-controlplane-shoot-webhooks in the shoot namespace ns so that the
- * shoot's apiserver gets shoot_config. create_if_missing false only updates an
+ * shoot's apiserver gets shoot_config (NULL: an empty configuration, named after
+ * set's extension). create_if_missing false only updates an
  * existing ManagedResource. done runs once (rc, the ManagedResource) unless canceled.
  */
 struct wh_shoot_hooks;
-struct wh_shoot_hooks *webhook_shoot_webhooks_reconcile(struct kube_client *c, const char *ns,
+struct wh_shoot_hooks *webhook_shoot_webhooks_reconcile(const struct wh_set *set,
+                                                        struct kube_client *c, const char *ns,
                                                         const json_t *shoot_config,
                                                         bool create_if_missing,
                                                         wh_apply_done_fn done, void *ud);

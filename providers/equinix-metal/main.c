@@ -11,6 +11,7 @@
 #include "providers/equinix-metal/commands.h"
 #include "providers/equinix-metal/controllers/registry.h"
 #include "providers/equinix-metal/run.h"
+#include "providers/equinix-metal/webhook/registry.h"
 #include "webhook/cmd.h"
 #include "webhook/run_plugin.h"
 #include "engine/base/xalloc.h"
@@ -21,7 +22,7 @@
 /* The parts `run` starts next to the controllers (see engine/plugin.h). */
 static const struct run_plugin *plugins(size_t *n) {
   *n = 1;
-  return webhook_run_plugin();
+  return webhook_run_plugin(metal_webhooks());
 }
 
 static int cmd_run(int argc, char **argv) {
@@ -36,12 +37,17 @@ static int cmd_replay(int argc, char **argv) {
   return cmd_replay_main(argc, argv, r, n);
 }
 
+static int cmd_webhook_metal(int argc, char **argv) {
+  return cmd_webhook(metal_webhooks(), argc, argv);
+}
+
 static const struct command commands[] = {
     {"run", "run the extension controller (and its webhooks) in a seed", cmd_run},
     {"replay", "fold a journal offline and show every decision and its reason", cmd_replay},
     {"audit", "query the reconcile history in a journal: operations, actions, errors", cmd_audit},
     {"journal", "inspect a journal file: verify, export, stats", cmd_journal},
-    {"webhook", "serve the admission webhooks (mutation, validation, registration)", cmd_webhook},
+    {"webhook", "serve the admission webhooks (mutation, validation, registration)",
+     cmd_webhook_metal},
     {NULL, NULL, NULL},
 };
 

@@ -9,9 +9,7 @@
 #include "webhook/admission.h"
 #include "webhook/fielderr.h"
 #include "webhook/jsonpatch.h"
-#include "providers/equinix-metal/webhook/mutate.h"
 #include "providers/equinix-metal/webhook/registry.h"
-#include "providers/equinix-metal/webhook/validate.h"
 #include "engine/base/xalloc.h"
 
 #include <stdlib.h>
@@ -33,17 +31,10 @@ static const char profile_json[] =
     "\"1\",\"id\":\"f\"}]}]}}";
 
 static void check_mutation(const struct wh_def *d, const struct admission_request *req,
-                           json_t *cluster, json_t *infra) {
-  struct mutate_ctx ctx = {.cluster = cluster,
-                           .infrastructure = infra,
-                           .cloudprovider_checksum = "0123",
-                           .etcd_class = "c",
-                           .etcd_capacity = "1Gi",
-                           .metabot_image = "i"};
-  (void)d->needs(req);
+                           const struct wh_context *ctx) {
   json_t *copy = json_deep_copy(req->object);
   struct eng_error err;
-  if (d->mutate(copy, req, &ctx, &err) == ENG_OK) {
+  if (d->mutate(copy, req, ctx, &err) == ENG_OK) {
     json_t *patch = jsonpatch_diff(req->object, copy);
     json_t *doc = json_deep_copy(req->object);
     if (jsonpatch_apply(&doc, patch, &err) != ENG_OK || !json_equal(doc, copy))
@@ -61,35 +52,47 @@ static void check_mutation(const struct wh_def *d, const struct admission_reques
   json_decref(copy);
 }
 
+/* Every webhook of the table, the way the server calls it (needs, then mutate or validate). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static json_t *cluster, *infra, *profile;
+  static void *config;
+  const struct wh_set *set = metal_webhooks();
   if (!cluster) {
     xalloc_init();
     struct eng_error e;
     cluster = jsonx_parse(cluster_json, strlen(cluster_json), "c", &e);
     infra = jsonx_parse(infra_json, strlen(infra_json), "i", &e);
     profile = jsonx_parse(profile_json, strlen(profile_json), "p", &e);
+    if (set->config_load(NULL, &config, &e) != ENG_OK)
+      abort();
   }
+  const struct wh_context ctx = {.cluster = cluster,
+                                 .infrastructure = infra,
+                                 .cloudprovider_checksum = "0123",
+                                 .cloudprofile_spec = profile,
+                                 .config = config};
   struct admission_request req;
   struct eng_error err;
   if (admission_decode((const char *)data, size, &req, &err) == ENG_OK && req.object) {
-    for (size_t i = 0; i < wh_ndefs; i++) {
-      const struct wh_def *d = &wh_defs[i];
+    for (size_t i = 0; i < set->ndefs; i++) {
+      const struct wh_def *d = &set->defs[i];
+      if (!wh_def_has_kind(d, req.group, req.version, req.kind))
+        continue;
+      struct wh_needs needs = {0};
+      if (d->needs)
+        d->needs(&req, &needs);
+      if (needs.allow || needs.deny)
+        continue;
       if (d->validating) {
         struct fielderr_list l = {0};
         json_t *w = json_array();
-        if (validate_applies(&req)) {
-          if (!strcmp(req.kind, "CloudProfile"))
-            validate_cloudprofile(req.object, &l, w);
-          else
-            validate_shoot(req.object, profile, "p", &l, w);
-        }
+        d->validate(&req, &ctx, &l, w);
         char *m = fielderr_message(&l);
         free(m);
         fielderr_release(&l);
         json_decref(w);
-      } else if (wh_def_has_kind(d, req.group, req.version, req.kind)) {
-        check_mutation(d, &req, cluster, infra);
+      } else {
+        check_mutation(d, &req, &ctx);
       }
     }
   }

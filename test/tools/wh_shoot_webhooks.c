@@ -10,6 +10,7 @@
 #include "engine/base/common.h"
 #include "engine/kube/client.h"
 #include "engine/kube/kubeconfig.h"
+#include "providers/equinix-metal/webhook/registry.h"
 #include "webhook/registration.h"
 #include "webhook/server.h"
 #include "engine/base/xalloc.h"
@@ -53,15 +54,16 @@ int main(int argc, char **argv) {
   struct kube_client *c = kube_client_new(loop, &cfg, NULL);
   kube_config_free(&cfg);
   bool enabled[8] = {true, true, true, true, true, true, true, true};
-  struct registration_params p = {.mode = argv[3],
+  struct registration_params p = {.set = metal_webhooks(),
+                                  .mode = argv[3],
                                   .url = "127.0.0.1:8443",
                                   .ns = argv[4],
                                   .service_port = 443,
                                   .ca_bundle = "test-ca",
                                   .enabled = enabled};
   json_t *shoot = registration_build(WH_TARGET_SHOOT, &p);
-  struct wh_shoot_hooks *h =
-      webhook_shoot_webhooks_reconcile(c, argv[2], shoot, !strcmp(argv[5], "create"), done, loop);
+  struct wh_shoot_hooks *h = webhook_shoot_webhooks_reconcile(
+      metal_webhooks(), c, argv[2], shoot, !strcmp(argv[5], "create"), done, loop);
   (void)h;
   json_decref(shoot);
   ev_run(loop, 0);

@@ -82,7 +82,9 @@ static void test_renewal_rule(void) {
 static void test_names(void) {
   char **dns, **ips;
   size_t nd, ni;
-  struct wh_certmgr_opts o = {.mode = "service", .ns = "garden"};
+  struct wh_certmgr_opts o = {.mode = "service",
+                              .ns = "garden",
+                              .service_name = "gardener-extension-provider-equinix-metal"};
   wh_certmgr_names(&o, &dns, &nd, &ips, &ni);
   ASSERT_EQ(4, nd);
   ASSERT_EQ(0, ni);

@@ -7,6 +7,7 @@
 #include "engine/base/b64.h"
 #include "engine/base/jsonx.h"
 #include "providers/equinix-metal/webhook/mutate.h"
+#include "webhook/kobj.h"
 #include "engine/base/xalloc.h"
 #include "engine/base/yamlconv.h"
 
@@ -377,18 +378,18 @@ static void test_secret_checksum(void) {
   char out[65];
   struct eng_error err;
   json_t *sec = J("{\"data\":{\"projectID\":\"cHJvamVjdElkCg==\",\"apiToken\":\"YXBpVG9rZW4K\"}}");
-  ASSERT_EQ(ENG_OK, mutate_secret_checksum(sec, out, &err));
+  ASSERT_EQ(ENG_OK, kobj_secret_checksum(sec, out, &err));
   /* sha256 of {"apiToken":"YXBpVG9rZW4K","projectID":"cHJvamVjdElkCg=="}, as Go's json.Marshal
    * writes it. */
   ASSERT_STR_EQ("58d3b88e67367ba83dc701842223ee527e8a58bee97524f2256bde123558c6dd", out);
   json_decref(sec);
   sec = J("{\"metadata\":{}}");
-  ASSERT_EQ(ENG_OK, mutate_secret_checksum(sec, out, &err));
+  ASSERT_EQ(ENG_OK, kobj_secret_checksum(sec, out, &err));
   ASSERT_STR_EQ("74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b",
                 out); /* "null" */
   json_decref(sec);
   sec = J("{\"data\":{\"k\":\"***\"}}");
-  ASSERT_EQ(ENG_INVALID, mutate_secret_checksum(sec, out, &err));
+  ASSERT_EQ(ENG_INVALID, kobj_secret_checksum(sec, out, &err));
   json_decref(sec);
 }
 

@@ -49,7 +49,8 @@ static void test_config(void) {
 
 static void test_seed_config(void) {
   bool enabled[8] = {true, true, true, true};
-  struct registration_params p = {.mode = "service",
+  struct registration_params p = {.set = metal_webhooks(),
+                                  .mode = "service",
                                   .ns = "garden",
                                   .service_port = 443,
                                   .ca_bundle = "PEM",
@@ -107,7 +108,8 @@ static void test_seed_config(void) {
 }
 
 static void test_client_configs(void) {
-  struct registration_params p = {.url = "10.0.0.1:8443", .ns = "ext", .service_port = 9443};
+  struct registration_params p = {
+      .set = metal_webhooks(), .url = "10.0.0.1:8443", .ns = "ext", .service_port = 9443};
   json_t *cc = registration_client_config("/shoot", "url", &p);
   ASSERT_STR_EQ("https://10.0.0.1:8443/shoot", jsonx_str(cc, "url"));
   ASSERT(!json_object_get(cc, "caBundle"));
@@ -174,13 +176,13 @@ static void test_client_configs(void) {
 }
 
 static void test_registry(void) {
-  const struct wh_def *d = wh_def_by_path("/controlplane");
+  const struct wh_def *d = wh_set_by_path(metal_webhooks(), "/controlplane");
   ASSERT(d && !strcmp(d->name, "controlplane"));
   ASSERT(wh_def_has_kind(d, "apps", "v1", "StatefulSet"));
   ASSERT(!wh_def_has_kind(d, "apps", "v1beta1", "Deployment"));
   ASSERT(!wh_def_has_kind(d, "autoscaling.k8s.io", "v1", "VerticalPodAutoscaler"));
-  ASSERT(wh_def_by_name("validator")->validating);
-  ASSERT(!wh_def_by_path("/nope"));
+  ASSERT(wh_set_by_name(metal_webhooks(), "validator")->validating);
+  ASSERT(!wh_set_by_path(metal_webhooks(), "/nope"));
 }
 
 int main(void) {

@@ -17,14 +17,15 @@
 
 #include "engine/base/common.h"
 #include "webhook/admission.h"
+#include "webhook/definition.h"
 #include "engine/base/err.h"
 
 #include <jansson.h>
 
 /* Context a mutation may need (bit mask). */
-#define MUTATE_NEED_CLUSTER       1u /* the Cluster named after the object's namespace */
-#define MUTATE_NEED_INFRA         2u /* the shoot's Infrastructure (implies the Cluster) */
-#define MUTATE_NEED_CLOUDPROVIDER 4u /* the checksum of Secret "cloudprovider" in the namespace */
+#define MUTATE_NEED_CLUSTER       WH_NEED_CLUSTER /* the Cluster named after the object's namespace */
+#define MUTATE_NEED_INFRA         WH_NEED_INFRA /* the shoot's Infrastructure (implies the Cluster) */
+#define MUTATE_NEED_CLOUDPROVIDER WH_NEED_CLOUDPROVIDER /* checksum of Secret "cloudprovider" */
 
 /* Defaults of the Go original and its chart. */
 #define MUTATE_DEFAULT_ETCD_CLASS    "gardener.cloud-fast"
@@ -40,10 +41,6 @@ struct mutate_ctx {
   const char *etcd_capacity;          /* etcd-main storage capacity */
   const char *metabot_image;          /* image of the vpn-shoot init container */
 };
-
-typedef unsigned (*mutate_needs_fn)(const struct admission_request *req);
-typedef enum eng_err (*mutate_fn)(json_t *obj, const struct admission_request *req,
-                                  const struct mutate_ctx *ctx, struct eng_error *err);
 
 /* /controlplane: kube-apiserver, kube-controller-manager, vpn-seed-server, GRM ConfigMap, OSC. */
 unsigned mutate_controlplane_needs(const struct admission_request *req);
@@ -62,14 +59,5 @@ enum eng_err mutate_seedprovider(json_t *obj, const struct admission_request *re
 unsigned mutate_shoot_needs(const struct admission_request *req);
 enum eng_err mutate_shoot(json_t *obj, const struct admission_request *req,
                           const struct mutate_ctx *ctx, struct eng_error *err);
-
-/*
- * Checksum of a Secret's data as the Go original computes it: sha256 hex of
- * json.Marshal(map[string][]byte) (keys sorted, values base64, "null" when there
- * is no data). secret is the Secret object as the apiserver returns it.
- * out must hold 65 bytes. ENG_INVALID when data is not a map of base64 strings.
- */
-enum eng_err mutate_secret_checksum(const json_t *secret, char out[65],
-                                    struct eng_error *err) WARN_UNUSED;
 
 #endif

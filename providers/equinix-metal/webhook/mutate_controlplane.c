@@ -14,49 +14,12 @@
 #include "engine/base/common.h"
 #include "mutate.h"
 
-#include "engine/base/b64.h"
 #include "webhook/kobj.h"
-#include "engine/base/sha256.h"
 #include "engine/base/xalloc.h"
 #include "engine/base/yamlconv.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-enum eng_err mutate_secret_checksum(const json_t *secret, char out[65], struct eng_error *err) {
-  json_t *data = json_object_get(secret, "data");
-  json_t *norm = NULL;
-  if (data && !json_is_null(data)) {
-    if (!json_is_object(data))
-      return eng_error_set(err, ENG_INVALID, "Secret data is not a map");
-    norm = json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach(data, k, v) {
-      if (json_is_null(v)) {
-        json_object_set_new(norm, k, json_null());
-        continue;
-      }
-      unsigned char *raw;
-      size_t rl;
-      if (!json_is_string(v) ||
-          b64_decode(json_string_value(v), json_string_length(v), &raw, &rl) != ENG_OK) {
-        json_decref(norm);
-        return eng_error_set(err, ENG_INVALID, "Secret data key \"%s\" is not base64", k);
-      }
-      /* Re-encode as Go does ([]byte marshals to standard base64 with padding). */
-      char *enc = b64_encode(raw, rl);
-      xfree_secret((char *)raw);
-      json_object_set_new(norm, k, json_string(enc));
-      xfree_secret(enc);
-    }
-  }
-  char *text = norm ? json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("null");
-  sha256_hex(text, strlen(text), out);
-  xfree_secret(text);
-  json_decref(norm);
-  return ENG_OK;
-}
 
 static bool is_kind(const struct admission_request *req, const char *group, const char *kind) {
   return !strcmp(req->group, group) && !strcmp(req->kind, kind);
