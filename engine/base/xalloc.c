@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static NORETURN void oom(void) {
+void xalloc_oom(void) {
   static const char msg[] = PROG_NAME ": out of memory, aborting\n";
   ssize_t rc = write(2, msg, sizeof(msg) - 1);
   (void)rc;
@@ -21,21 +21,21 @@ static NORETURN void oom(void) {
 void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (!p)
-    oom();
+    xalloc_oom();
   return p;
 }
 
 void *xcalloc(size_t nmemb, size_t size) {
   void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
   if (!p)
-    oom();
+    xalloc_oom();
   return p;
 }
 
 void *xrealloc(void *p, size_t n) {
   void *q = realloc(p, n ? n : 1);
   if (!q)
-    oom();
+    xalloc_oom();
   return q;
 }
 
@@ -61,7 +61,7 @@ char *xasprintf(const char *fmt, ...) {
   int n = vasprintf(&out, fmt, ap);
   va_end(ap);
   if (n < 0)
-    oom();
+    xalloc_oom();
   return out;
 }
 

@@ -20,6 +20,9 @@ char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* Free a string that held a secret, overwriting it first. NULL is allowed. */
 void xfree_secret(char *s);
 
+/* Out of memory reported by a library: the fixed message, then abort. */
+NORETURN void xalloc_oom(void);
+
 /* Route jansson's allocations through xmalloc/free. Call once at start-up. */
 void xalloc_init(void);
 

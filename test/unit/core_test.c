@@ -72,6 +72,45 @@ static void test_b64_roundtrip(void) {
   free(d);
 }
 
+/* Strict padding: what the hand-written decoder let through (missing padding) is refused. */
+static void test_b64_strict_padding(void) {
+  const char *bad[] = {
+      "Zg",       /* "f" without its padding */
+      "Zg=",      /* one pad short */
+      "Zm9vYg",   /* "foob" without padding */
+      "Zm9vYmE",  /* "fooba" without padding */
+      "Zg===",    /* too much padding */
+      "Zh==",     /* non-zero unused bits: not the canonical encoding of any byte */
+      "Zm9vYg=x", /* data after the padding */
+      "=Zg=",     /* padding first */
+      "Zm9v!",    /* not in the alphabet */
+      "Zm9v-_8=", /* URL-safe alphabet */
+      "Zm9v-x",   /* GnuTLS alone stops at '-' and would return "foo" */
+  };
+  for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+    unsigned char *d = (unsigned char *)"untouched";
+    size_t dl = 99;
+    ASSERT_MSG(b64_decode(bad[i], strlen(bad[i]), &d, &dl) == ENG_INVALID,
+               "bad base64 \"%s\" must be refused", bad[i]);
+    ASSERT(d == NULL && dl == 0);
+  }
+  /* Every length round-trips through the library, bytes 0..255 included. */
+  unsigned char all[300];
+  for (size_t i = 0; i < sizeof(all); i++)
+    all[i] = (unsigned char)(i * 7 + 3);
+  for (size_t n = 0; n <= sizeof(all); n += 37) {
+    char *e = b64_encode(all, n);
+    ASSERT_EQ(4 * ((n + 2) / 3), strlen(e));
+    unsigned char *d;
+    size_t dl;
+    ASSERT_EQ(ENG_OK, b64_decode(e, strlen(e), &d, &dl));
+    ASSERT_EQ(n, dl);
+    ASSERT(memcmp(d, all, n) == 0 && d[dl] == '\0');
+    free(d);
+    free(e);
+  }
+}
+
 static void test_timefmt(void) {
   char out[TIMEFMT_LEN];
   timefmt_rfc3339(0, out);
@@ -211,6 +250,7 @@ int main(void) {
   TEST(test_buf_cap);
   TEST(test_buf_printf_long);
   TEST(test_b64_roundtrip);
+  TEST(test_b64_strict_padding);
   TEST(test_timefmt);
   TEST(test_json_canonical);
   TEST(test_err_prefix);
