@@ -186,7 +186,8 @@ static void start_write(void *ud, struct exec_call *call, const struct action *a
                                  jsonx_str(a->params, "propagationPolicy")};
     kc->kc = kube_delete(k->c, r, a->ns, a->name, &o, write_done, kc);
   } else {
-    kc->kc = kube_apply(k->c, r, a->ns, a->name, obj, EXEC_KUBE_FIELD_MANAGER, true, write_done, kc);
+    kc->kc =
+        kube_apply(k->c, r, a->ns, a->name, obj, EXEC_KUBE_FIELD_MANAGER, true, write_done, kc);
   }
 }
 

@@ -57,8 +57,8 @@ int main(int argc, char **argv) {
   const char *kubeconfig = NULL;
   const struct cli_opt opts[] = {
       {"kubeconfig", CLI_STRING, &kubeconfig, "PATH", "kubeconfig file", NULL}, {0}};
-  const struct cli_spec spec = {"exec_kube_tool", "--kubeconfig PATH ACTIONS.json", NULL, opts, 1,
-                                1};
+  const struct cli_spec spec = {
+      "exec_kube_tool", "--kubeconfig PATH ACTIONS.json", NULL, opts, 1, 1};
   int npos;
   char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
   int rc = cli_parse(&spec, argc - 1, argv + 1, &npos, pos);
