@@ -70,6 +70,18 @@ void ext_steps_add_own(struct ext_step_list *l, const char *name, const char *ki
   s->kind = xstrdup(kind);
   s->params = params ? params : json_object();
   s->reason = xstrdup(reason ? reason : "");
+  s->target = NULL;
+}
+
+void ext_steps_add_to_own(struct ext_step_list *l, const char *name, const char *kind,
+                          const char *group_kind, const char *ns, const char *obj_name,
+                          json_t *params, const char *reason) {
+  ext_steps_add_own(l, name, kind, params, reason);
+  json_t *t = json_object();
+  json_object_set_new(t, "groupKind", json_string(group_kind ? group_kind : ""));
+  json_object_set_new(t, "namespace", json_string(ns ? ns : ""));
+  json_object_set_new(t, "name", json_string(obj_name ? obj_name : ""));
+  l->v[l->n - 1].target = t;
 }
 
 void ext_steps_clear(struct ext_step_list *l) {
@@ -78,6 +90,7 @@ void ext_steps_clear(struct ext_step_list *l) {
     free(l->v[i].kind);
     free(l->v[i].reason);
     json_decref(l->v[i].params);
+    json_decref(l->v[i].target);
   }
   free(l->v);
   l->v = NULL;
@@ -144,13 +157,18 @@ static const char *event_reason(enum gardener_op op, enum gardener_phase ph) {
 
 /* ---- actions ------------------------------------------------------------------------------ */
 
-static json_t *make_action(const struct ctx *c, const json_t *os, const json_t *op,
-                           const char *step, const char *kind, int attempt, json_t *params_own,
-                           const char *reason) {
+static json_t *make_action_to(const struct ctx *c, const json_t *os, const json_t *op,
+                              const char *step, const char *kind, int attempt, json_t *params_own,
+                              const char *reason, const json_t *target) {
   const json_t *obj = json_object_get(os, "obj");
   const char *ns = str_or(obj, "metadata.namespace", "");
   const char *name = str_or(obj, "metadata.name", "");
   const char *uid = str_or(obj, "metadata.uid", "");
+  const char *tns = ns, *tname = name;
+  if (json_is_object(target)) {
+    tns = str_or(target, "namespace", "");
+    tname = str_or(target, "name", "");
+  }
   const char *opid = str_or(op, "id", "");
   char key[33];
   action_key(uid, opid, kind, step, key);
@@ -160,9 +178,13 @@ static json_t *make_action(const struct ctx *c, const json_t *os, const json_t *
   a.controller = xstrdup(c->ctl->controller);
   a.kind = xstrdup(kind);
   a.correlation = xasprintf("%s/%s/%s/%s", c->ctl->controller, ns, name, opid);
-  a.group_kind = xasprintf("%s/%s", c->ctl->group, c->ctl->kind);
-  a.ns = xstrdup(ns);
-  a.name = xstrdup(name);
+  if (json_is_object(target))
+    a.group_kind = xstrdup(str_or(target, "groupKind", ""));
+  else
+    a.group_kind = xasprintf("%s/%s", c->ctl->group, c->ctl->kind);
+  a.ns = xstrdup(tns);
+  a.name = xstrdup(tname);
+  /* The uid is the extension object's: it keys the operation, not the written object. */
   a.uid = xstrdup(uid);
   a.attempt = attempt;
   a.params = params_own;
@@ -170,6 +192,12 @@ static json_t *make_action(const struct ctx *c, const json_t *os, const json_t *
   json_t *j = action_to_json(&a);
   action_release(&a);
   return j;
+}
+
+static json_t *make_action(const struct ctx *c, const json_t *os, const json_t *op,
+                           const char *step, const char *kind, int attempt, json_t *params_own,
+                           const char *reason) {
+  return make_action_to(c, os, op, step, kind, attempt, params_own, reason, NULL);
 }
 
 static json_t *patch_params(json_t *patch_own) {
@@ -288,8 +316,9 @@ static json_t *materialise_step(const struct ctx *c, json_t *os, json_t *op) {
   }
   /* A provider step. */
   json_t *params = json_object_get(step, "params");
-  return make_action(c, os, op, sname, str_or(step, "kind", ""), attempt,
-                     json_deep_copy(params ? params : json_object()), str_or(step, "reason", ""));
+  return make_action_to(c, os, op, sname, str_or(step, "kind", ""), attempt,
+                        json_deep_copy(params ? params : json_object()), str_or(step, "reason", ""),
+                        json_object_get(step, "target"));
 }
 
 /* The Error report of a failed provider step. */
@@ -359,6 +388,33 @@ static void set_idle_note(json_t *os, const char *note) {
   json_object_set_new(os, "note", json_string(note));
 }
 
+/* ---- related objects ----------------------------------------------------------------------- */
+
+/* {"<gk>": {"<name>": {"obj": ..., "seen": bool}}} of namespace ns (may be NULL). */
+static json_t *related_ns(const struct ctx *c, const char *ns) {
+  return json_object_get(json_object_get(c->state, "related"), ns);
+}
+
+/* The related objects of ns as actuators see them: {"<gk>": {"<name>": obj}}; caller decrefs. */
+static json_t *related_of(const struct ctx *c, const char *ns) {
+  json_t *out = json_object();
+  const char *gk, *name;
+  json_t *byname, *ent;
+  json_object_foreach(related_ns(c, ns), gk, byname) {
+    json_t *m = json_object();
+    json_object_foreach(byname, name, ent) json_object_set(m, name, json_object_get(ent, "obj"));
+    json_object_set_new(out, gk, m);
+  }
+  return out;
+}
+
+static bool is_related_kind(const struct ext_controller *ctl, const char *gk) {
+  for (const char *const *r = ctl->related; r && *r; r++)
+    if (!strcmp(*r, gk))
+      return true;
+  return false;
+}
+
 /* Start an operation for the object in os, as Gardener's reconciler would. */
 static void start_op(const struct ctx *c, json_t *os) {
   const json_t *obj = json_object_get(os, "obj");
@@ -413,7 +469,15 @@ static void start_op(const struct ctx *c, json_t *os) {
   struct ext_step_list psteps = {0};
   struct eng_error err;
   eng_error_clear(&err);
-  enum eng_err rc = c->ctl->actuator->plan(type, force, obj, cluster, &psteps, &err);
+  enum eng_err rc;
+  if (c->ctl->actuator->plan_with) {
+    json_t *rel = related_of(c, ns);
+    struct ext_plan_in in = {type, force, obj, cluster, rel, c->ev->recorded_ms};
+    rc = c->ctl->actuator->plan_with(&in, &psteps, &err);
+    json_decref(rel);
+  } else {
+    rc = c->ctl->actuator->plan(type, force, obj, cluster, &psteps, &err);
+  }
   if (rc != ENG_OK) {
     add_step(steps, STEP_PLAN_ERROR, NULL);
     json_t *e = json_object();
@@ -431,6 +495,8 @@ static void start_op(const struct ctx *c, json_t *os) {
       json_object_set_new(s, "kind", json_string(psteps.v[i].kind));
       json_object_set(s, "params", psteps.v[i].params);
       json_object_set_new(s, "reason", json_string(psteps.v[i].reason));
+      if (psteps.v[i].target)
+        json_object_set(s, "target", psteps.v[i].target);
       json_object_set_new(s, "provider", json_true());
       json_array_append_new(steps, s);
     }
@@ -474,6 +540,79 @@ static void after_report(const struct ctx *c, json_t *os, json_t *op) {
   json_object_set_new(op, "action", timer_action(c, os, op, at, delay));
 }
 
+#define WAIT_DEFAULT_TIMEOUT_MS (5 * 60 * 1000)
+
+/* A provider-step failure with message msg (retryable unless told): report it. */
+static void fail_provider_step(const struct ctx *c, json_t *os, json_t *op, const char *msg,
+                               bool retryable) {
+  json_object_set_new(op, "failures", json_integer(jsonx_int(op, "failures", 0) + 1));
+  json_t *e = json_object();
+  json_object_set_new(e, "message", json_string(msg));
+  json_object_set_new(e, "codes", json_array());
+  json_object_set_new(e, "retryable", json_boolean(retryable));
+  json_object_set_new(e, "retryAfterMs", json_integer(-1));
+  json_object_set_new(op, "error", e);
+  json_object_set(op, "failedAction", json_object_get(op, "action"));
+  begin_report(c, os, op);
+}
+
+/*
+ * Judge the wait step at op.cur. Returns true when it is done (the caller moves
+ * on); otherwise the operation is left blocked (with a deadline timer) or
+ * reporting a failure. deadline: the deadline timer fired.
+ */
+static bool wait_step(const struct ctx *c, json_t *os, json_t *op, json_t *step, bool deadline) {
+  const json_t *params = json_object_get(step, "params");
+  const json_t *obj = json_object_get(os, "obj");
+  const char *ns = str_or(obj, "metadata.namespace", "");
+  if (!c->ctl->actuator->wait)
+    return true;
+  json_t *rel = related_of(c, ns);
+  json_t *cluster = json_object_get(json_object_get(c->state, "clusters"), ns);
+  enum gardener_op type = gardener_op_parse(jsonx_str(op, "type"));
+  struct ext_plan_in in = {type, jsonx_bool(op, "force", false), obj, cluster, rel,
+                           c->ev->recorded_ms};
+  char *msg = NULL;
+  enum ext_wait_result r = c->ctl->actuator->wait(&in, params, &msg);
+  json_decref(rel);
+  if (r == EXT_WAIT_DONE) {
+    free(msg);
+    return true;
+  }
+  if (!json_is_integer(json_object_get(op, "waitSinceMs")))
+    json_object_set_new(op, "waitSinceMs", json_integer(c->ev->recorded_ms));
+  if (r == EXT_WAIT_FAILED || deadline) {
+    char *full = r == EXT_WAIT_FAILED
+                     ? xstrdup(msg ? msg : "the awaited condition failed")
+                     : xasprintf("%s: %s", str_or(params, "timeoutMessage", "timed out waiting"),
+                                 msg ? msg : "the awaited condition did not hold in time");
+    free(msg);
+    json_object_del(op, "waitSinceMs");
+    json_object_del(op, "waitMessage");
+    fail_provider_step(c, os, op, full, true);
+    free(full);
+    return false;
+  }
+  json_object_set_new(op, "waitMessage", json_string(msg ? msg : ""));
+  free(msg);
+  int64_t timeout = jsonx_int(params, "timeoutMs", WAIT_DEFAULT_TIMEOUT_MS);
+  int64_t at = jsonx_int(op, "waitSinceMs", c->ev->recorded_ms) + timeout;
+  const char *sname = str_or(step, "name", "");
+  char *tname = xasprintf("deadline-%s", sname);
+  char *reason = xasprintf("wait until %s (at most %.0f s): %s", str_or(step, "reason", sname),
+                           (double)timeout / 1000.0, str_or(op, "waitMessage", ""));
+  json_t *p = json_object();
+  json_object_set_new(p, "atMs", json_integer(at));
+  json_t *a = make_action(c, os, op, tname, "timer", (int)jsonx_int(op, "failures", 0) + 1, p,
+                          reason);
+  json_object_set_new(a, "atMs", json_integer(at));
+  free(tname);
+  free(reason);
+  json_object_set_new(op, "phase", json_string("blocked"));
+  json_object_set_new(op, "action", a);
+  return false;
+}
+
 /*
  * Move op forward from its current step: materialise the first step that has
  * work to do, or finish the operation.
@@ -493,6 +632,15 @@ static void advance(const struct ctx *c, json_t *os, json_t *op) {
       json_object_set_new(op, "failures", json_integer(1));
       begin_report(c, os, op);
       return;
+    }
+    if (!strcmp(str_or(step, "kind", ""), EXT_WAIT_KIND)) {
+      if (!wait_step(c, os, op, step, false))
+        return;
+      json_object_set_new(op, "cur", json_integer((json_int_t)cur + 1));
+      json_object_set_new(op, "failures", json_integer(0));
+      json_object_del(op, "waitSinceMs");
+      json_object_del(op, "waitMessage");
+      continue;
     }
     json_t *a = materialise_step(c, os, op);
     if (a) {
@@ -700,7 +848,20 @@ static void on_timer(const struct ctx *c, struct keylist *touched) {
   json_t *os = json_object_get(objects(c->state), key);
   json_t *op = json_object_get(os, "op");
   const char *want = jsonx_str(op, "action.id");
-  if (op && aid && want && !strcmp(aid, want) && !strcmp(str_or(op, "phase", ""), "waiting")) {
+  if (op && aid && want && !strcmp(aid, want) && !strcmp(str_or(op, "phase", ""), "blocked")) {
+    keylist_add(touched, key);
+    json_t *step = json_array_get(json_object_get(op, "steps"), (size_t)jsonx_int(op, "cur", 0));
+    if (jsonx_bool(op, "pending", false))
+      start_op(c, os);
+    else if (wait_step(c, os, op, step, true)) {
+      json_object_set_new(op, "cur", json_integer(jsonx_int(op, "cur", 0) + 1));
+      json_object_set_new(op, "failures", json_integer(0));
+      json_object_del(op, "waitSinceMs");
+      json_object_del(op, "waitMessage");
+      advance(c, os, op);
+    }
+  } else if (op && aid && want && !strcmp(aid, want) &&
+             !strcmp(str_or(op, "phase", ""), "waiting")) {
     keylist_add(touched, key);
     json_object_del(op, "error");
     json_object_del(op, "failedAction");
@@ -723,9 +884,99 @@ static void on_start(const struct ctx *c, struct keylist *touched) {
     json_object_set_new(os, "seen", json_false());
     json_t *op = json_object_get(os, "op");
     /* Failed or finished operations are reconsidered on first sight after a restart. */
-    if (op && !op_active(op) && strcmp(str_or(op, "phase", ""), "waiting") != 0)
+    if (op && !op_active(op) && strcmp(str_or(op, "phase", ""), "waiting") != 0 &&
+        strcmp(str_or(op, "phase", ""), "blocked") != 0)
       json_object_del(os, "op");
     keylist_add(touched, key);
+  }
+  /* Related objects must be seen again by their kind's first list after this start. */
+  json_t *byns;
+  json_object_foreach(json_object_get(c->state, "related"), key, byns) {
+    const char *gk, *name;
+    json_t *byname, *ent;
+    json_object_foreach(byns, gk, byname) {
+      json_object_foreach(byname, name, ent) json_object_set_new(ent, "seen", json_false());
+    }
+  }
+}
+
+/* Re-judge the blocked operations of namespace ns after a change of its related objects. */
+static void wake_namespace(const struct ctx *c, const char *ns, struct keylist *touched) {
+  size_t plen = strlen(ns);
+  const char *key;
+  json_t *os;
+  json_object_foreach(objects(c->state), key, os) {
+    if (strncmp(key, ns, plen) != 0 || key[plen] != '/')
+      continue;
+    json_t *op = json_object_get(os, "op");
+    if (!op || strcmp(str_or(op, "phase", ""), "blocked") != 0)
+      continue;
+    keylist_add(touched, key);
+    advance(c, os, op);
+  }
+}
+
+static json_t *strip_object(const json_t *obj) {
+  json_t *o = json_deep_copy(obj);
+  json_t *md = json_object_get(o, "metadata");
+  if (json_is_object(md))
+    json_object_del(md, "managedFields");
+  return o;
+}
+
+static void on_related(const struct ctx *c, bool deleted, struct keylist *touched) {
+  const char *ns = c->ev->ns ? c->ev->ns : "";
+  const char *name = c->ev->name ? c->ev->name : "";
+  json_t *all = obj_get_or_new(c->state, "related");
+  json_t *byns = obj_get_or_new(all, ns);
+  json_t *byname = obj_get_or_new(byns, c->ev->group_kind);
+  if (deleted) {
+    json_object_del(byname, name);
+    if (json_object_size(byname) == 0)
+      json_object_del(byns, c->ev->group_kind);
+    if (json_object_size(byns) == 0)
+      json_object_del(all, ns);
+  } else {
+    if (!json_is_object(c->ev->payload))
+      return;
+    json_t *ent = json_object();
+    json_object_set_new(ent, "obj", strip_object(c->ev->payload));
+    json_object_set_new(ent, "seen", json_true());
+    json_object_set_new(byname, name, ent);
+  }
+  wake_namespace(c, ns, touched);
+}
+
+/* A complete list of a related kind: forget the objects of that kind not seen since the start. */
+static void on_related_relisted(const struct ctx *c, struct keylist *touched) {
+  json_t *all = json_object_get(c->state, "related");
+  const char *want_ns = jsonx_str(c->ev->payload, "namespace");
+  const char *ns;
+  json_t *byns;
+  void *tmp;
+  json_object_foreach_safe(all, tmp, ns, byns) {
+    if (want_ns && *want_ns && strcmp(want_ns, ns) != 0)
+      continue;
+    json_t *byname = json_object_get(byns, c->ev->group_kind);
+    const char *name;
+    json_t *ent;
+    void *tmp2;
+    bool changed = false;
+    json_object_foreach_safe(byname, tmp2, name, ent) {
+      if (!jsonx_bool(ent, "seen", false)) {
+        json_object_del(byname, name);
+        changed = true;
+      }
+    }
+    if (byname && json_object_size(byname) == 0)
+      json_object_del(byns, c->ev->group_kind);
+    if (changed)
+      wake_namespace(c, ns, touched);
+  }
+  /* Empty namespaces go too (iteration above may have emptied them). */
+  json_object_foreach_safe(all, tmp, ns, byns) {
+    if (json_object_size(byns) == 0)
+      json_object_del(all, ns);
   }
 }
 
@@ -770,6 +1021,14 @@ static void ext_apply(const struct reducer *r, json_t *state, const struct reduc
   }
   if (strcmp(src, "kube") != 0 || !ev->group_kind)
     return;
+  if (is_related_kind(ctl, ev->group_kind)) {
+    if (!strcmp(type, "kube.relisted"))
+      on_related_relisted(&c, touched);
+    else if (ends_with(type, ".added") || ends_with(type, ".modified") ||
+             ends_with(type, ".deleted"))
+      on_related(&c, ends_with(type, ".deleted"), touched);
+    return;
+  }
   bool deleted = ends_with(type, ".deleted");
   if (!deleted && !ends_with(type, ".added") && !ends_with(type, ".modified"))
     return;

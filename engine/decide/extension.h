@@ -19,10 +19,20 @@
 /* One provider step: a single action kind with its parameters. */
 struct ext_step {
   char *name;     /* unique within the operation, e.g. "ensure-ssh-key" */
-  char *kind;     /* action kind, e.g. "metal.sshkey.ensure" */
+  char *kind;     /* action kind, e.g. "metal.sshkey.ensure", or EXT_WAIT_KIND */
   json_t *params; /* owned */
   char *reason;   /* sentence for replay/audit */
+  json_t *target; /* NULL = the extension object; else {"groupKind","namespace","name"} (owned) */
 };
+
+/*
+ * A step of this kind is no action: the operation waits at it until the
+ * actuator's wait() says the condition holds (re-evaluated on every event of a
+ * related object in the namespace), fails at once when wait() reports a severe
+ * error, and fails with "<params.timeoutMessage>: <last message>" (retryable)
+ * when params.timeoutMs (default 5 min) pass first.
+ */
+#define EXT_WAIT_KIND "ext.wait"
 
 struct ext_step_list {
   struct ext_step *v;
@@ -32,7 +42,23 @@ struct ext_step_list {
 /* Append a step (params are stolen). */
 void ext_steps_add_own(struct ext_step_list *l, const char *name, const char *kind, json_t *params,
                        const char *reason);
+/* Append a step whose action targets another object (group_kind "G/Kind", ns, name). */
+void ext_steps_add_to_own(struct ext_step_list *l, const char *name, const char *kind,
+                          const char *group_kind, const char *ns, const char *obj_name,
+                          json_t *params, const char *reason);
 void ext_steps_clear(struct ext_step_list *l);
+
+/* What plan_with() and wait() see. */
+struct ext_plan_in {
+  enum gardener_op op;
+  bool force;
+  const json_t *obj;     /* the object when the operation started (wait: as last observed) */
+  const json_t *cluster; /* the Cluster object or NULL */
+  const json_t *related; /* {"<group/Kind>": {"<name>": object}} of the object's namespace */
+  int64_t now_ms;        /* recorded time of the event being folded */
+};
+
+enum ext_wait_result { EXT_WAIT_DONE, EXT_WAIT_PENDING, EXT_WAIT_FAILED };
 
 struct ext_actuator {
   /*
@@ -51,6 +77,13 @@ struct ext_actuator {
    */
   void (*success_status)(enum gardener_op op, const json_t *obj, const json_t *outputs,
                          json_t *status);
+  /* Optional: used instead of plan() when set; also sees the related objects and the time. */
+  enum eng_err (*plan_with)(const struct ext_plan_in *in, struct ext_step_list *steps,
+                            struct eng_error *err);
+  /* Optional: judges an EXT_WAIT_KIND step with its params; *message (caller frees) says
+   * what is awaited (PENDING) or what failed (FAILED). */
+  enum ext_wait_result (*wait)(const struct ext_plan_in *in, const json_t *params,
+                               char **message);
 };
 
 struct ext_controller {
@@ -61,6 +94,10 @@ struct ext_controller {
   const char *finalizer;  /* "extensions.gardener.cloud/infrastructure" */
   const char *type;       /* spec.type this controller handles */
   const struct ext_actuator *actuator;
+  /* NULL, or a NULL-terminated list of "G/Kind" whose objects are kept per namespace for
+   * plan_with()/wait() (metadata.managedFields dropped). After an engine.start, objects not
+   * seen again by the time of their kind's first complete list ("kube.relisted") are forgotten. */
+  const char *const *related;
 };
 
 /* The reducer that runs ctl (ctl must outlive it). */

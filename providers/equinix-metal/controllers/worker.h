@@ -1,0 +1,43 @@
+/*
+ * worker.h - the Worker controller of the Equinix Metal provider (pure actuator).
+ *
+ * Like the Go original (and Gardener's generic Worker actuator), it writes, per
+ * pool of Worker.spec.pools, a machine.sapcloud.io MachineClass and its class
+ * Secret (userData) named "<deployment>-<pool hash>", and a MachineDeployment
+ * named "<technical ID>-<pool>"; publishes status.providerStatus (WorkerStatus
+ * with the machine images) and status.machineDeployments; waits until the
+ * MachineDeployments are available; removes what is no longer wanted; and on
+ * deletion marks the Machines for forced deletion, deletes everything and waits
+ * until the machine objects are gone. The machine controller (MCM provider
+ * sidecar) turns the Machines into devices.
+ *
+ * Action kinds it plans:
+ *   kube.secret.from  {object, fill: [{secretRef, key, path, decode, notFound, missing}]}
+ *       apply object with the named Secret keys filled in at call time (the class
+ *       Secret's data.userData; the MachineClass's providerSpec.projectID)
+ *       → {resourceVersion, uid, generation, digests: {path: "sha256:..."}}
+ *   kube.apply, kube.delete, kube.patch, kube.status  (engine/act/exec_kube.h)
+ *   ext.wait          (engine/decide/extension.h) with params.check one of
+ *       "machineDeploymentsReady", "machineDeploymentsGone", "machineResourcesDeleted"
+ */
+#ifndef EQXM_METAL_WORKER_H
+#define EQXM_METAL_WORKER_H
+
+#include "engine/decide/extension.h"
+
+#define MCM_GK_MACHINE_DEPLOYMENT "machine.sapcloud.io/MachineDeployment"
+#define MCM_GK_MACHINE_CLASS      "machine.sapcloud.io/MachineClass"
+#define MCM_GK_MACHINE            "machine.sapcloud.io/Machine"
+#define MCM_API_VERSION           "machine.sapcloud.io/v1alpha1"
+#define MCM_PROVIDER_NAME         "EquinixMetal"
+
+extern const struct ext_controller metal_worker_controller;
+
+/*
+ * Gardener's worker pool hash for rolling pools (WorkerPoolHash with the
+ * node-agent secret name and no additional data): the first 5 hex digits of
+ * SHA-256 over the concatenated lower-case hex SHA-256 of each item. out: 6 bytes.
+ */
+void metal_worker_pool_hash(const char *const *items, size_t n, char out[6]);
+
+#endif
