@@ -741,10 +741,28 @@ static void on_cluster(const struct ctx *c, struct keylist *touched, bool delete
   }
 }
 
+/*
+ * The object key ("<ns>/<name>") an executor result or timer belongs to: from the
+ * correlation id "<controller>/<ns>/<name>/<operation>", since a step may target
+ * another object than the extension object; caller frees.
+ */
+static char *event_object_key(const struct ctx *c) {
+  const char *corr = c->ev->correlation_id;
+  size_t cl = strlen(c->ctl->controller);
+  if (corr && !strncmp(corr, c->ctl->controller, cl) && corr[cl] == '/') {
+    const char *ns = corr + cl + 1;
+    const char *slash = strchr(ns, '/');
+    const char *end = slash ? strchr(slash + 1, '/') : NULL;
+    if (slash && end)
+      return xasprintf("%.*s", (int)(end - ns), ns);
+  }
+  return xasprintf("%s/%s", c->ev->ns ? c->ev->ns : "", c->ev->name ? c->ev->name : "");
+}
+
 static void on_result(const struct ctx *c, struct keylist *touched) {
   const json_t *p = c->ev->payload;
   const char *aid = jsonx_str(p, "actionId");
-  char *key = xasprintf("%s/%s", c->ev->ns ? c->ev->ns : "", c->ev->name ? c->ev->name : "");
+  char *key = event_object_key(c);
   json_t *os = json_object_get(objects(c->state), key);
   json_t *op = json_object_get(os, "op");
   const char *want = jsonx_str(op, "action.id");
@@ -844,7 +862,7 @@ static void on_result(const struct ctx *c, struct keylist *touched) {
 
 static void on_timer(const struct ctx *c, struct keylist *touched) {
   const char *aid = jsonx_str(c->ev->payload, "actionId");
-  char *key = xasprintf("%s/%s", c->ev->ns ? c->ev->ns : "", c->ev->name ? c->ev->name : "");
+  char *key = event_object_key(c);
   json_t *os = json_object_get(objects(c->state), key);
   json_t *op = json_object_get(os, "op");
   const char *want = jsonx_str(op, "action.id");

@@ -27,6 +27,8 @@
 #include "engine/obs/metrics_std.h"
 #include "providers/equinix-metal/observe/device_watch.h"
 #include "providers/equinix-metal/act/exec_metal.h"
+#include "providers/equinix-metal/act/exec_secret_from.h"
+#include "providers/equinix-metal/mcm_resources.h"
 #include "providers/equinix-metal/controllers/infrastructure.h"
 #include "providers/equinix-metal/api/metal_client.h"
 #include "providers/equinix-metal/metal_creds.h"
@@ -46,7 +48,7 @@
 /* Controller switch names of the Go original. */
 static const char *const known_controllers[] = {"infrastructure", "controlplane", "worker",
                                                 "healthcheck", "heartbeat"};
-static const char *const implemented[] = {"infrastructure", "heartbeat"};
+static const char *const implemented[] = {"infrastructure", "worker", "heartbeat"};
 
 struct opts {
   const char *kubeconfig, *config_file, *journal, *metal_url, *metal_ca;
@@ -72,6 +74,11 @@ struct app {
   struct exec_metal *xm;
   struct device_watch *devices;
   struct kube_informer *inf_cluster, *inf_infra, *inf_secret;
+  /* Worker: the machine objects first; the Workers once those are listed (so that the
+   * first plan sees the live MachineDeployments, e.g. their replicas). */
+  struct kube_informer *inf_worker, *inf_mcm[3];
+  bool worker_started;
+  struct exec_secret_from *xs;
   struct kube_leader *leader;
   struct kube_heartbeat *hb;
   struct metrics_registry *reg;
@@ -84,7 +91,7 @@ struct app {
   ev_timer gauges;
   int exit_code;
   bool stopping;
-  const struct kube_resource *kres[1];
+  const struct kube_resource *kres[8];
 };
 
 static bool enabled(const struct app *a, const char *c) {
@@ -170,7 +177,8 @@ static enum eng_err check_journal(void *ud, struct eng_error *err) {
 
 static enum eng_err check_informers(void *ud, struct eng_error *err) {
   struct app *a = ud;
-  struct kube_informer *all[] = {a->inf_cluster, a->inf_infra, a->inf_secret};
+  struct kube_informer *all[] = {a->inf_cluster, a->inf_infra,  a->inf_secret, a->inf_worker,
+                                 a->inf_mcm[0],  a->inf_mcm[1], a->inf_mcm[2]};
   for (size_t i = 0; i < ARRAY_SIZE(all); i++)
     if (all[i] && !kube_informer_has_synced(all[i])) {
       char n[192];
@@ -222,6 +230,11 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
     kube_informer_stop(a->inf_cluster);
   if (a->inf_infra)
     kube_informer_stop(a->inf_infra);
+  if (a->inf_worker && a->worker_started)
+    kube_informer_stop(a->inf_worker);
+  for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
+    if (a->inf_mcm[i])
+      kube_informer_stop(a->inf_mcm[i]);
   if (a->inf_secret)
     kube_informer_stop(a->inf_secret);
   if (a->leader && kube_leader_is_leader(a->leader)) {
@@ -274,11 +287,24 @@ static void infra_deleted(void *ud, const json_t *last) {
     device_watch_forget(a->devices, ns);
 }
 
+/* Every machine kind has been listed once: start the Worker watch. */
+static void mcm_synced(void *ud) {
+  struct app *a = ud;
+  if (a->worker_started || a->stopping)
+    return;
+  for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
+    if (!a->inf_mcm[i] || !kube_informer_has_synced(a->inf_mcm[i]))
+      return;
+  a->worker_started = true;
+  kube_informer_start(a->inf_worker);
+}
+
 static json_t *start_payload(const struct app *a) {
   json_t *cfg = json_pack("{s:b,s:s}", "ignoreOperationAnnotation", a->o.ignore_annotation,
                           "extensionClass", a->o.extension_class);
   json_t *ctl = json_object();
   json_object_set_new(ctl, "infrastructure", cfg);
+  json_object_set_new(ctl, "worker", json_deep_copy(cfg));
   char host[256] = "";
   gethostname(host, sizeof(host) - 1);
   return json_pack("{s:s,s:o,s:s,s:b,s:s}", "version", EQXM_VERSION, "controllers", ctl, "host",
@@ -335,10 +361,19 @@ static int setup_and_run(struct app *a) {
   /* Executor handlers and concurrency. */
   struct executor *x = runtime_executor(a->rt);
   executor_set_concurrency(x, "infrastructure", (int)a->o.infra_conc);
+  executor_set_concurrency(x, "worker", (int)a->o.worker_conc);
   a->rec = kube_recorder_new(a->kube, "gardener-extension-" METAL_EXTENSION_NAME, NULL);
-  a->kres[0] = &kube_res_gardener_infrastructure;
-  a->xk = exec_kube_new(a->kube, a->rec, a->kres, 1);
+  size_t nk = 0;
+  a->kres[nk++] = &kube_res_gardener_infrastructure;
+  a->kres[nk++] = &kube_res_gardener_worker;
+  a->kres[nk++] = &kube_res_secret; /* class Secrets */
+  a->kres[nk++] = &mcm_res_machine_deployment;
+  a->kres[nk++] = &mcm_res_machine_class;
+  a->kres[nk++] = &mcm_res_machine;
+  a->xk = exec_kube_new(a->kube, a->rec, a->kres, nk);
   exec_kube_register(a->xk, x);
+  a->xs = exec_secret_from_new(a->kube, a->kres, nk);
+  exec_secret_from_register(a->xs, x);
   if (a->o.secret_name && *a->o.secret_name) {
     char *fs = xasprintf("metadata.name=%s", a->o.secret_name);
     a->inf_secret = informer(a, &kube_res_secret, fs, NULL);
@@ -445,14 +480,26 @@ static int setup_and_run(struct app *a) {
     log_error("cannot write to the journal", "journal", a->o.journal, "error", err.msg, NULL);
     return EXIT_FAIL;
   }
+  if (enabled(a, "infrastructure") || enabled(a, "worker")) {
+    a->inf_cluster = informer(a, &kube_res_gardener_cluster, NULL, NULL);
+    kube_informer_start(a->inf_cluster);
+  }
   if (enabled(a, "infrastructure")) {
     static const struct kube_informer_handlers infra_handlers = {infra_added, infra_updated,
                                                                  infra_deleted, NULL};
-    a->inf_cluster = informer(a, &kube_res_gardener_cluster, NULL, NULL);
     a->inf_infra = informer(a, &kube_res_gardener_infrastructure, NULL,
                             a->o.poll_slow > 0 ? &infra_handlers : NULL);
-    kube_informer_start(a->inf_cluster);
     kube_informer_start(a->inf_infra);
+  }
+  if (enabled(a, "worker")) {
+    static const struct kube_informer_handlers mcm_handlers = {NULL, NULL, NULL, mcm_synced};
+    const struct kube_resource *kinds[] = {&mcm_res_machine_deployment, &mcm_res_machine_class,
+                                           &mcm_res_machine};
+    a->inf_worker = informer(a, &kube_res_gardener_worker, NULL, NULL);
+    for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
+      a->inf_mcm[i] = informer(a, kinds[i], NULL, &mcm_handlers);
+    for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
+      kube_informer_start(a->inf_mcm[i]);
   }
   if (a->inf_secret)
     kube_informer_start(a->inf_secret);
@@ -487,12 +534,16 @@ static void teardown(struct app *a, int code) {
       a->plugins[i].stop(a->plugins[i].self);
   kube_informer_free(a->inf_cluster);
   kube_informer_free(a->inf_infra);
+  kube_informer_free(a->inf_worker);
+  for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
+    kube_informer_free(a->inf_mcm[i]);
   kube_heartbeat_free(a->hb);
   kube_leader_free(a->leader);
   device_watch_free(a->devices);
   exec_metal_free(a->xm);
   metal_creds_free(a->creds);
   kube_informer_free(a->inf_secret);
+  exec_secret_from_free(a->xs);
   exec_kube_free(a->xk);
   kube_recorder_free(a->rec);
   struct eng_error err;

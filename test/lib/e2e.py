@@ -100,9 +100,12 @@ class Controller:
 
 
 class Env:
-    def __init__(self, time_scale=200.0, metal_token=None, project=None):
+    def __init__(self, time_scale=200.0, metal_token=None, project=None, seed_crds=False):
         self.dir = tempfile.mkdtemp(prefix="eqxm-e2e-")
-        self.kube = KubeAPI()
+        # seed_crds: also serve the seed's CRDs (machine.sapcloud.io, VPA, ManagedResource, ...).
+        specs = os.environ.get("EQXM_SPECS", os.path.join(ROOT, "test", "specs"))
+        self.kube = KubeAPI(crd_dirs=[os.path.join(specs, "gardener-crds"), os.path.join(specs, "seed-crds")]
+                            if seed_crds else None)
         self.project = project or str(uuid.uuid4())
         self.token = metal_token or "tok-" + uuid.uuid4().hex
         self.metal = MetalAPI(time_scale=time_scale, tokens={self.token: self.project})
