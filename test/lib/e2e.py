@@ -100,9 +100,9 @@ class Controller:
 
 
 class Env:
-    def __init__(self, time_scale=200.0, metal_token=None, project=None, seed_crds=False):
+    def __init__(self, time_scale=200.0, metal_token=None, project=None, seed_crds=True):
         self.dir = tempfile.mkdtemp(prefix="eqxm-e2e-")
-        # seed_crds: also serve the seed's CRDs (machine.sapcloud.io, VPA, ManagedResource, ...).
+        # seed_crds (default): also serve the seed's CRDs (machine.sapcloud.io, VPA, ManagedResource, ...).
         specs = os.environ.get("EQXM_SPECS", os.path.join(ROOT, "test", "specs"))
         self.kube = KubeAPI(crd_dirs=[os.path.join(specs, "gardener-crds"), os.path.join(specs, "seed-crds")]
                             if seed_crds else None)

@@ -13,7 +13,7 @@
  *
  * Action kinds it plans:
  *   kube.secret.from  {object, fill: [{secretRef, key, path, decode, notFound, missing}]}
- *       apply object with the named Secret keys filled in at call time (the class
+ *       apply object with the named Secret keys filled in when called (the class
  *       Secret's data.userData; the MachineClass's providerSpec.projectID)
  *       → {resourceVersion, uid, generation, digests: {path: "sha256:..."}}
  *   kube.apply, kube.delete, kube.patch, kube.status  (engine/act/exec_kube.h)
