@@ -31,6 +31,7 @@ static void top_usage(FILE *out) {
                "  verify     recompute the hash chain and check the file; names the first bad seq\n"
                "  export     print events as canonical JSON lines, filtered by seq, type, object\n"
                "  stats      counts by source and type, seq and time range, sizes, snapshots\n"
+               "  backup     write a consistent single-file copy of a (live) journal\n"
                "\n"
                "Run '" CMD " COMMAND --help' for the options of a command.\n"
                "Exit codes: 0 success, 1 failure (including a broken chain), 2 usage error.\n");
@@ -44,6 +45,13 @@ int cmd_journal_open_ro(const char *prog, const char *path, struct journal **j) 
     fprintf(stderr, "%s: %s\n", prog, err.msg);
     return EXIT_FAIL;
   }
+  if (journal_may_lack_wal(*j))
+    fprintf(stderr,
+            "%s: note: journal %s is in WAL mode but has no %s-wal file beside it, and its newest "
+            "event is not a clean stop: if it was copied from a running controller, the newest "
+            "events are missing (they were in the -wal file). Take copies with '" PROG_NAME
+            " journal backup' instead.\n",
+            prog, path, path);
   return EXIT_OK;
 }
 
@@ -370,8 +378,74 @@ static int cmd_stats(int argc, char **argv) {
   return EXIT_OK;
 }
 
+/* ---- backup ------------------------------------------------------------------------------ */
+
+static int cmd_backup(int argc, char **argv) {
+  bool no_verify = false;
+  const struct cli_opt opts[] = {{"no-verify", CLI_BOOL, &no_verify, NULL,
+                                  "do not verify the hash chain of the copy", NULL},
+                                 {0}};
+  const struct cli_spec spec = {
+      .prog = CMD " backup",
+      .usage = "[options] JOURNAL COPY",
+      .description =
+          "Write a consistent copy of JOURNAL to the new file COPY, while the controller keeps\n"
+          "writing it: every event committed when the copy starts, including those still in\n"
+          "the -wal file, in one self-contained file (no -wal or -shm) that every command can\n"
+          "read, also from a read-only directory. Then verify the copy's hash chain. Inside a\n"
+          "pod, then copy it out:\n"
+          "  kubectl exec POD -- " PROG_NAME " journal backup \\\n"
+          "      /var/lib/" PROG_NAME "/journal.db /tmp/journal-copy.db\n"
+          "  kubectl cp POD:/tmp/journal-copy.db ./journal.db\n"
+          "COPY must not exist. The digest key file (JOURNAL.key) is not copied.",
+      .opts = opts,
+      .min_pos = 2,
+      .max_pos = 2};
+  char **pos = xcalloc((size_t)argc + 1, sizeof(*pos));
+  int npos = 0;
+  int rc = cli_parse(&spec, argc, argv, &npos, pos);
+  char *path = npos > 0 ? pos[0] : NULL, *dst = npos > 1 ? pos[1] : NULL;
+  free(pos);
+  if (rc)
+    return rc == CLI_HELP ? EXIT_OK : EXIT_USAGE;
+  struct journal *j = NULL;
+  if (open_ro(path, &j))
+    return EXIT_FAIL;
+  struct eng_error err;
+  eng_error_clear(&err);
+  struct journal_backup_result br;
+  enum eng_err e = journal_backup(j, dst, &br, &err);
+  journal_close(j);
+  if (e) {
+    fprintf(stderr, CMD " backup: %s\n", err.msg);
+    return EXIT_FAIL;
+  }
+  if (no_verify) {
+    printf("journal %s: copied to %s (%" PRId64 " bytes, not verified)\n", path, dst, br.bytes);
+    return EXIT_OK;
+  }
+  struct journal *c = NULL;
+  if (open_ro(dst, &c))
+    return EXIT_FAIL;
+  struct journal_verify_result res;
+  e = journal_verify(c, NULL, NULL, &res, &err);
+  journal_close(c);
+  if (e) {
+    fprintf(stderr, CMD " backup: the copy %s does not verify: %s\n", dst, err.msg);
+    return EXIT_FAIL;
+  }
+  printf("journal %s: copied to %s (%" PRId64 " bytes): %" PRId64 " events, seq %" PRId64
+         "..%" PRId64 ", hash chain intact\n",
+         path, dst, br.bytes, res.events, res.events ? res.first_seq : 0,
+         res.events ? res.last_seq : 0);
+  return EXIT_OK;
+}
+
 int cmd_journal(int argc, char **argv) {
-  static const struct cli_subcommand subs[] = {
-      {"verify", cmd_verify}, {"export", cmd_export}, {"stats", cmd_stats}, {NULL, NULL}};
+  static const struct cli_subcommand subs[] = {{"verify", cmd_verify},
+                                               {"export", cmd_export},
+                                               {"stats", cmd_stats},
+                                               {"backup", cmd_backup},
+                                               {NULL, NULL}};
   return cli_dispatch(CMD, "command", subs, top_usage, argc, argv);
 }

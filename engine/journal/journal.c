@@ -17,11 +17,13 @@
 #include "engine/base/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -76,10 +78,17 @@ enum eng_err journal_sql_error_path(const char *path, sqlite3 *db, int rc, const
                            "journal %s: %s: cannot create or open the file or its -wal/-shm files "
                            "in %s (%s). The directory must be writable by the controller",
                            path, doing, dir, strerror(sys));
-    if (sys == ENOENT)
-      return eng_error_set(err, ENG_NOTFOUND,
-                           "journal %s: %s: the directory %s does not exist (%s)", path, doing, dir,
-                           strerror(sys));
+    if (sys == ENOENT) {
+      struct stat ds;
+      if (stat(dir, &ds) != 0)
+        return eng_error_set(err, ENG_NOTFOUND,
+                             "journal %s: %s: the directory %s does not exist (%s)", path, doing,
+                             dir, strerror(sys));
+      return eng_error_set(err, ENG_IO,
+                           "journal %s: %s: SQLite could not open the file or the -wal/-shm files "
+                           "beside it in %s (%s); check that they are readable",
+                           path, doing, dir, strerror(sys));
+    }
     return eng_error_set(err, ENG_IO, "journal %s: %s: cannot open the file (%s%s%s)", path, doing,
                          smsg, sys ? ": " : "", sys ? strerror(sys) : "");
   case SQLITE_IOERR:
@@ -253,7 +262,111 @@ static bool wal_is_empty(const char *path) {
   return empty;
 }
 
-enum eng_err journal_open_reader(const char *path, sqlite3 **out, struct eng_error *err) {
+/* Copy one file (0600), fsync not needed: a private scratch copy. */
+static enum eng_err copy_file(const char *from, const char *to, struct eng_error *err) {
+  int in = open(from, O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    return eng_error_set(err, ENG_IO, "journal %s: cannot read it: %s", from, strerror(errno));
+  int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    return eng_error_set(err, ENG_IO, "cannot create the scratch copy %s: %s", to, strerror(e));
+  }
+  enum eng_err rc = ENG_OK;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = eng_error_set(err, ENG_IO, "journal %s: cannot read it: %s", from, strerror(errno));
+      break;
+    }
+    if (n == 0)
+      break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(out, buf + off, (size_t)(n - off));
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0) {
+        rc = eng_error_set(err, errno == ENOSPC ? ENG_NOSPACE : ENG_IO,
+                           "cannot write the scratch copy %s: %s", to, strerror(errno));
+        break;
+      }
+      off += w;
+    }
+    if (rc)
+      break;
+  }
+  close(in);
+  if (close(out) != 0 && !rc)
+    rc = eng_error_set(err, ENG_IO, "cannot write the scratch copy %s: %s", to, strerror(errno));
+  return rc;
+}
+
+void journal_scratch_remove(char *dir) {
+  if (!dir)
+    return;
+  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+    char *f = xasprintf("%s/journal.db%s", dir, suffixes[i]);
+    unlink(f);
+    free(f);
+  }
+  rmdir(dir);
+  free(dir);
+}
+
+/* A read-only directory holding a journal and its -wal: SQLite needs a -shm
+ * file beside them to read the WAL and cannot create one there, and immutable
+ * mode would ignore the WAL (and its events). Read a private copy of both in
+ * $TMPDIR instead; *scratch is the directory to remove afterwards. */
+static enum eng_err open_scratch_copy(const char *path, sqlite3 **out, char **scratch,
+                                      struct eng_error *err) {
+  const char *tmp = getenv("TMPDIR");
+  char *dir = xasprintf("%s/journal-read-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(dir)) {
+    int e = errno;
+    free(dir);
+    return eng_error_set(err, ENG_READONLY,
+                         "journal %s: its directory is read-only, so SQLite cannot create the "
+                         "-shm file it needs to read the -wal file, and a scratch copy in "
+                         "$TMPDIR could not be made either (%s); copy the journal and its -wal "
+                         "into a writable directory",
+                         path, strerror(e));
+  }
+  char *db_copy = xasprintf("%s/journal.db", dir);
+  char *wal = xasprintf("%s-wal", path), *wal_copy = xasprintf("%s-wal", db_copy);
+  enum eng_err e = copy_file(path, db_copy, err);
+  if (!e)
+    e = copy_file(wal, wal_copy, err);
+  free(wal);
+  free(wal_copy);
+  sqlite3 *db = NULL;
+  if (!e) {
+    int rc = sqlite3_open_v2(db_copy, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+      rc = sqlite3_exec(db, "PRAGMA query_only = 1; SELECT count(*) FROM sqlite_schema", NULL, NULL,
+                        NULL);
+    }
+    if (rc != SQLITE_OK)
+      e = journal_sql_error_path(path, db, rc, "reading a scratch copy of it and its -wal", err);
+  }
+  free(db_copy);
+  if (e) {
+    sqlite3_close(db);
+    journal_scratch_remove(dir);
+    return e;
+  }
+  *out = db;
+  *scratch = dir;
+  return ENG_OK;
+}
+
+enum eng_err journal_open_reader(const char *path, sqlite3 **out, char **scratch,
+                                 struct eng_error *err) {
   sqlite3 *db = NULL;
   int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK) {
@@ -276,6 +389,9 @@ enum eng_err journal_open_reader(const char *path, sqlite3 **out, struct eng_err
     if (rc == SQLITE_OK)
       rc = sqlite3_exec(db, "PRAGMA query_only = 1; SELECT count(*) FROM sqlite_schema", NULL, NULL,
                         NULL);
+  } else if ((prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY) && scratch) {
+    sqlite3_close(db);
+    return open_scratch_copy(path, out, scratch, err);
   }
   if (rc != SQLITE_OK) {
     enum eng_err e = journal_sql_error_path(path, db, rc, "opening for reading", err);
@@ -292,7 +408,7 @@ enum eng_err journal_reader_db(struct journal *j, sqlite3 **out, struct eng_erro
     return ENG_OK;
   }
   if (!j->rdb) {
-    enum eng_err e = journal_open_reader(j->path, &j->rdb, err);
+    enum eng_err e = journal_open_reader(j->path, &j->rdb, NULL, err);
     if (e)
       return e;
   }
@@ -368,8 +484,21 @@ static enum eng_err load_head(struct journal *j, struct eng_error *err) {
   j->last_seq = j->durable_seq;
   j->last_ms = j->durable_ms;
   memcpy(j->last_hash, j->durable_hash, SHA256_LEN);
+  if (j->read_only && j->wal_header_no_wal) {
+    /* A controller that stopped cleanly checkpointed and removed its -wal and
+     * wrote engine.stop last; anything else may be a copy that lacks it. */
+    rc = sqlite3_prepare_v2(j->db, "SELECT type FROM events ORDER BY seq DESC LIMIT 1", -1, &st,
+                            NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+      const char *t = (const char *)sqlite3_column_text(st, 0);
+      j->may_lack_wal = !t || strcmp(t, "engine.stop") != 0;
+    }
+    sqlite3_finalize(st);
+  }
   return ENG_OK;
 }
+
+bool journal_may_lack_wal(const struct journal *j) { return j->may_lack_wal; }
 
 enum eng_err journal_open(const char *path, const struct journal_options *opt, struct journal **out,
                           struct eng_error *err) {
@@ -423,6 +552,7 @@ void journal_close(struct journal *j) {
     sqlite3_close(j->rdb);
   if (j->db)
     sqlite3_close(j->db);
+  journal_scratch_remove(j->scratch_dir);
   free(j->path);
   free(j->dir);
   free(j);

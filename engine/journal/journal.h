@@ -121,6 +121,10 @@ const char *journal_path(const struct journal *j);
 /* Bytes of the database file plus its WAL now (two stat calls; for a metric). */
 int64_t journal_size_bytes(const struct journal *j);
 const char *journal_id(const struct journal *j); /* random UUID chosen at creation */
+/* A read-only handle on a file in WAL mode with no -wal file beside it whose
+ * newest event is not a clean stop: possibly a copy of a live journal's main
+ * file without its -wal, so newer events may be missing (commands say so). */
+bool journal_may_lack_wal(const struct journal *j);
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
@@ -249,6 +253,24 @@ enum eng_err journal_verify(struct journal *j, journal_progress_fn progress, voi
  * sizes of the database and its WAL, schema version, journal id.
  */
 json_t *journal_stats(struct journal *j, struct eng_error *err);
+
+/* ---- backup ---------------------------------------------------------------------------- */
+
+struct journal_backup_result {
+  int64_t bytes; /* size of the copy */
+};
+
+/*
+ * Write a consistent single-file copy of j (read-only handles too, and a
+ * journal another process is writing) to dst, which must not exist: every page
+ * of one read transaction (SQLite's online backup API, so events still in the
+ * -wal are included), in rollback-journal mode (no -wal, no -shm: it can be
+ * read from read-only media), written under a temporary name, synced and then
+ * renamed. ENG_EXISTS when dst exists, ENG_NOTFOUND when its directory does
+ * not, ENG_NOSPACE, ENG_IO.
+ */
+enum eng_err journal_backup(struct journal *j, const char *dst, struct journal_backup_result *res,
+                            struct eng_error *err) WARN_UNUSED;
 
 /* ---- canonical rows (documented in docs/journal.md) ------------------------------------- */
 

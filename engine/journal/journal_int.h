@@ -38,6 +38,9 @@ struct journal {
   sqlite3 *db;  /* the writer, or the read-only connection of a read-only handle */
   sqlite3 *rdb; /* read-only connection for iterators of a writable handle (lazy) */
   bool read_only;
+  bool wal_header_no_wal; /* the header says WAL mode and no (or an empty) -wal file is beside it */
+  bool may_lack_wal;      /* ...and the newest event is not a clean stop: a copy without its -wal? */
+  char *scratch_dir; /* read-only handle reading a scratch copy (see journal_open_reader), or NULL */
   size_t batch_max;
   int schema_version;
   char id[40];
@@ -84,14 +87,22 @@ bool journal_hash_parse(const char *hex, uint8_t out[SHA256_LEN]);
 enum eng_err journal_reader_db(struct journal *j, sqlite3 **out, struct eng_error *err);
 
 /* Open a read-only connection to path (no checkpoint on close, query_only),
- * falling back to immutable mode on read-only media without a WAL file. */
-enum eng_err journal_open_reader(const char *path, sqlite3 **out, struct eng_error *err);
+ * falling back to immutable mode on read-only media without a WAL file. With a
+ * WAL in a directory where SQLite cannot create the -shm file it needs, and
+ * scratch non-NULL, it reads a private copy of the file and its WAL in $TMPDIR
+ * instead: *scratch is then that directory (journal_scratch_remove()). */
+enum eng_err journal_open_reader(const char *path, sqlite3 **out, char **scratch,
+                                 struct eng_error *err);
+/* Remove a scratch directory made by journal_open_reader() and free dir (NULL: nothing). */
+void journal_scratch_remove(char *dir);
 
 /* journal_schema.c: check the file before touching it, then create or migrate
  * (writable handle) or check the version (read-only handle). Fills
  * j->schema_version and j->id. */
 enum eng_err journal_schema_prepare(struct journal *j, const struct journal_options *opt,
                                     struct eng_error *err);
+/* The sentence for a copy of a journal's main file without its -wal (ENG_INVALID). */
+enum eng_err journal_missing_wal_error(const struct journal *j, struct eng_error *err);
 /* The newest schema version this binary knows (number of migrations). */
 int journal_schema_latest(void);
 

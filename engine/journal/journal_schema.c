@@ -88,8 +88,10 @@ static enum eng_err check_file(struct journal *j, bool *is_new, struct eng_error
     if (j->read_only)
       return eng_error_set(err, ENG_INVALID,
                            "journal %s is an empty file, not a journal (the controller creates "
-                           "the journal on its first start)",
-                           j->path);
+                           "the journal on its first start; if this is a copy of a live "
+                           "journal, its events were in %s-wal: take copies with '" PROG_NAME
+                           " journal backup')",
+                           j->path, j->path);
     *is_new = true;
     return check_dir_writable(j, err);
   }
@@ -129,6 +131,9 @@ static enum eng_err check_file(struct journal *j, bool *is_new, struct eng_error
                          "SQLite header. Nothing was changed; restore it from a backup or start "
                          "the controller with a new journal file",
                          j->path, n);
+  /* File format bytes 2/2: WAL mode. Committed events may then sit in the -wal
+   * file until a checkpoint; a copy of the main file alone lacks them. */
+  j->wal_header_no_wal = h[18] == 2 && h[19] == 2 && !wal_has_frames(j->path);
   uint32_t psize = (uint32_t)h[16] << 8 | h[17];
   if (psize == 1)
     psize = 65536;
@@ -152,6 +157,18 @@ static enum eng_err check_file(struct journal *j, bool *is_new, struct eng_error
                            (long long)st.st_size);
   }
   return ENG_OK;
+}
+
+enum eng_err journal_missing_wal_error(const struct journal *j, struct eng_error *err) {
+  return eng_error_set(
+      err, ENG_INVALID,
+      "journal %s holds no events, and it is in WAL mode without a %s-wal file beside it: the "
+      "events are in that -wal file, which was not copied with it (the controller's newest "
+      "events stay there until a checkpoint moves them into the main file). Take a consistent "
+      "single-file copy of the live journal next to the controller with '" PROG_NAME
+      " journal backup JOURNAL COPY' (through kubectl exec) and copy that out, or copy "
+      "%s-wal together with the file",
+      j->path, j->path, j->path);
 }
 
 static enum eng_err query_int(struct journal *j, sqlite3 *db, const char *sql, int64_t *out,
@@ -361,19 +378,24 @@ enum eng_err journal_schema_prepare(struct journal *j, const struct journal_opti
     return e;
   if (!is_new) {
     sqlite3 *db = NULL;
-    e = journal_open_reader(j->path, &db, err);
+    char *scratch = NULL;
+    e = journal_open_reader(j->path, &db, j->read_only ? &scratch : NULL, err);
     int version = 0;
     if (!e)
       e = probe(j, db, &version, err);
-    if (!e && version == 0 && j->read_only)
+    if (!e && version == 0 && j->read_only && j->wal_header_no_wal)
+      e = journal_missing_wal_error(j, err);
+    else if (!e && version == 0 && j->read_only)
       e = eng_error_set(err, ENG_INVALID,
                         "journal %s is an empty SQLite database, not a journal yet", j->path);
     if (e) {
       sqlite3_close(db);
+      journal_scratch_remove(scratch);
       return e;
     }
     if (j->read_only) {
       j->db = db;
+      j->scratch_dir = scratch;
       j->schema_version = version;
     } else {
       sqlite3_close(db);
