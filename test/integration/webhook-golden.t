@@ -105,7 +105,8 @@ def main():
         add_garden_kinds(k)
         ensure_namespace(k, "garden")
         args = ["--kubeconfig", k.kubeconfig, "--webhook-config-namespace=garden", "--webhook-config-cert-dir", tmp,
-                "--config-file", os.path.join(CASES, "config.yaml"), "--webhook-cache-ttl=0"]
+                "--config-file", os.path.join(CASES, "config.yaml"), "--webhook-cache-ttl=0",
+                "--machine-controller-image=registry.example/gardener-extension-provider-equinix-metal:v1.2.3"]
         with Webhook(args) as w:
             w.wait_log("registered the webhooks")
             st, sec = k.get("/api/v1/namespaces/garden/secrets/gardener-extension-provider-equinix-metal-webhook-certs")

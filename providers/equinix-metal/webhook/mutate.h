@@ -30,6 +30,8 @@
 /* Defaults of the Go original and its chart. */
 #define MUTATE_DEFAULT_ETCD_CLASS    "gardener.cloud-fast"
 #define MUTATE_DEFAULT_ETCD_CAPACITY "25Gi"
+/* This binary's image (its entrypoint runs the binary; the sidecar runs `machine-controller`). */
+#define MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE PROG_NAME ":" EQXM_VERSION
 #define MUTATE_DEFAULT_METABOT_IMAGE                                                               \
   "europe-docker.pkg.dev/gardener-project/releases/3rd/packethost/metabot:v1.0.0"
 
@@ -40,6 +42,7 @@ struct mutate_ctx {
   const char *etcd_class;             /* etcd-main storage class (config or default) */
   const char *etcd_capacity;          /* etcd-main storage capacity */
   const char *metabot_image;          /* image of the vpn-shoot init container */
+  const char *machine_controller_image; /* image of the machine-controller-manager sidecar */
 };
 
 /* /controlplane: kube-apiserver, kube-controller-manager, vpn-seed-server, GRM ConfigMap, OSC. */

@@ -6,10 +6,11 @@
  *   Deployment kube-apiserver          admission plugins, CSI feature gates, cloudprovider checksum
  *   Deployment kube-controller-manager --cloud-provider=external
  *   Deployment/StatefulSet vpn-seed-server  NODE_NETWORK from the Infrastructure's nodesCIDR
+ *   Deployment machine-controller-manager   the machine controller as MCM's provider sidecar
+ *   VerticalPodAutoscaler machine-controller-manager-vpa  RequestsOnly policy for the sidecar
  *   ConfigMap gardener-resource-manager*    metallb-system in the watched namespaces (deduplicated)
  *   OperatingSystemConfig                   see mutate_osc.c
- * Objects being deleted are left alone. The machine-controller-manager sidecar and
- * its VPA policy are not added: this engine manages devices itself.
+ * Objects being deleted are left alone.
  */
 #include "engine/base/common.h"
 #include "mutate.h"
@@ -20,6 +21,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#define MCM_SIDECAR_NAME   "machine-controller-manager-provider-equinix-metal"
+#define MCM_KUBECONFIG_DIR "/var/run/secrets/gardener.cloud/shoot/generic-kubeconfig"
 
 static bool is_kind(const struct admission_request *req, const char *group, const char *kind) {
   return !strcmp(req->group, group) && !strcmp(req->kind, kind);
@@ -64,6 +68,69 @@ static void ensure_kube_apiserver(json_t *obj, const struct mutate_ctx *ctx) {
   /* Roll the pods when the cloud provider credentials change. */
   json_t *tmpl = kobj_object_member(kobj_object_member(obj, "spec"), "template");
   kobj_set_annotation(tmpl, "checksum/secret-cloudprovider", ctx->cloudprovider_checksum);
+}
+
+/*
+ * The provider sidecar of gardenlet's machine-controller-manager Deployment, as
+ * Gardener's ProviderSidecarContainer builds it (replaced or appended by name):
+ * this binary's `machine-controller` command with MCM's provider flags, the
+ * providermetrics port 10259 with its /healthz liveness probe, and the shoot's
+ * generic kubeconfig mounted read-only. The image's entrypoint is the binary.
+ */
+static json_t *mcm_sidecar(const char *ns, const char *image) {
+  char *nsarg = xasprintf("--namespace=%s", ns);
+  json_t *args = json_pack(
+      "[s,s,s,s,s,s,s,s,s,s,s,s,s,s]", "machine-controller", "--control-kubeconfig=inClusterConfig",
+      "--kube-api-qps=100", "--kube-api-burst=200", "--machine-creation-timeout=20m",
+      "--machine-drain-timeout=2h", "--machine-health-timeout=10m",
+      "--machine-safety-apiserver-statuscheck-timeout=30s",
+      "--machine-safety-apiserver-statuscheck-period=1m", "--machine-safety-orphan-vms-period=30m",
+      nsarg, "--port=10259", "--target-kubeconfig=" MCM_KUBECONFIG_DIR "/kubeconfig", "--v=3");
+  free(nsarg);
+  json_t *c = json_object();
+  json_object_set_new(c, "name", json_string(MCM_SIDECAR_NAME));
+  json_object_set_new(c, "image", json_string(image));
+  json_object_set_new(c, "imagePullPolicy", json_string("IfNotPresent"));
+  json_object_set_new(c, "args", args);
+  json_object_set_new(
+      c, "livenessProbe",
+      json_pack("{s:{s:s,s:i,s:s},s:i,s:i,s:i,s:i,s:i}", "httpGet", "path", "/healthz", "port",
+                10259, "scheme", "HTTP", "initialDelaySeconds", 30, "timeoutSeconds", 5,
+                "periodSeconds", 10, "successThreshold", 1, "failureThreshold", 3));
+  json_object_set_new(c, "ports",
+                      json_pack("[{s:s,s:i,s:s}]", "name", "providermetrics", "containerPort", 10259,
+                                "protocol", "TCP"));
+  json_object_set_new(c, "resources",
+                      json_pack("{s:{s:s,s:s}}", "requests", "cpu", "10m", "memory", "20Mi"));
+  json_object_set_new(c, "securityContext", json_pack("{s:b}", "allowPrivilegeEscalation", 0));
+  json_object_set_new(c, "volumeMounts", json_pack("[{s:s,s:s,s:b}]", "name", "kubeconfig",
+                                                   "mountPath", MCM_KUBECONFIG_DIR, "readOnly", 1));
+  return c;
+}
+
+static void ensure_machine_controller_manager(json_t *obj, const char *ns,
+                                              const struct mutate_ctx *ctx) {
+  json_t *ps = kobj_pod_spec(obj);
+  if (!ps)
+    return;
+  json_t *c = mcm_sidecar(ns, ctx->machine_controller_image ? ctx->machine_controller_image
+                                                            : MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE);
+  kobj_ensure_named(ps, "containers", c);
+  json_decref(c);
+}
+
+/* The VPA of machine-controller-manager: requests only for the sidecar (by name). */
+static void ensure_machine_controller_manager_vpa(json_t *obj) {
+  json_t *rp = kobj_object_member(kobj_object_member(obj, "spec"), "resourcePolicy");
+  json_t *pol = json_pack("{s:s,s:s}", "containerName", MCM_SIDECAR_NAME, "controlledValues",
+                          "RequestsOnly");
+  long i = kobj_index_by(kobj_array_member(rp, "containerPolicies"), "containerName",
+                         MCM_SIDECAR_NAME);
+  json_t *arr = json_object_get(rp, "containerPolicies");
+  if (i >= 0)
+    json_array_set_new(arr, (size_t)i, pol);
+  else
+    json_array_append_new(arr, pol);
 }
 
 static void ensure_kube_controller_manager(json_t *obj) {
@@ -183,6 +250,13 @@ enum eng_err mutate_controlplane(json_t *obj, const struct admission_request *re
       ensure_kube_controller_manager(obj);
     else if (!strcmp(name, "vpn-seed-server"))
       ensure_vpn_seed_server(obj, ctx);
+    else if (!strcmp(name, "machine-controller-manager"))
+      ensure_machine_controller_manager(obj, req->ns, ctx);
+    return ENG_OK;
+  }
+  if (is_kind(req, "autoscaling.k8s.io", "VerticalPodAutoscaler")) {
+    if (!strcmp(name, "machine-controller-manager-vpa"))
+      ensure_machine_controller_manager_vpa(obj);
     return ENG_OK;
   }
   if (is_kind(req, "apps", "StatefulSet")) {

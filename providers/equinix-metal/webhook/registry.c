@@ -5,8 +5,7 @@
  * calls to the pure mutations (mutate.h) and validation (validate.h).
  *
  * Differences from the Go registrations, on purpose: the controlplane webhook
- * also covers StatefulSets (the HA vpn-seed-server) and no longer covers
- * VerticalPodAutoscalers (only the machine-controller-manager VPA was touched);
+ * also covers StatefulSets (the HA vpn-seed-server);
  * the seedprovider webhook covers only Etcds (its Deployment registration
  * changed nothing).
  */
@@ -26,13 +25,20 @@
 struct metal_webhook_config {
   struct wh_config file;
   char *metabot_image;
+  char *machine_controller_image;
 };
 
 static const char *metabot_image = MUTATE_DEFAULT_METABOT_IMAGE;
+static const char *machine_controller_image = MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE;
 
-static const struct cli_opt options[] = {{"metabot-image", CLI_STRING, &metabot_image, "IMAGE",
-                                          "image of the metabot init container of vpn-shoot", NULL},
-                                         {0}};
+static const struct cli_opt options[] = {
+    {"metabot-image", CLI_STRING, &metabot_image, "IMAGE",
+     "image of the metabot init container of vpn-shoot", NULL},
+    {"machine-controller-image", CLI_STRING, &machine_controller_image, "IMAGE",
+     "image of the machine controller sidecar injected into machine-controller-manager (this "
+     "binary; default " MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE ")",
+     "MACHINE_CONTROLLER_IMAGE"},
+    {0}};
 
 static enum eng_err config_load(const char *path, void **out, struct eng_error *err) {
   struct metal_webhook_config *c = xcalloc(1, sizeof(*c));
@@ -43,6 +49,10 @@ static enum eng_err config_load(const char *path, void **out, struct eng_error *
   }
   c->metabot_image =
       xstrdup(metabot_image && *metabot_image ? metabot_image : MUTATE_DEFAULT_METABOT_IMAGE);
+  c->machine_controller_image =
+      xstrdup(machine_controller_image && *machine_controller_image
+                  ? machine_controller_image
+                  : MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE);
   *out = c;
   return ENG_OK;
 }
@@ -53,6 +63,7 @@ static void config_free(void *cfg) {
     return;
   wh_config_release(&c->file);
   free(c->metabot_image);
+  free(c->machine_controller_image);
   free(c);
 }
 
@@ -65,6 +76,8 @@ static struct mutate_ctx mutate_ctx_of(const struct wh_context *w) {
       .etcd_class = c ? c->file.etcd_class : NULL,
       .etcd_capacity = c ? c->file.etcd_capacity : NULL,
       .metabot_image = c ? c->metabot_image : MUTATE_DEFAULT_METABOT_IMAGE,
+      .machine_controller_image =
+          c ? c->machine_controller_image : MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE,
   };
 }
 
@@ -113,6 +126,7 @@ static void validator_validate(const struct admission_request *req, const struct
 static const struct wh_type controlplane_types[] = {
     {"apps", "v1", "Deployment", "deployments"},
     {"apps", "v1", "StatefulSet", "statefulsets"},
+    {"autoscaling.k8s.io", "v1", "VerticalPodAutoscaler", "verticalpodautoscalers"},
     {"extensions.gardener.cloud", "v1alpha1", "OperatingSystemConfig", "operatingsystemconfigs"},
     {"", "v1", "ConfigMap", "configmaps"},
 };
