@@ -276,6 +276,24 @@ static json_t *outcome_json(const struct action *a, const struct exec_outcome *o
   return p;
 }
 
+/* One info line per finished operation, so `kubectl logs` shows progress: the
+ * successful write of a lastOperation with state Succeeded ends an operation of
+ * Gardener's extension contract (engine/decide/extension.c). */
+static void log_operation_done(const struct action *a) {
+  if (strcmp(a->kind, "kube.status") != 0)
+    return;
+  json_t *lo = jsonx_path(a->params, "patch.status.lastOperation");
+  const char *state = jsonx_str(lo, "state");
+  if (!state || strcmp(state, "Succeeded") != 0)
+    return;
+  const char *gk = a->group_kind ? a->group_kind : "";
+  const char *kind = strrchr(gk, '/') ? strrchr(gk, '/') + 1 : gk;
+  log_info("operation succeeded", "kind", kind, "namespace", a->ns ? a->ns : "", "name",
+           a->name ? a->name : "", "operation", jsonx_str(lo, "type") ?: "", "description",
+           jsonx_str(lo, "description") ?: "", "correlation", a->correlation ? a->correlation : "",
+           NULL);
+}
+
 void executor_done(struct exec_call *call, const struct exec_outcome *o) {
   if (call->done)
     return;
@@ -311,6 +329,8 @@ void executor_done(struct exec_call *call, const struct exec_outcome *o) {
              NULL);
   else
     log_debug("action done", "action", a.id, "kind", a.kind, NULL);
+  if (o->ok)
+    log_operation_done(&a);
   action_release(&a);
   free(call);
   schedule(x);

@@ -29,6 +29,11 @@ def main(env):
     env.wait_infra(ns, lambda o: last_op(o).get("state") == "Succeeded", controller=c)
     t.eq(0, c.stop(), "controller stopped")
     j = env.journal
+    done = [l for l in c.log_lines() if l.get("msg") == "operation succeeded"]
+    t.ok(len(done) == 1 and done[0].get("level") == "info" and done[0].get("operation") == "Create"
+         and done[0].get("kind") == "Infrastructure" and done[0].get("namespace") == ns
+         and done[0].get("name") == "infrastructure",
+         "one info log line for the successful operation", diag=str(done))
 
     rc, out, err = run("replay", "--object", f"Infrastructure/{ns}/infrastructure", j)
     t.ok(rc == 0 and "ensure-ssh-key/1 [metal.sshkey.ensure] ensure the project SSH key" in out,
