@@ -8,6 +8,7 @@
 
 #include "engine/base/buf.h"
 #include "engine/base/log.h"
+#include "engine/kube/status.h"
 #include "tls.h"
 #include "engine/base/xalloc.h"
 
@@ -149,10 +150,7 @@ static void queue_response(struct conn *c, int status, const char *ctype, const 
 }
 
 static void respond_error(struct conn *c, int status, const char *reason) {
-  char *body = xasprintf(
-      "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"%s\","
-      "\"code\":%d}",
-      reason, status);
+  char *body = kube_status_json(status, reason);
   c->close_after = true;
   queue_response(c, status, "application/json", body, strlen(body), NULL);
   free(body);

@@ -23,6 +23,7 @@
 #include "jsonpatch.h"
 #include "kobj.h"
 #include "engine/kube/client.h"
+#include "engine/kube/status.h"
 #include "engine/base/log.h"
 #include "registration.h"
 #include "tls.h"
@@ -149,14 +150,7 @@ static void respond_json(struct httpsrv_exchange *x, int status, char *body) {
 
 static void respond_status(struct httpsrv_exchange *x, int status, const char *message,
                            const char *extra) {
-  json_t *st = json_pack("{s:s,s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1", "status",
-                         "Failure", "message", message, "reason",
-                         status == 404   ? "NotFound"
-                         : status == 405 ? "MethodNotAllowed"
-                                         : "BadRequest",
-                         "code", status);
-  char *body = json_dumps(st, JSON_COMPACT);
-  json_decref(st);
+  char *body = kube_status_json(status, message);
   httpsrv_respond(x, status, "application/json", body, strlen(body), extra);
   free(body);
 }

@@ -177,6 +177,29 @@ def main():
             st, _, _ = raw_exchange(port, ctx, big_header)
             t.eq(431, st, "a header section over 16 KiB gets 431")
 
+            # every answer outside a review is a metav1.Status with the matching reason and code
+            def status_ok(raw, code, reason):
+                try:
+                    doc = json.loads(raw)
+                except ValueError:
+                    return False
+                return (doc.get("kind") == "Status" and doc.get("apiVersion") == "v1"
+                        and doc.get("status") == "Failure" and doc.get("reason") == reason
+                        and doc.get("code") == code and isinstance(doc.get("message"), str)
+                        and doc["message"] != "")
+            for what, (st, _, raw), reason in [
+                    ("not JSON", post(b"this is not json"), "BadRequest"),
+                    ("text/plain", post(ETCD_REVIEW, ctype="text/plain"), "UnsupportedMediaType"),
+                    ("GET on a webhook", post(None, method="GET"), "MethodNotAllowed"),
+                    ("unknown path", post(ETCD_REVIEW, path="/nope"), "NotFound"),
+                    ("chunked", raw_exchange(port, ctx, b"POST /seedprovider HTTP/1.1\r\nHost: x\r\n"
+                                             b"Content-Type: application/json\r\nTransfer-Encoding: "
+                                             b"chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"), "BadRequest"),
+                    ("no Host", raw_exchange(port, ctx, b"GET /healthz HTTP/1.1\r\n\r\n"), "BadRequest"),
+                    ("header too big", raw_exchange(port, ctx, big_header), "BadRequest")]:
+                t.ok(status_ok(raw, st, reason), f"the {st} answer ({what}) is a metav1.Status, reason {reason}",
+                     diag=raw)
+
             # a review for a kind the webhook does not handle: 400 inside the review
             pod = json.loads(json.dumps(ETCD_REVIEW))
             pod["request"]["kind"] = {"group": "", "version": "v1", "kind": "Pod"}
