@@ -7,6 +7,12 @@
 #   make soak            long-running soak tests
 #   make format          clang-format in place;  make check-format  fails on a diff
 #   make install-requirements   apt-get the Debian packages that are missing (no-op when all are present)
+#   make demo            the whole lifecycle against the test servers on loopback, journal in ./demo/
+#   make generate        example/controller-registration.yaml, example/extension.yaml, build/chart/*.tgz
+#   make check-generate  fails when the generated files are stale
+#   make start           run the controller from a checkout against KUBECONFIG (see CONTRIBUTING.md)
+#   make hook-me         tunnel a seed's webhook Service to `make start` (hack/hook-me.sh)
+#   make docker-images   the container image (Dockerfile: Debian build, slim non-root runtime)
 #
 # Variants: VARIANT=release (default, build/release) or VARIANT=asan (build/asan, -fsanitize=address,undefined).
 # Sources are discovered by wildcard: a new engine/*.c, providers/equinix-metal/*.c, webhook/*.c,
@@ -69,7 +75,7 @@ FUZZ_SRC   := $(sort $(wildcard test/fuzz/*_fuzz.c))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all build tests test test-release test-asan check bench fuzz fuzz-build soak format \
-        check-format install-requirements clean
+        check-format install-requirements clean generate check-generate start hook-me docker-images demo
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
 .SECONDARY:
@@ -119,6 +125,14 @@ check-format:
 
 clean:
 	rm -rf build bin
+
+# ---- Gardener workflow targets (CONTRIBUTING.md) -------------------------------------------------
+
+generate:
+	@hack/generate-controller-registration.sh $(VERSION)
+
+check-generate:
+	@hack/generate-controller-registration.sh --check $(VERSION)
 
 # ---- build rules -----------------------------------------------------------------------------
 
