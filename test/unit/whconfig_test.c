@@ -180,7 +180,8 @@ static void test_registry(void) {
   ASSERT(d && !strcmp(d->name, "controlplane"));
   ASSERT(wh_def_has_kind(d, "apps", "v1", "StatefulSet"));
   ASSERT(!wh_def_has_kind(d, "apps", "v1beta1", "Deployment"));
-  ASSERT(!wh_def_has_kind(d, "autoscaling.k8s.io", "v1", "VerticalPodAutoscaler"));
+  ASSERT(wh_def_has_kind(d, "autoscaling.k8s.io", "v1",
+                         "VerticalPodAutoscaler")); /* MCM sidecar VPA entry */
   ASSERT(wh_set_by_name(metal_webhooks(), "validator")->validating);
   ASSERT(!wh_set_by_path(metal_webhooks(), "/nope"));
 }
