@@ -10,6 +10,7 @@
 #include "engine/cmd/cmd_replay.h"
 #include "providers/equinix-metal/commands.h"
 #include "providers/equinix-metal/controllers/registry.h"
+#include "providers/equinix-metal/machine_controller.h"
 #include "providers/equinix-metal/run.h"
 #include "providers/equinix-metal/webhook/registry.h"
 #include "webhook/cmd.h"
@@ -43,6 +44,8 @@ static int cmd_webhook_metal(int argc, char **argv) {
 
 static const struct command commands[] = {
     {"run", "run the extension controller (and its webhooks) in a seed", cmd_run},
+    {"machine-controller", "run the machine controller (MCM provider sidecar) for one shoot",
+     metal_machine_controller},
     {"replay", "fold a journal offline and show every decision and its reason", cmd_replay},
     {"audit", "query the reconcile history in a journal: operations, actions, errors", cmd_audit},
     {"journal", "inspect a journal file: verify, export, stats", cmd_journal},
@@ -59,7 +62,7 @@ static void usage(FILE *out) {
                "\n"
                "Commands:\n");
   for (const struct command *c = commands; c->name; c++)
-    fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out, "  %-18s %s\n", c->name, c->summary);
   fprintf(out, "\nRun '" PROG_NAME " COMMAND --help' for the options of a command.\n");
 }
 

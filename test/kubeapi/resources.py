@@ -96,6 +96,8 @@ def builtin_resources():
         R("apps", "v1", "StatefulSet", "statefulsets", short_names=["sts"], status=True, generation=True,
           categories=["all"]),
         R("coordination.k8s.io", "v1", "Lease", "leases"),
+        R("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=["pdb"], status=True,
+          generation=True),
         R("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
           "mutatingwebhookconfigurations", namespaced=False, generation=True),
         R("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",

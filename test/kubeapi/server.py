@@ -572,6 +572,10 @@ class Handler(BaseHTTPRequestHandler):
             raise self.method_not_allowed(method, res)
         if is_watch:
             raise bad_request("watch is only supported on collections; use fieldSelector=metadata.name=<name>")
+        if sub == "eviction":
+            if method != "POST":
+                raise self.method_not_allowed(method, res)
+            return self.evict(res, ns, name, dry)
         if method == "GET":
             obj = st.get_rv(res, ns or "", name, q.get("resourceVersion"))
             return self.send_obj(200, res, obj, table)
@@ -611,6 +615,56 @@ class Handler(BaseHTTPRequestHandler):
                     "name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"].get("uid")}))
             return self.send_obj(200, res, obj)
         raise self.method_not_allowed(method, res)
+
+    def evict(self, res, ns, name, dry):
+        """POST pods/<name>/eviction (policy/v1): 429 while a PodDisruptionBudget selecting the pod
+        allows no disruption (computed from minAvailable/maxUnavailable over the live pods it
+        selects), otherwise the pod is deleted and 201 answers a Success Status."""
+        st = self.server.store
+        body = self.json_body(allow_empty=True) or {}
+        if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
+            raise bad_request("the body of an eviction must be an Eviction object")
+        pod = st.get(res, ns, name)
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        pdb_res = self.server.registry.get("policy", "v1", "poddisruptionbudgets")
+
+        def selects(sel, lbls):
+            ml = (sel or {}).get("matchLabels") or {}
+            return bool(ml) and all(lbls.get(k) == v for k, v in ml.items())
+
+        if pdb_res is not None:
+            pdbs, _, _, _ = st.list(pdb_res, ns)
+            pods, _, _, _ = st.list(res, ns)
+            for pdb in pdbs:
+                spec = pdb.get("spec") or {}
+                if not selects(spec.get("selector"), labels):
+                    continue
+                live = [p for p in pods if selects(spec.get("selector"), (p.get("metadata") or {}).get("labels") or {})
+                        and not (p.get("metadata") or {}).get("deletionTimestamp")]
+                healthy = len(live)
+
+                def amount(v):
+                    if isinstance(v, str) and v.endswith("%"):
+                        return -(-int(v[:-1]) * healthy // 100)
+                    return int(v)
+
+                if spec.get("minAvailable") is not None:
+                    allowed = healthy - amount(spec["minAvailable"])
+                elif spec.get("maxUnavailable") is not None:
+                    allowed = amount(spec["maxUnavailable"])
+                else:
+                    allowed = healthy
+                if allowed <= 0:
+                    pname = pdb["metadata"]["name"]
+                    raise ApiError(429, "TooManyRequests",
+                                   "Cannot evict pod as it would violate the pod's disruption budget.",
+                                   {"causes": [{"reason": "DisruptionBudget",
+                                                "message": f"The disruption budget {pname} needs "
+                                                           f"{healthy - max(allowed, 0)} healthy pods and has "
+                                                           f"{healthy} currently"}]})
+        if not dry:
+            st.delete(res, ns, name, {}, False)
+        return self.send_json(201, status_obj(201, "", "", None) | {"status": "Success"})
 
     def send_text(self, code, text):
         data = text.encode()
@@ -658,6 +712,8 @@ class Handler(BaseHTTPRequestHandler):
             raise self.not_found_path()
         if res.namespaced and name is not None and ns is None:
             raise self.not_found_path()
+        if sub == "eviction" and res.skey == ("", "pods"):
+            return res, ns, name, sub, legacy
         if sub is not None and (sub != "status" or not res.status):
             raise self.not_found_path()
         return res, ns, name, sub, legacy

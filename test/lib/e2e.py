@@ -47,11 +47,11 @@ def last_op(obj):
 class Controller:
     """One `run` process. Logs (JSON lines) go to a file; stop() sends SIGTERM."""
 
-    def __init__(self, env, args, name="controller"):
+    def __init__(self, env, args, name="controller", command="run"):
         self.env = env
         self.log_path = os.path.join(env.dir, f"{name}-{int(time.time() * 1000)}.log")
         self._log = open(self.log_path, "wb")
-        self.args = [BIN, "run"] + args
+        self.args = [BIN, command] + args
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         self.returncode = None
