@@ -19,14 +19,14 @@
 #include "context.h"
 #include "definition.h"
 #include "fielderr.h"
-#include "httpsrv.h"
 #include "jsonpatch.h"
 #include "kobj.h"
 #include "engine/kube/client.h"
 #include "engine/kube/status.h"
+#include "engine/net/httpd.h"
+#include "engine/net/tls.h"
 #include "engine/base/log.h"
 #include "registration.h"
-#include "tls.h"
 #include "engine/base/xalloc.h"
 
 #include <ev.h>
@@ -49,13 +49,12 @@ struct webhook_server {
   char *host, *ns, *owner_ns, *url, *cert_dir, *mode;
   long port, service_port;
   bool register_validator;
-  struct httpsrv_opts hopts;
   bool *enabled; /* per set->defs[] entry */
   void *cfg;     /* the provider's configuration */
   /* parts */
   struct wh_certmgr *certs;
-  struct wh_tls *tls;
-  struct httpsrv *http;
+  struct tls_server *tls;
+  struct httpd *http;
   struct wh_ctx_cache *cache;
   /* registration */
   char *owner_uid;
@@ -74,7 +73,7 @@ struct webhook_server {
 
 struct pending {
   struct webhook_server *s;
-  struct httpsrv_exchange *x;
+  struct httpd_exchange *x;
   const struct wh_def *def;
   struct admission_request req;
   struct wh_fetch *fetch;
@@ -143,15 +142,21 @@ enum eng_err webhook_options_check(struct webhook_options *o, struct eng_error *
 
 /* ---- responses ----------------------------------------------------------------------------- */
 
-static void respond_json(struct httpsrv_exchange *x, int status, char *body) {
-  httpsrv_respond(x, status, "application/json", body, strlen(body), NULL);
+/* The body of the HTTP server's own refusals (malformed requests, overload): a metav1.Status. */
+static char *status_body(int status, const char *reason, const char **content_type) {
+  *content_type = "application/json";
+  return kube_status_json(status, reason);
+}
+
+static void respond_json(struct httpd_exchange *x, int status, char *body) {
+  httpd_respond(x, status, "application/json", body, strlen(body), NULL);
   free(body);
 }
 
-static void respond_status(struct httpsrv_exchange *x, int status, const char *message,
+static void respond_status(struct httpd_exchange *x, int status, const char *message,
                            const char *extra) {
   char *body = kube_status_json(status, message);
-  httpsrv_respond(x, status, "application/json", body, strlen(body), extra);
+  httpd_respond(x, status, "application/json", body, strlen(body), extra);
   free(body);
 }
 
@@ -265,13 +270,13 @@ static void need_context(struct pending *p, unsigned needs, const char *cp_kind,
                 "cluster), so it cannot read the objects this admission needs");
     return;
   }
-  httpsrv_on_abort(p->x, on_abort, p);
+  httpd_on_abort(p->x, on_abort, p);
   p->fetch = wh_fetch_start(p->s->cache, needs, p->req.ns, cp_kind, cp_name, on_fetched, p);
 }
 
-static void handle_admission(struct webhook_server *s, struct httpsrv_exchange *x,
+static void handle_admission(struct webhook_server *s, struct httpd_exchange *x,
                              const struct wh_def *def) {
-  const struct httpreq *r = httpsrv_request(x);
+  const struct httpreq *r = httpd_request_of(x);
   if (strcmp(r->method, "POST")) {
     respond_status(x, 405, "admission reviews are sent with POST", "Allow: POST\r\n");
     return;
@@ -282,7 +287,7 @@ static void handle_admission(struct webhook_server *s, struct httpsrv_exchange *
     return;
   }
   size_t len;
-  const char *body = httpsrv_body(x, &len);
+  const char *body = httpd_body(x, &len);
   struct pending *p = xcalloc(1, sizeof(*p));
   p->s = s;
   p->x = x;
@@ -290,8 +295,8 @@ static void handle_admission(struct webhook_server *s, struct httpsrv_exchange *
   p->started_ms = clock_mono_ms();
   struct eng_error err = {0};
   if (admission_decode(body, len, &p->req, &err) != ENG_OK) {
-    log_info("malformed admission review refused", "path", r->path, "peer", httpsrv_peer(x),
-             "reason", err.msg, NULL);
+    log_info("malformed admission review refused", "path", r->path, "peer", httpd_peer(x), "reason",
+             err.msg, NULL);
     respond_status(x, 400, err.msg, NULL);
     pending_free(p);
     return;
@@ -326,17 +331,17 @@ static void handle_admission(struct webhook_server *s, struct httpsrv_exchange *
   run_webhook(p, NULL);
 }
 
-static void handle(void *ud, struct httpsrv_exchange *x) {
+static void handle(void *ud, struct httpd_exchange *x) {
   struct webhook_server *s = ud;
-  const struct httpreq *r = httpsrv_request(x);
+  const struct httpreq *r = httpd_request_of(x);
   if (!strcmp(r->path, "/healthz") || !strcmp(r->path, "/readyz")) {
     if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
       respond_status(x, 405, "use GET", "Allow: GET, HEAD\r\n");
       return;
     }
     bool ready = !strcmp(r->path, "/healthz") || webhook_server_ready(s);
-    httpsrv_respond(x, ready ? 200 : 503, "text/plain; charset=utf-8",
-                    ready ? "ok\n" : "not ready\n", ready ? 3 : 10, NULL);
+    httpd_respond(x, ready ? 200 : 503, "text/plain; charset=utf-8", ready ? "ok\n" : "not ready\n",
+                  ready ? 3 : 10, NULL);
     return;
   }
   const struct wh_def *def = wh_set_by_path(s->set, r->path);
@@ -358,7 +363,7 @@ static struct registration_params reg_params(const struct webhook_server *s) {
       .url = s->url,
       .ns = s->ns,
       .service_port =
-          s->service_port > 0 ? s->service_port : (s->port > 0 ? s->port : httpsrv_port(s->http)),
+          s->service_port > 0 ? s->service_port : (s->port > 0 ? s->port : httpd_port(s->http)),
       .ca_bundle = wh_certmgr_ca_bundle(s->certs),
       .enabled = s->enabled,
       .owner_ns = s->owner_ns,
@@ -550,11 +555,11 @@ static void on_certs_ready(void *ud, const char *ca_bundle, bool changed) {
   struct webhook_server *s = ud;
   if (!s->tls) {
     struct eng_error err = {0};
-    if (wh_tls_new(s->loop, s->cert_dir, &s->tls, &err) != ENG_OK) {
+    if (tls_server_new(s->loop, s->cert_dir, &s->tls, &err) != ENG_OK) {
       log_error("cannot load the webhook serving certificate", "error", err.msg, NULL);
       return;
     }
-    httpsrv_set_tls(s->http, s->tls);
+    httpd_set_tls(s->http, s->tls);
     s->certs_ready = true;
     log_info("webhook server is serving TLS", "certDir", s->cert_dir, NULL);
   } else if (changed) {
@@ -587,27 +592,30 @@ enum eng_err webhook_server_start(struct ev_loop *loop, const struct webhook_opt
   s->enabled = xcalloc(s->set->ndefs ? s->set->ndefs : 1, sizeof(*s->enabled));
   for (size_t i = 0; i < s->set->ndefs; i++)
     s->enabled[i] = !all_off && !cli_list_has(&o->disabled, s->set->defs[i].name);
-  s->hopts = (struct httpsrv_opts){
-      .host = s->host,
-      .port = (int)o->server_port,
+  struct httpd_options hopts = {
+      .tls = true,
       .max_body = (size_t)o->max_body_bytes,
       .read_timeout = o->read_timeout,
       .idle_timeout = o->idle_timeout,
-      .max_conns = (unsigned)o->max_connections,
+      .max_conns = (size_t)o->max_connections,
+      .error_body = status_body,
   };
+  struct httpd_addr addr;
   *out = s;
   if (s->set->config_load && s->set->config_load(o->config_file, &s->cfg, err) != ENG_OK) {
     webhook_server_free(s);
     *out = NULL;
     return ENG_CONFIG;
   }
-  if (httpsrv_start(loop, &s->hopts, handle, s, &s->http, err) != ENG_OK) {
+  if (httpd_addr_host_port(s->host, (int)o->server_port, &addr, err) != ENG_OK ||
+      !(s->http = httpd_new(loop, "--webhook-config-server-host/port", &addr, &hopts, err))) {
     webhook_server_free(s);
     *out = NULL;
-    return ENG_IO;
+    return err->code ? err->code : ENG_IO;
   }
+  httpd_route_async(s->http, "/", handle, s);
   char port[16];
-  snprintf(port, sizeof(port), "%d", httpsrv_port(s->http));
+  snprintf(port, sizeof(port), "%d", httpd_port(s->http));
   log_info("webhook server listening", "port", port, "mode", s->mode, NULL);
   if (seed)
     s->cache = wh_ctx_cache_new(seed, s->garden, o->cache_ttl_ms);
@@ -636,8 +644,8 @@ enum eng_err webhook_server_start(struct ev_loop *loop, const struct webhook_opt
 void webhook_server_free(struct webhook_server *s) {
   if (!s)
     return;
-  httpsrv_free(s->http); /* aborts pending exchanges, which cancel their fetches */
-  wh_tls_free(s->tls);
+  httpd_free(s->http); /* aborts pending exchanges, which cancel their fetches */
+  tls_server_free(s->tls);
   wh_ctx_cache_free(s->cache);
   wh_certmgr_free(s->certs);
   if (s->reg_call)
@@ -660,7 +668,7 @@ void webhook_server_free(struct webhook_server *s) {
 }
 
 int webhook_server_port(const struct webhook_server *s) {
-  return s && s->http ? httpsrv_port(s->http) : 0;
+  return s && s->http ? httpd_port(s->http) : 0;
 }
 
 bool webhook_server_ready(const struct webhook_server *s) {

@@ -1,18 +1,20 @@
 /*
- * httpd.c - plain HTTP/1.1 server for the metrics and health endpoints.
+ * httpd.c - the HTTP/1.1 server (see httpd.h): listener, connection state
+ * machine over a transport (plain TCP or TLS), routes.
  *
- * Each connection goes through three states: READ (collect one request head,
- * at most HTTPD_MAX_HEADER_BYTES), WRITE (send the response built in one
- * buffer) and, when the connection ends after the response, DRAIN (half-close
- * and discard what the client still sends, so that closing with unread bytes
- * does not reset the connection before the client has read the answer). One
- * timer per connection enforces an absolute deadline for each phase.
+ * All state changes of a connection go through conn_step(), which runs until
+ * the connection has to wait for the socket, a handler or a timer:
+ *   PEEK (TLS ports: TLS or plain HTTP?) -> HANDSHAKE (TLS) -> READ (one request,
+ *   parsed by httpreq) -> HANDLE (the route's handler) -> WRITE -> READ again
+ *   (keep-alive) or LINGER (close_notify, half-close, discard input, close).
+ * One timer per connection enforces the deadline of the current phase.
  */
 #include "engine/base/common.h"
 #include "engine/net/httpd.h"
-#include "engine/net/httpd_parse.h"
+
 #include "engine/base/log.h"
 #include "engine/base/xalloc.h"
+#include "engine/net/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,31 +29,70 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTPD_DRAIN_MAX     (64u * 1024)
-#define HTTPD_DRAIN_TIMEOUT 2.0
-#define HTTPD_ACCEPT_PAUSE  0.5
+#define READ_CHUNK     16384
+#define LINGER_MAX     (64u * 1024)
+#define LINGER_TIMEOUT 2.0
+#define ACCEPT_PAUSE   0.5
+#define TEXT_PLAIN     "text/plain; charset=utf-8"
 
 struct route {
   char *path;
-  httpd_handler_fn fn;
+  httpd_handler_fn fn; /* synchronous, or */
+  httpd_async_fn afn;  /* asynchronous */
   void *ud;
 };
 
-enum conn_state { CONN_READ, CONN_WRITE, CONN_DRAIN };
+enum conn_state {
+  C_PEEK,      /* TLS port, waiting for the first byte: TLS or plain HTTP? */
+  C_HANDSHAKE, /* transport handshake */
+  C_READ,      /* reading a request */
+  C_HANDLE,    /* a handler has the request */
+  C_WRITE,     /* writing the response */
+  C_LINGER,    /* the last answer is out: discarding input until the client closes */
+};
+
+/* Result of a transport step. */
+enum tio { T_DONE, T_WANT_READ, T_WANT_WRITE, T_EOF, T_ERROR };
+
+struct conn;
+
+/* What differs between plain TCP and TLS; everything else is shared. */
+struct transport {
+  const char *name;
+  enum tio (*handshake)(struct conn *c, const char **msg);
+  enum tio (*read)(struct conn *c, char *buf, size_t cap, size_t *n, const char **msg);
+  enum tio (*write)(struct conn *c, const char *buf, size_t len, size_t *n, const char **msg);
+  void (*bye)(struct conn *c); /* before the half-close of a connection that ends cleanly */
+};
+
+struct httpd_exchange {
+  struct conn *conn;
+  httpd_abort_fn abort_fn;
+  void *abort_ud;
+};
 
 struct conn {
   struct httpd *srv;
   struct conn *prev, *next;
   int fd;
+  char peer[64];
   enum conn_state state;
+  const struct transport *tr;
+  struct tls_session *tls;
+  bool slot;    /* holds one of the max_conns slots */
+  bool refused; /* accepted beyond the cap: every request is answered 503 */
   ev_io io;
   ev_timer timer;
-  char in[HTTPD_MAX_HEADER_BYTES];
-  size_t inlen;
-  struct buf out;
-  size_t outpos;
+  char *in;
+  size_t in_len, in_cap;
+  struct httpreq req;
+  bool request_started;
+  bool eof; /* the peer closed its side */
+  char *out;
+  size_t out_len, out_off;
   bool close_after;
-  size_t drained;
+  size_t lingered;
+  struct httpd_exchange ex;
 };
 
 struct httpd {
@@ -59,194 +100,156 @@ struct httpd {
   int fd;
   int port;
   ev_io accept_w;
-  ev_timer accept_pause;
+  ev_timer accept_pause; /* out of descriptors: accept again a little later */
+  ev_timer overload;     /* at the cap: how long clients may wait for a slot */
+  bool accepting;        /* accept_w is started */
+  bool overloaded;       /* overload_wait passed without a free slot: refuse beyond the cap */
   char *flag;
   char *addr_text;
-  double read_timeout;
-  size_t max_conns;
-  size_t max_response;
+  struct httpd_options o;
+  struct tls_server *tls;
   struct route *routes;
   size_t nroutes;
   struct conn *conns;
-  size_t nconns;
+  size_t nconns;   /* every open connection */
+  size_t nslots;   /* connections holding a slot (at most max_conns) */
+  size_t nrefused; /* connections accepted beyond the cap */
+  size_t max_refused;
+  size_t buffered; /* request bytes held by all connections */
 };
 
-/* ---- address parsing --------------------------------------------------------------------- */
+static void conn_step(struct conn *c);
+static void listener_update(struct httpd *s);
 
-static enum eng_err addr_error(struct eng_error *err, const char *flag, const char *value,
-                               const char *why) {
-  return eng_error_set(err, ENG_USAGE,
-                       "%s \"%s\" is not a valid listen address: %s (use a form like \":8080\", "
-                       "\"127.0.0.1:8080\" or \"[::1]:8080\", or \"0\" to disable the endpoint)",
-                       flag, value, why);
+/* ---- transports ---------------------------------------------------------------------------- */
+
+static enum tio tcp_handshake(struct conn *c, const char **msg) {
+  (void)c;
+  (void)msg;
+  return T_DONE;
 }
 
-enum eng_err httpd_addr_parse(const char *flag, const char *value, const char *empty_default,
-                              struct httpd_addr *out, struct eng_error *err) {
-  memset(out, 0, sizeof(*out));
-  if (!flag)
-    flag = "the bind address";
-  if (!value || !*value) {
-    if (!empty_default) {
-      out->disabled = true;
-      return ENG_OK;
+static enum tio tcp_read(struct conn *c, char *buf, size_t cap, size_t *n, const char **msg) {
+  for (;;) {
+    ssize_t r = recv(c->fd, buf, cap, 0);
+    if (r > 0) {
+      *n = (size_t)r;
+      return T_DONE;
     }
-    value = empty_default;
+    if (r == 0)
+      return T_EOF;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return T_WANT_READ;
+    *msg = strerror(errno);
+    return T_ERROR;
   }
-  snprintf(out->text, sizeof(out->text), "%s", value);
-  if (strlen(value) >= sizeof(out->text))
-    return addr_error(err, flag, out->text, "it is too long");
-  if (strcmp(value, "0") == 0) {
-    out->disabled = true;
-    return ENG_OK;
-  }
-  const char *host, *host_end, *port;
-  if (value[0] == '[') {
-    host = value + 1;
-    host_end = strchr(host, ']');
-    if (!host_end)
-      return addr_error(err, flag, value, "a '[' has no matching ']'");
-    if (host_end[1] == '\0')
-      return addr_error(err, flag, value, "the port is missing");
-    if (host_end[1] != ':')
-      return addr_error(err, flag, value, "a ':' and the port must follow the ']'");
-    port = host_end + 2;
-  } else {
-    const char *colon = strrchr(value, ':');
-    if (!colon)
-      return addr_error(err, flag, value, "the port is missing");
-    host = value;
-    host_end = colon;
-    port = colon + 1;
-    if (memchr(host, ':', (size_t)(host_end - host)))
-      return addr_error(err, flag, value,
-                        "too many colons (write IPv6 addresses in brackets, as in \"[::1]:8080\")");
-  }
-  for (const char *p = host; p < host_end; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '[' || c == ']' || c <= ' ' || c >= 0x7f || c == '/')
-      return addr_error(err, flag, value, "the host contains an invalid character");
-  }
-  long pn = 0;
-  for (const char *p = port; *p; p++) {
-    if (*p < '0' || *p > '9' || pn > 65535)
-      return addr_error(err, flag, value, "the port must be a number from 0 to 65535");
-    pn = pn * 10 + (*p - '0');
-  }
-  if (pn > 65535)
-    return addr_error(err, flag, value, "the port must be a number from 0 to 65535");
-  size_t hl = (size_t)(host_end - host);
-  if (hl >= sizeof(out->host))
-    return addr_error(err, flag, value, "the host name is too long");
-  memcpy(out->host, host, hl);
-  out->host[hl] = '\0';
-  out->port = (int)pn; /* an empty port means 0, as in Go */
-  return ENG_OK;
 }
 
-/* ---- query strings ----------------------------------------------------------------------- */
-
-bool httpd_query_next(const char **cursor, char *key, size_t keysz, char *val, size_t valsz) {
-  const char *p = *cursor;
-  if (!p)
-    return false;
-  while (*p == '&' || *p == ';')
-    p++;
-  if (!*p) {
-    *cursor = p;
-    return false;
+static enum tio tcp_write(struct conn *c, const char *buf, size_t len, size_t *n,
+                          const char **msg) {
+  for (;;) {
+    ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL);
+    if (w >= 0) {
+      *n = (size_t)w;
+      return T_DONE;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return T_WANT_WRITE;
+    *msg = strerror(errno);
+    return T_ERROR;
   }
-  const char *end = p + strcspn(p, "&;");
-  const char *eq = memchr(p, '=', (size_t)(end - p));
-  if (!httpd_parse_pct_decode(p, eq ? eq : end, key, keysz, true) && keysz)
-    key[0] = '\0';
-  if (eq) {
-    if (!httpd_parse_pct_decode(eq + 1, end, val, valsz, true) && valsz)
-      val[0] = '\0';
-  } else if (valsz) {
-    val[0] = '\0';
-  }
-  *cursor = end;
-  return true;
 }
 
-bool httpd_query_has(const char *query, const char *key) {
-  char k[128], v[8];
-  const char *cur = query;
-  while (httpd_query_next(&cur, k, sizeof(k), v, sizeof(v)))
-    if (strcmp(k, key) == 0)
-      return true;
-  return false;
-}
+static void tcp_bye(struct conn *c) { (void)c; }
 
-/* ---- responses --------------------------------------------------------------------------- */
+static const struct transport transport_tcp = {"tcp", tcp_handshake, tcp_read, tcp_write, tcp_bye};
 
-static const char *reason_phrase(int status) {
-  switch (status) {
-  case 200:
-    return "OK";
-  case 400:
-    return "Bad Request";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 408:
-    return "Request Timeout";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 500:
-    return "Internal Server Error";
-  case 503:
-    return "Service Unavailable";
-  case 505:
-    return "HTTP Version Not Supported";
+static enum tio tls_map(enum tls_io r) {
+  switch (r) {
+  case TLS_DONE:
+    return T_DONE;
+  case TLS_WANT_READ:
+    return T_WANT_READ;
+  case TLS_WANT_WRITE:
+    return T_WANT_WRITE;
+  case TLS_EOF:
+    return T_EOF;
   default:
-    return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    return T_ERROR;
   }
 }
 
-/* Build the whole response (head and, unless head_only, body) in c->out. */
-static void build_response(struct conn *c, int status, const char *ctype, const char *body,
-                           size_t blen, bool head_only) {
-  char date[64];
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  buf_reset(&c->out);
-  c->outpos = 0;
-  enum eng_err rc = buf_printf(
-      &c->out,
-      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-      "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n%s%s\r\n",
-      status, reason_phrase(status), date, ctype, blen, status == 405 ? "Allow: GET, HEAD\r\n" : "",
-      c->close_after ? "Connection: close\r\n" : "");
-  if (!rc && !head_only && blen)
-    rc = buf_append(&c->out, body, blen);
-  if (rc) {
-    /* Only a body over the cap gets here: the handler's buffer has the same cap. */
-    buf_reset(&c->out);
-    c->close_after = true;
-    (void)!buf_appends(&c->out, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-                                "Connection: close\r\n\r\n");
+static enum tio tls_handshake_(struct conn *c, const char **msg) {
+  return tls_map(tls_session_handshake(c->tls, msg));
+}
+
+static enum tio tls_read_(struct conn *c, char *buf, size_t cap, size_t *n, const char **msg) {
+  return tls_map(tls_session_read(c->tls, buf, cap, n, msg));
+}
+
+static enum tio tls_write_(struct conn *c, const char *buf, size_t len, size_t *n,
+                           const char **msg) {
+  return tls_map(tls_session_write(c->tls, buf, len, n, msg));
+}
+
+static void tls_bye_(struct conn *c) { tls_session_bye(c->tls); }
+
+static const struct transport transport_tls = {"tls", tls_handshake_, tls_read_, tls_write_,
+                                               tls_bye_};
+
+/* ---- connections --------------------------------------------------------------------------- */
+
+static void set_io(struct conn *c, int events) {
+  struct ev_loop *loop = c->srv->loop;
+  if (ev_is_active(&c->io) && c->io.events == events)
+    return;
+  ev_io_stop(loop, &c->io);
+  if (events) {
+    ev_io_set(&c->io, c->fd, events);
+    ev_io_start(loop, &c->io);
   }
 }
 
-static void error_response(struct conn *c, int status, const char *text, bool head_only) {
-  build_response(c, status, "text/plain; charset=utf-8", text, strlen(text), head_only);
+static void set_timer(struct conn *c, double seconds) {
+  ev_timer_stop(c->srv->loop, &c->timer);
+  ev_timer_set(&c->timer, seconds, 0.);
+  ev_timer_start(c->srv->loop, &c->timer);
 }
 
-/* ---- connections ------------------------------------------------------------------------- */
-
-static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-
-static void conn_close(struct conn *c) {
+/* The connection gives back its slot (or its place beyond the cap). */
+static void release_slot(struct conn *c) {
   struct httpd *s = c->srv;
+  if (c->slot) {
+    c->slot = false;
+    s->nslots--;
+  } else if (c->refused) {
+    c->refused = false;
+    s->nrefused--;
+  }
+  listener_update(s);
+}
+
+static void conn_free(struct conn *c) {
+  struct httpd *s = c->srv;
+  if (c->state == C_HANDLE && c->ex.conn) {
+    httpd_abort_fn fn = c->ex.abort_fn;
+    void *ud = c->ex.abort_ud;
+    c->ex.conn = NULL;
+    if (fn)
+      fn(ud);
+  }
   ev_io_stop(s->loop, &c->io);
   ev_timer_stop(s->loop, &c->timer);
+  if (c->tls)
+    tls_session_free(c->tls);
   close(c->fd);
+  s->buffered -= c->in_cap;
+  free(c->in);
+  free(c->out);
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -254,19 +257,126 @@ static void conn_close(struct conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   s->nconns--;
-  buf_release(&c->out);
+  release_slot(c);
   free(c);
 }
 
-static void conn_watch(struct conn *c, int events, double timeout) {
-  struct ev_loop *loop = c->srv->loop;
-  ev_io_stop(loop, &c->io);
-  ev_io_set(&c->io, c->fd, events);
-  ev_io_start(loop, &c->io);
-  if (timeout > 0) {
-    ev_timer_stop(loop, &c->timer);
-    ev_timer_set(&c->timer, timeout, 0.);
-    ev_timer_start(loop, &c->timer);
+static bool is_head(const struct conn *c) { return !strcmp(c->req.method, "HEAD"); }
+
+/* Queue a response (bytes copied) and switch to writing; it is written from the loop. */
+static void queue_response(struct conn *c, int status, const char *ctype, const char *body,
+                           size_t len, const char *extra) {
+  bool close_it = c->close_after || !c->req.keep_alive || c->eof;
+  c->close_after = close_it;
+  c->ex.conn = NULL;
+  char date[64];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  struct buf b;
+  buf_init(&b, len + 1024 + (extra ? strlen(extra) : 0) + (ctype ? strlen(ctype) : 0));
+  enum eng_err rc =
+      buf_printf(&b,
+                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                 "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n%s%s\r\n",
+                 status, httpreq_status_text(status), date, ctype ? ctype : TEXT_PLAIN, len,
+                 extra ? extra : "", close_it ? "Connection: close\r\n" : "");
+  if (rc == ENG_OK && len && !is_head(c))
+    rc = buf_append(&b, body, len);
+  (void)rc; /* the cap above fits head and body */
+  free(c->out);
+  c->out = buf_take(&b, &c->out_len);
+  c->out_off = 0;
+  c->state = C_WRITE;
+  set_timer(c, c->srv->o.read_timeout);
+  set_io(c, EV_WRITE);
+}
+
+static void respond_error(struct conn *c, int status, const char *reason, const char *extra) {
+  const char *ctype = TEXT_PLAIN;
+  char *body = c->srv->o.error_body ? c->srv->o.error_body(status, reason, &ctype)
+                                    : xasprintf("%s\n", reason);
+  c->close_after = true;
+  queue_response(c, status, ctype, body, strlen(body), extra);
+  free(body);
+}
+
+static void start_linger(struct conn *c) {
+  c->tr->bye(c);
+  shutdown(c->fd, SHUT_WR);
+  release_slot(c);
+  c->state = C_LINGER;
+  c->lingered = 0;
+  set_timer(c, LINGER_TIMEOUT);
+  set_io(c, EV_READ);
+}
+
+/* A TLS port got plain HTTP: say so in clear text and close. */
+static void start_plain_refusal(struct conn *c) {
+  static const char msg[] =
+      "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+  char drain[4096];
+  while (recv(c->fd, drain, sizeof(drain), MSG_DONTWAIT) > 0) {
+  }
+  ssize_t w = send(c->fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)w;
+  c->tr = &transport_tcp; /* nothing to say in TLS */
+  start_linger(c);
+}
+
+static void step_peek(struct conn *c) {
+  unsigned char b;
+  ssize_t r = recv(c->fd, &b, 1, MSG_PEEK);
+  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    conn_free(c);
+    return;
+  }
+  if (r < 0) {
+    set_io(c, EV_READ);
+    return;
+  }
+  if (b == 0x16) { /* a TLS handshake record */
+    c->tls = c->srv->tls ? tls_session_new(c->srv->tls, c->fd) : NULL;
+    if (!c->tls) {
+      conn_free(c);
+      return;
+    }
+    c->state = C_HANDSHAKE;
+    conn_step(c);
+    return;
+  }
+  if ((b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z')) {
+    log_debug("plain HTTP on a TLS port refused", "peer", c->peer, NULL);
+    start_plain_refusal(c);
+    return;
+  }
+  conn_free(c);
+}
+
+static void step_handshake(struct conn *c) {
+  const char *msg = "";
+  switch (c->tr->handshake(c, &msg)) {
+  case T_DONE:
+    if (c->tls)
+      log_debug("TLS handshake done", "peer", c->peer, "version", tls_session_version(c->tls),
+                NULL);
+    c->state = C_READ;
+    c->request_started = false;
+    set_timer(c, c->srv->o.read_timeout); /* the first request must begin in time */
+    conn_step(c);
+    return;
+  case T_WANT_READ:
+    set_io(c, EV_READ);
+    return;
+  case T_WANT_WRITE:
+    set_io(c, EV_WRITE);
+    return;
+  default:
+    log_debug("handshake failed", "peer", c->peer, "transport", c->tr->name, "error", msg, NULL);
+    conn_free(c);
+    return;
   }
 }
 
@@ -279,7 +389,7 @@ static const struct route *find_route(const struct httpd *s, const char *path) {
     size_t rl = strlen(r->path);
     bool match = strcmp(r->path, path) == 0 ||
                  (rl && r->path[rl - 1] == '/' && strncmp(r->path, path, rl) == 0);
-    if (match && rl > best_len) {
+    if (match && (!best || rl > best_len)) {
       best = r;
       best_len = rl;
     }
@@ -287,228 +397,315 @@ static const struct route *find_route(const struct httpd *s, const char *path) {
   return best;
 }
 
-/* Answer the request whose head is in hdr; fills c->out and c->close_after. */
-static void handle_request(struct conn *c, char *hdr) {
+static void run_sync(struct conn *c, const struct route *r, const char *path, const char *query) {
   struct httpd *s = c->srv;
-  struct httpd_parse_head pq;
-  const char *why = "";
-  int st = httpd_parse_head(hdr, &pq, &why);
-  bool head_only = st == 0 && strcmp(pq.method, "HEAD") == 0;
-  c->close_after = st != 0 || pq.conn_close || pq.minor == 0 || pq.has_body;
-  if (st == 431) {
-    error_response(c, 431, "request header fields too large\n", false);
+  if (strcmp(c->req.method, "GET") && !is_head(c)) {
+    static const char text[] = "method not allowed: this endpoint serves GET and HEAD only\n";
+    queue_response(c, 405, TEXT_PLAIN, text, sizeof(text) - 1, "Allow: GET, HEAD\r\n");
     return;
   }
-  if (st == 505) {
-    error_response(c, 505, "only HTTP/1.0 and HTTP/1.1 are supported\n", false);
-    return;
-  }
-  if (st) {
-    char text[256];
-    snprintf(text, sizeof(text), "bad request: %s\n", why);
-    error_response(c, 400, text, false);
-    return;
-  }
-  if (strcmp(pq.method, "GET") != 0 && !head_only) {
-    error_response(c, 405, "method not allowed: this endpoint serves GET and HEAD only\n", false);
-    return;
-  }
-  char *q = strchr(pq.target, '?');
-  const char *query = "";
-  if (q) {
-    *q = '\0';
-    query = q + 1;
-  }
-  char path[HTTPD_MAX_HEADER_BYTES];
-  if (!httpd_parse_pct_decode(pq.target, pq.target + strlen(pq.target), path, sizeof(path),
-                              false)) {
-    c->close_after = true;
-    error_response(c, 400, "bad request: the path contains an invalid percent escape\n", false);
-    return;
-  }
-  const struct route *r = find_route(s, path);
-  if (!r) {
-    error_response(c, 404, "404 page not found\n", head_only);
-    return;
-  }
-  struct httpd_request req = {.method = pq.method, .path = path, .query = query, .route = r->path};
-  struct httpd_response resp = {.status = 200, .content_type = "text/plain; charset=utf-8"};
-  buf_init(&resp.body, s->max_response);
+  struct httpd_request req = {
+      .method = c->req.method, .path = path, .query = query, .route = r->path};
+  struct httpd_response resp = {.status = 200, .content_type = TEXT_PLAIN};
+  buf_init(&resp.body, s->o.max_response);
   enum eng_err rc = r->fn(r->ud, &req, &resp);
   if (rc || resp.status < 100 || resp.status > 599 || !resp.content_type) {
     char st_text[64];
     snprintf(st_text, sizeof(st_text), "%d", resp.status);
-    log_warn("a metrics or health endpoint handler failed", "path", r->path, "error",
+    log_warn("an HTTP endpoint handler failed", "path", r->path, "error",
              rc ? eng_strerror(rc) : "invalid status", "status", st_text, NULL);
-    error_response(c, 500, "internal server error\n", head_only);
+    static const char text[] = "internal server error\n";
+    queue_response(c, 500, TEXT_PLAIN, text, sizeof(text) - 1, NULL);
   } else {
-    build_response(c, resp.status, resp.content_type, resp.body.data ? resp.body.data : "",
-                   resp.body.len, head_only);
+    queue_response(c, resp.status, resp.content_type, resp.body.data ? resp.body.data : "",
+                   resp.body.len, NULL);
   }
   buf_release(&resp.body);
 }
 
-/* Send what is left of c->out. Returns 1 when all is sent, 0 to wait, -1 when the conn is gone. */
-static int conn_flush(struct conn *c) {
-  while (c->outpos < c->out.len) {
-    ssize_t w = send(c->fd, c->out.data + c->outpos, c->out.len - c->outpos, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 0;
-      conn_close(c);
-      return -1;
-    }
-    c->outpos += (size_t)w;
-  }
-  return 1;
-}
-
-/* Skip empty lines before a request line (RFC 9112 §2.2). */
-static void skip_leading_newlines(struct conn *c) {
-  size_t i = 0;
-  while (i < c->inlen && (c->in[i] == '\r' || c->in[i] == '\n'))
-    i++;
-  if (i) {
-    memmove(c->in, c->in + i, c->inlen - i);
-    c->inlen -= i;
-  }
-}
-
-static void conn_start_drain(struct conn *c) {
-  c->state = CONN_DRAIN;
-  shutdown(c->fd, SHUT_WR);
-  conn_watch(c, EV_READ, HTTPD_DRAIN_TIMEOUT);
-}
-
-/*
- * Serve every complete request buffered in c->in, one after the other, while
- * their responses can be written at once. Leaves the connection waiting for
- * input, for the socket to drain, or closed.
- */
-static void conn_advance(struct conn *c) {
-  for (;;) {
-    if (c->state == CONN_READ) {
-      skip_leading_newlines(c);
-      size_t hl = httpd_parse_head_length(c->in, c->inlen);
-      if (!hl) {
-        if (c->inlen < sizeof(c->in))
-          return; /* wait for more */
-        c->close_after = true;
-        error_response(c, 431, "request header fields too large\n", false);
-        c->inlen = 0;
-      } else {
-        char hdr[HTTPD_MAX_HEADER_BYTES + 1];
-        memcpy(hdr, c->in, hl);
-        hdr[hl] = '\0';
-        memmove(c->in, c->in + hl, c->inlen - hl);
-        c->inlen -= hl;
-        if (memchr(hdr, '\0', hl)) {
-          c->close_after = true;
-          error_response(c, 400, "bad request: the request head contains a NUL byte\n", false);
-        } else {
-          handle_request(c, hdr);
-        }
-      }
-      c->state = CONN_WRITE;
-      conn_watch(c, EV_WRITE, c->srv->read_timeout);
-    }
-    if (c->state != CONN_WRITE)
-      return;
-    int fl = conn_flush(c);
-    if (fl <= 0)
-      return;
-    if (c->close_after) {
-      conn_start_drain(c);
-      return;
-    }
-    buf_reset(&c->out);
-    c->outpos = 0;
-    c->state = CONN_READ;
-    conn_watch(c, EV_READ, c->srv->read_timeout);
-  }
-}
-
-static void conn_read(struct conn *c) {
-  for (;;) {
-    if (c->state == CONN_DRAIN) {
-      char junk[4096];
-      ssize_t r = recv(c->fd, junk, sizeof(junk), 0);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-      if (r <= 0 || (c->drained += (size_t)r) > HTTPD_DRAIN_MAX) {
-        conn_close(c); /* the client closed too, or keeps sending: done either way */
-        return;
-      }
-      continue;
-    }
-    if (c->inlen == sizeof(c->in)) {
-      conn_advance(c);
-      return;
-    }
-    ssize_t r = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        conn_close(c);
-      return;
-    }
-    if (r == 0) {
-      conn_close(c); /* the client went away; a partial request is dropped */
-      return;
-    }
-    c->inlen += (size_t)r;
-    conn_advance(c);
-    return; /* the loop calls again if more is there */
-  }
-}
-
-static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
-  (void)loop;
-  (void)revents;
-  struct conn *c = w->data;
-  if (c->state == CONN_WRITE)
-    conn_advance(c);
-  else
-    conn_read(c);
-}
-
-static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-  (void)loop;
-  (void)revents;
-  struct conn *c = w->data;
-  if (c->state == CONN_READ && c->inlen > 0) {
-    /* A request started but did not finish in time: say so, then close. */
-    c->close_after = true;
-    c->inlen = 0;
-    error_response(c, 408, "request timeout\n", false);
-    c->state = CONN_WRITE;
-    conn_watch(c, EV_WRITE, c->srv->read_timeout);
-    conn_advance(c);
+static void dispatch(struct conn *c) {
+  struct httpd *s = c->srv;
+  c->state = C_HANDLE;
+  set_io(c, 0);
+  set_timer(c, s->o.handler_timeout);
+  c->ex = (struct httpd_exchange){.conn = c};
+  if (c->refused) {
+    respond_error(c, 503, "the server is at its connection limit; retry later",
+                  "Retry-After: 1\r\n");
     return;
   }
-  conn_close(c); /* idle, or the client does not read its answer, or the drain is over */
+  char path[HTTPREQ_MAX_TARGET + 1];
+  if (!httpreq_pct_decode(c->req.path, c->req.path + strlen(c->req.path), path, sizeof(path),
+                          false)) {
+    respond_error(c, 400, "the path contains an invalid percent escape", NULL);
+    return;
+  }
+  const char *q = strchr(c->req.target, '?');
+  const struct route *r = find_route(s, path);
+  if (!r) {
+    static const char text[] = "404 page not found\n";
+    queue_response(c, 404, TEXT_PLAIN, text, sizeof(text) - 1, NULL);
+    return;
+  }
+  if (r->afn)
+    r->afn(r->ud, &c->ex);
+  else
+    run_sync(c, r, path, q ? q + 1 : "");
 }
 
-/* ---- listener ---------------------------------------------------------------------------- */
+/* Parse what has arrived; true when the connection moved on (dispatch or error). */
+static bool try_parse(struct conn *c) {
+  /* Empty lines before a request line are skipped (RFC 9112 §2.2). */
+  size_t skip = 0;
+  while (c->in_len - skip >= 2 && c->in[skip] == '\r' && c->in[skip + 1] == '\n')
+    skip += 2;
+  if (skip) {
+    memmove(c->in, c->in + skip, c->in_len - skip);
+    c->in_len -= skip;
+    c->in[c->in_len] = '\0';
+  }
+  if (c->in_len == 0 || (c->in_len == 1 && c->in[0] == '\r'))
+    return false;
+  struct httpreq_limits lim = {HTTPD_MAX_HEADER_BYTES, c->srv->o.max_body};
+  if (c->req.headers_done && c->in_len < c->req.total_len)
+    return false; /* still waiting for the body */
+  switch (httpreq_parse(c->in, c->in_len, &lim, &c->req)) {
+  case HTTPREQ_DONE:
+    dispatch(c);
+    return true;
+  case HTTPREQ_ERROR:
+    log_debug("malformed request refused", "peer", c->peer, "reason", c->req.reason, NULL);
+    respond_error(c, c->req.status, c->req.reason, NULL);
+    return true;
+  default:
+    return false;
+  }
+}
 
-static void reject_busy(int fd) {
-  static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
-                            "charset=utf-8\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
-                            "too many open connections\n";
-  (void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-  close(fd);
+static void step_read(struct conn *c) {
+  struct httpd *s = c->srv;
+  size_t cap_total = HTTPD_MAX_HEADER_BYTES + s->o.max_body;
+  for (;;) {
+    if (c->in_len > 0 && try_parse(c))
+      return;
+    if (c->eof) {
+      conn_free(c);
+      return;
+    }
+    if (c->in_cap - c->in_len < READ_CHUNK && c->in_cap < cap_total) {
+      size_t want = c->in_cap ? 2 * c->in_cap : READ_CHUNK;
+      if (want > cap_total)
+        want = cap_total;
+      /* All connections together hold at most max_buffered bytes of requests. */
+      if (s->buffered - c->in_cap + want > s->o.max_buffered) {
+        log_warn("the HTTP server's request memory is exhausted; refusing a request", "peer",
+                 c->peer, NULL);
+        respond_error(c, 503, "the server is busy; retry later", "Retry-After: 1\r\n");
+        return;
+      }
+      c->in = xrealloc(c->in, want + 1);
+      s->buffered += want - c->in_cap;
+      c->in_cap = want;
+    }
+    if (c->in_len >= c->in_cap) {
+      /* The parser refuses oversize first; this is only a safety net. */
+      respond_error(c, 413, "the request is larger than the server accepts", NULL);
+      return;
+    }
+    size_t n = 0;
+    const char *msg = "";
+    switch (c->tr->read(c, c->in + c->in_len, c->in_cap - c->in_len, &n, &msg)) {
+    case T_DONE:
+      if (!c->request_started) {
+        c->request_started = true;
+        set_timer(c, s->o.read_timeout);
+      }
+      c->in_len += n;
+      c->in[c->in_len] = '\0';
+      continue;
+    case T_WANT_READ:
+      set_io(c, EV_READ);
+      return;
+    case T_WANT_WRITE:
+      set_io(c, EV_WRITE);
+      return;
+    case T_EOF:
+      if (c->in_len == 0 || !c->request_started) {
+        conn_free(c);
+        return;
+      }
+      c->eof = true;
+      continue;
+    default:
+      log_debug("read failed", "peer", c->peer, "transport", c->tr->name, "error", msg, NULL);
+      conn_free(c);
+      return;
+    }
+  }
+}
+
+static void step_write(struct conn *c) {
+  while (c->out_off < c->out_len) {
+    size_t n = 0;
+    const char *msg = "";
+    switch (c->tr->write(c, c->out + c->out_off, c->out_len - c->out_off, &n, &msg)) {
+    case T_DONE:
+      c->out_off += n;
+      continue;
+    case T_WANT_READ:
+      set_io(c, EV_READ);
+      return;
+    case T_WANT_WRITE:
+      set_io(c, EV_WRITE);
+      return;
+    default:
+      log_debug("write failed", "peer", c->peer, "transport", c->tr->name, "error", msg, NULL);
+      conn_free(c);
+      return;
+    }
+  }
+  free(c->out);
+  c->out = NULL;
+  c->out_len = c->out_off = 0;
+  if (c->close_after) {
+    start_linger(c);
+    return;
+  }
+  /* Keep-alive: drop the request, keep what was pipelined behind it. */
+  size_t used = c->req.total_len;
+  if (used > c->in_len)
+    used = c->in_len;
+  memmove(c->in, c->in + used, c->in_len - used);
+  c->in_len -= used;
+  if (c->in)
+    c->in[c->in_len] = '\0';
+  memset(&c->req, 0, sizeof(c->req));
+  c->state = C_READ;
+  c->request_started = c->in_len > 0;
+  set_timer(c, c->request_started ? c->srv->o.read_timeout : c->srv->o.idle_timeout);
+  conn_step(c);
+}
+
+static void step_linger(struct conn *c) {
+  char drain[4096];
+  for (;;) {
+    ssize_t r = recv(c->fd, drain, sizeof(drain), MSG_DONTWAIT);
+    if (r > 0 && (c->lingered += (size_t)r) <= LINGER_MAX)
+      continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      set_io(c, EV_READ);
+      return;
+    }
+    conn_free(c); /* the client closed too, or keeps sending: done either way */
+    return;
+  }
+}
+
+static void conn_step(struct conn *c) {
+  switch (c->state) {
+  case C_PEEK:
+    step_peek(c);
+    break;
+  case C_HANDSHAKE:
+    step_handshake(c);
+    break;
+  case C_READ:
+    step_read(c);
+    break;
+  case C_WRITE:
+    step_write(c);
+    break;
+  case C_LINGER:
+    step_linger(c);
+    break;
+  case C_HANDLE:
+    break;
+  }
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents) {
+  (void)loop;
+  (void)revents;
+  conn_step(w->data);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)loop;
+  (void)revents;
+  struct conn *c = w->data;
+  if (c->state == C_HANDLE) {
+    /* The handler did not answer in time: tell it, then answer for it. */
+    httpd_abort_fn fn = c->ex.abort_fn;
+    void *ud = c->ex.abort_ud;
+    c->ex.conn = NULL;
+    if (fn)
+      fn(ud);
+    log_error("an HTTP request timed out in its handler", "peer", c->peer, "path", c->req.path,
+              NULL);
+    respond_error(c, 503, "the request could not be answered in time", NULL);
+    return;
+  }
+  log_debug("connection deadline passed", "peer", c->peer, NULL);
+  conn_free(c); /* silent, trickling, not reading its answer, or the linger is over */
+}
+
+/* ---- listener ------------------------------------------------------------------------------ */
+
+/* Accept when there is room: a free slot, or (after overload_wait) a place to refuse from. */
+static void listener_update(struct httpd *s) {
+  if (s->fd < 0 || ev_is_active(&s->accept_pause))
+    return;
+  bool want;
+  if (s->nslots < s->o.max_conns) {
+    s->overloaded = false;
+    ev_timer_stop(s->loop, &s->overload);
+    want = true;
+  } else if (s->overloaded) {
+    want = s->nrefused < s->max_refused;
+  } else {
+    want = !ev_is_active(&s->overload); /* notice the first client that has to wait */
+  }
+  if (want && !s->accepting)
+    ev_io_start(s->loop, &s->accept_w);
+  else if (!want && s->accepting)
+    ev_io_stop(s->loop, &s->accept_w);
+  s->accepting = want;
+}
+
+static void on_overload(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)loop;
+  (void)revents;
+  struct httpd *s = w->data;
+  s->overloaded = true;
+  log_warn("an HTTP endpoint is at its connection limit; clients that cannot wait are answered "
+           "503",
+           "flag", s->flag, "address", s->addr_text, NULL);
+  listener_update(s);
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
   (void)revents;
   struct httpd *s = w->data;
   for (;;) {
-    int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    bool refuse = false;
+    if (s->nslots >= s->o.max_conns) {
+      if (!s->overloaded) {
+        if (!ev_is_active(&s->overload)) {
+          ev_timer_set(&s->overload, s->o.overload_wait, 0.);
+          ev_timer_start(loop, &s->overload);
+        }
+        listener_update(s);
+        return;
+      }
+      if (s->nrefused >= s->max_refused) {
+        listener_update(s);
+        return;
+      }
+      refuse = true;
+    }
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    int fd = accept4(s->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
@@ -517,38 +714,54 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
         log_warn("cannot accept a connection on an HTTP endpoint; pausing accepts briefly", "flag",
                  s->flag, "address", s->addr_text, "error", strerror(errno), NULL);
         ev_io_stop(loop, &s->accept_w);
-        ev_timer_set(&s->accept_pause, HTTPD_ACCEPT_PAUSE, 0.);
+        s->accepting = false;
+        ev_timer_set(&s->accept_pause, ACCEPT_PAUSE, 0.);
         ev_timer_start(loop, &s->accept_pause);
       }
       return;
     }
-    if (s->nconns >= s->max_conns) {
-      reject_busy(fd);
-      continue;
-    }
     struct conn *c = xcalloc(1, sizeof(*c));
     c->srv = s;
     c->fd = fd;
-    c->state = CONN_READ;
-    buf_init(&c->out, s->max_response + 1024);
-    ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa.ss_family == AF_INET) {
+      struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+      inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+      port = ntohs(in->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+      struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+      inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+      port = ntohs(in6->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    c->tr = s->o.tls ? &transport_tls : &transport_tcp;
+    c->state = s->o.tls ? C_PEEK : C_HANDSHAKE;
+    if (refuse) {
+      c->refused = true;
+      s->nrefused++;
+    } else {
+      c->slot = true;
+      s->nslots++;
+    }
+    ev_io_init(&c->io, on_io, fd, EV_READ);
     c->io.data = c;
-    ev_timer_init(&c->timer, conn_timer_cb, s->read_timeout, 0.);
+    ev_timer_init(&c->timer, on_timer, s->o.read_timeout, 0.);
     c->timer.data = c;
-    ev_io_start(loop, &c->io);
-    ev_timer_start(loop, &c->timer);
     c->next = s->conns;
     if (s->conns)
       s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    ev_timer_start(loop, &c->timer);
+    ev_io_start(loop, &c->io);
   }
 }
 
 static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)loop;
   (void)revents;
-  struct httpd *s = w->data;
-  ev_io_start(loop, &s->accept_w);
+  listener_update(w->data);
 }
 
 static enum eng_err listen_error(struct eng_error *err, const char *flag, const char *addr, int e) {
@@ -661,15 +874,33 @@ struct httpd *httpd_new(struct ev_loop *loop, const char *flag, const struct htt
   s->port = port;
   s->flag = xstrdup(flag);
   s->addr_text = xstrdup(addr->text);
-  s->read_timeout =
-      opts && opts->read_timeout > 0 ? opts->read_timeout : HTTPD_DEFAULT_READ_TIMEOUT;
-  s->max_conns = opts && opts->max_conns ? opts->max_conns : HTTPD_DEFAULT_MAX_CONNS;
-  s->max_response = opts && opts->max_response ? opts->max_response : BUF_MAX_HTTP_BODY;
+  if (opts)
+    s->o = *opts;
+  if (!(s->o.read_timeout > 0))
+    s->o.read_timeout = HTTPD_DEFAULT_READ_TIMEOUT;
+  if (!(s->o.idle_timeout > 0))
+    s->o.idle_timeout = HTTPD_DEFAULT_IDLE_TIMEOUT;
+  if (!(s->o.handler_timeout > 0))
+    s->o.handler_timeout = HTTPD_DEFAULT_HANDLER_TIMEOUT;
+  if (!(s->o.overload_wait > 0))
+    s->o.overload_wait = HTTPD_DEFAULT_OVERLOAD_WAIT;
+  if (!s->o.max_conns)
+    s->o.max_conns = HTTPD_DEFAULT_MAX_CONNS;
+  if (!s->o.max_body)
+    s->o.max_body = HTTPD_DEFAULT_MAX_BODY;
+  if (!s->o.max_response)
+    s->o.max_response = BUF_MAX_HTTP_BODY;
+  if (!s->o.max_buffered)
+    s->o.max_buffered = HTTPD_DEFAULT_MAX_BUFFERED;
+  s->tls = s->o.tls_server;
+  s->max_refused = s->o.max_conns / 4 + 4;
   ev_io_init(&s->accept_w, accept_cb, fd, EV_READ);
   s->accept_w.data = s;
-  ev_timer_init(&s->accept_pause, accept_pause_cb, HTTPD_ACCEPT_PAUSE, 0.);
+  ev_timer_init(&s->accept_pause, accept_pause_cb, ACCEPT_PAUSE, 0.);
   s->accept_pause.data = s;
-  ev_io_start(loop, &s->accept_w);
+  ev_timer_init(&s->overload, on_overload, s->o.overload_wait, 0.);
+  s->overload.data = s;
+  listener_update(s);
   return s;
 }
 
@@ -678,10 +909,11 @@ void httpd_free(struct httpd *s) {
     return;
   ev_io_stop(s->loop, &s->accept_w);
   ev_timer_stop(s->loop, &s->accept_pause);
+  ev_timer_stop(s->loop, &s->overload);
   close(s->fd);
-  s->fd = -1;
+  s->fd = -1; /* no listener restart while closing */
   while (s->conns)
-    conn_close(s->conns);
+    conn_free(s->conns); /* aborts pending exchanges */
   for (size_t i = 0; i < s->nroutes; i++)
     free(s->routes[i].path);
   free(s->routes);
@@ -690,20 +922,181 @@ void httpd_free(struct httpd *s) {
   free(s);
 }
 
+void httpd_set_tls(struct httpd *s, struct tls_server *tls) {
+  if (s)
+    s->tls = tls;
+}
+
 int httpd_port(const struct httpd *s) { return s ? s->port : 0; }
 
 size_t httpd_conn_count(const struct httpd *s) { return s ? s->nconns : 0; }
 
-void httpd_route(struct httpd *s, const char *path, httpd_handler_fn fn, void *ud) {
-  if (!s || !path || !fn)
+static void add_route(struct httpd *s, const char *path, httpd_handler_fn fn, httpd_async_fn afn,
+                      void *ud) {
+  if (!s || !path || (!fn && !afn))
     return;
   for (size_t i = 0; i < s->nroutes; i++) {
     if (strcmp(s->routes[i].path, path) == 0) {
       s->routes[i].fn = fn;
+      s->routes[i].afn = afn;
       s->routes[i].ud = ud;
       return;
     }
   }
   s->routes = xrealloc(s->routes, (s->nroutes + 1) * sizeof(*s->routes));
-  s->routes[s->nroutes++] = (struct route){.path = xstrdup(path), .fn = fn, .ud = ud};
+  s->routes[s->nroutes++] = (struct route){.path = xstrdup(path), .fn = fn, .afn = afn, .ud = ud};
+}
+
+void httpd_route(struct httpd *s, const char *path, httpd_handler_fn fn, void *ud) {
+  add_route(s, path, fn, NULL, ud);
+}
+
+void httpd_route_async(struct httpd *s, const char *path, httpd_async_fn fn, void *ud) {
+  add_route(s, path, NULL, fn, ud);
+}
+
+/* ---- exchanges ----------------------------------------------------------------------------- */
+
+const struct httpreq *httpd_request_of(const struct httpd_exchange *x) { return &x->conn->req; }
+
+const char *httpd_body(const struct httpd_exchange *x, size_t *len) {
+  *len = x->conn->req.content_length;
+  return x->conn->req.body;
+}
+
+const char *httpd_peer(const struct httpd_exchange *x) { return x->conn->peer; }
+
+void httpd_on_abort(struct httpd_exchange *x, httpd_abort_fn fn, void *ud) {
+  x->abort_fn = fn;
+  x->abort_ud = ud;
+}
+
+void httpd_respond(struct httpd_exchange *x, int status, const char *content_type, const char *body,
+                   size_t len, const char *extra_headers) {
+  struct conn *c = x->conn;
+  if (!c)
+    return;
+  x->conn = NULL;
+  queue_response(c, status, content_type, body, len, extra_headers);
+}
+
+/* ---- address parsing --------------------------------------------------------------------- */
+
+static enum eng_err addr_error(struct eng_error *err, const char *flag, const char *value,
+                               const char *why) {
+  return eng_error_set(err, ENG_USAGE,
+                       "%s \"%s\" is not a valid listen address: %s (use a form like \":8080\", "
+                       "\"127.0.0.1:8080\" or \"[::1]:8080\", or \"0\" to disable the endpoint)",
+                       flag, value, why);
+}
+
+enum eng_err httpd_addr_parse(const char *flag, const char *value, const char *empty_default,
+                              struct httpd_addr *out, struct eng_error *err) {
+  memset(out, 0, sizeof(*out));
+  if (!flag)
+    flag = "the bind address";
+  if (!value || !*value) {
+    if (!empty_default) {
+      out->disabled = true;
+      return ENG_OK;
+    }
+    value = empty_default;
+  }
+  snprintf(out->text, sizeof(out->text), "%s", value);
+  if (strlen(value) >= sizeof(out->text))
+    return addr_error(err, flag, out->text, "it is too long");
+  if (strcmp(value, "0") == 0) {
+    out->disabled = true;
+    return ENG_OK;
+  }
+  const char *host, *host_end, *port;
+  if (value[0] == '[') {
+    host = value + 1;
+    host_end = strchr(host, ']');
+    if (!host_end)
+      return addr_error(err, flag, value, "a '[' has no matching ']'");
+    if (host_end[1] == '\0')
+      return addr_error(err, flag, value, "the port is missing");
+    if (host_end[1] != ':')
+      return addr_error(err, flag, value, "a ':' and the port must follow the ']'");
+    port = host_end + 2;
+  } else {
+    const char *colon = strrchr(value, ':');
+    if (!colon)
+      return addr_error(err, flag, value, "the port is missing");
+    host = value;
+    host_end = colon;
+    port = colon + 1;
+    if (memchr(host, ':', (size_t)(host_end - host)))
+      return addr_error(err, flag, value,
+                        "too many colons (write IPv6 addresses in brackets, as in \"[::1]:8080\")");
+  }
+  for (const char *p = host; p < host_end; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '[' || c == ']' || c <= ' ' || c >= 0x7f || c == '/')
+      return addr_error(err, flag, value, "the host contains an invalid character");
+  }
+  long pn = 0;
+  for (const char *p = port; *p; p++) {
+    if (*p < '0' || *p > '9' || pn > 65535)
+      return addr_error(err, flag, value, "the port must be a number from 0 to 65535");
+    pn = pn * 10 + (*p - '0');
+  }
+  if (pn > 65535)
+    return addr_error(err, flag, value, "the port must be a number from 0 to 65535");
+  size_t hl = (size_t)(host_end - host);
+  if (hl >= sizeof(out->host))
+    return addr_error(err, flag, value, "the host name is too long");
+  memcpy(out->host, host, hl);
+  out->host[hl] = '\0';
+  out->port = (int)pn; /* an empty port means 0, as in Go */
+  return ENG_OK;
+}
+
+enum eng_err httpd_addr_host_port(const char *host, int port, struct httpd_addr *out,
+                                  struct eng_error *err) {
+  memset(out, 0, sizeof(*out));
+  if (!host)
+    host = "";
+  if (strlen(host) >= sizeof(out->host))
+    return eng_error_set(err, ENG_USAGE, "the host name \"%.64s...\" is too long", host);
+  snprintf(out->host, sizeof(out->host), "%s", host);
+  out->port = port;
+  snprintf(out->text, sizeof(out->text), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+  return ENG_OK;
+}
+
+/* ---- query strings ----------------------------------------------------------------------- */
+
+bool httpd_query_next(const char **cursor, char *key, size_t keysz, char *val, size_t valsz) {
+  const char *p = *cursor;
+  if (!p)
+    return false;
+  while (*p == '&' || *p == ';')
+    p++;
+  if (!*p) {
+    *cursor = p;
+    return false;
+  }
+  const char *end = p + strcspn(p, "&;");
+  const char *eq = memchr(p, '=', (size_t)(end - p));
+  if (!httpreq_pct_decode(p, eq ? eq : end, key, keysz, true) && keysz)
+    key[0] = '\0';
+  if (eq) {
+    if (!httpreq_pct_decode(eq + 1, end, val, valsz, true) && valsz)
+      val[0] = '\0';
+  } else if (valsz) {
+    val[0] = '\0';
+  }
+  *cursor = end;
+  return true;
+}
+
+bool httpd_query_has(const char *query, const char *key) {
+  char k[128], v[8];
+  const char *cur = query;
+  while (httpd_query_next(&cur, k, sizeof(k), v, sizeof(v)))
+    if (strcmp(k, key) == 0)
+      return true;
+  return false;
 }

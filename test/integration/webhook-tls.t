@@ -299,7 +299,7 @@ def main():
             with open(os.path.join(cdir, ".tls.crt.tmp"), "w") as f:
                 f.write("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
             os.rename(os.path.join(cdir, ".tls.crt.tmp"), os.path.join(cdir, "tls.crt"))
-            w.wait_log("the changed webhook serving certificate cannot be used; still serving the previous one", 20)
+            w.wait_log("the changed serving certificate cannot be used; still serving the previous one", 20)
             t.eq("second", peer_cn(port, ctx), "a broken certificate file is not taken; the previous one is served")
             rc = w.stop()
             t.ok(rc == 0, "SIGTERM stops the server with status 0", diag=f"status {rc}\n" + "\n".join(w.raw[-80:]))

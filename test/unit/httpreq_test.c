@@ -3,7 +3,7 @@
  * with which status, incremental arrival, limits, keep-alive rules.
  */
 #include "engine/base/common.h"
-#include "webhook/httpreq.h"
+#include "engine/net/httpreq.h"
 
 #include "test/tap.h"
 

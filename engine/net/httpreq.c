@@ -2,7 +2,7 @@
  * httpreq.c - strict HTTP/1.1 request parsing; see httpreq.h for what is accepted.
  */
 #include "engine/base/common.h"
-#include "httpreq.h"
+#include "engine/net/httpreq.h"
 
 #include <string.h>
 #include <strings.h>
@@ -101,14 +101,13 @@ enum httpreq_result httpreq_parse(const char *data, size_t len, const struct htt
   memcpy(req->path, t, plen);
   const char *ver = sp2 + 1;
   size_t vlen = (size_t)(eol - ver);
-  if (vlen == 8 && !memcmp(ver, "HTTP/1.1", 8))
-    req->minor_version = 1;
-  else if (vlen == 8 && !memcmp(ver, "HTTP/1.0", 8))
-    req->minor_version = 0;
-  else if (vlen >= 5 && !memcmp(ver, "HTTP/", 5))
-    return fail(req, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
-  else
+  /* HTTP-version = "HTTP/" DIGIT "." DIGIT; a later 1.x is served as 1.1 (RFC 9110 §6.2). */
+  if (vlen != 8 || memcmp(ver, "HTTP/", 5) || ver[5] < '0' || ver[5] > '9' || ver[6] != '.' ||
+      ver[7] < '0' || ver[7] > '9')
     return fail(req, 400, "malformed request line");
+  if (ver[5] != '1')
+    return fail(req, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
+  req->minor_version = ver[7] == '0' ? 0 : 1;
 
   /* Header fields. */
   bool have_cl = false, have_host = false, conn_close = false, conn_keep = false;
@@ -202,12 +201,54 @@ enum httpreq_result httpreq_parse(const char *data, size_t len, const struct htt
   return HTTPREQ_DONE;
 }
 
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+bool httpreq_pct_decode(const char *s, const char *e, char *out, size_t outsz, bool plus) {
+  size_t o = 0;
+  bool ok = true;
+  while (s < e) {
+    char c = *s++;
+    if (c == '%') {
+      int h = e - s >= 2 ? hexval(s[0]) : -1, l = e - s >= 2 ? hexval(s[1]) : -1;
+      if (h < 0 || l < 0 || (h == 0 && l == 0)) {
+        ok = false;
+        break;
+      }
+      c = (char)(h * 16 + l);
+      s += 2;
+    } else if (plus && c == '+') {
+      c = ' ';
+    }
+    if (o + 1 < outsz)
+      out[o++] = c;
+  }
+  if (outsz)
+    out[o] = '\0';
+  return ok;
+}
+
 const char *httpreq_status_text(int status) {
   switch (status) {
   case 100:
     return "Continue";
   case 200:
     return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 203:
+    return "Non-Authoritative Information";
+  case 204:
+    return "No Content";
   case 400:
     return "Bad Request";
   case 404:

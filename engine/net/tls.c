@@ -2,7 +2,7 @@
  * tls.c - GnuTLS serving credentials with reload, and non-blocking server sessions.
  */
 #include "engine/base/common.h"
-#include "tls.h"
+#include "engine/net/tls.h"
 
 #include "engine/base/log.h"
 #include "engine/base/xalloc.h"
@@ -21,16 +21,16 @@
 #define PEM_MAX (1u << 20)
 
 /* Reference-counted credentials: sessions keep the pair they started with. */
-struct wh_creds {
+struct tls_creds {
   gnutls_certificate_credentials_t cred;
   unsigned refs;
 };
 
-struct wh_tls {
+struct tls_server {
   struct ev_loop *loop;
   char *cert_path, *key_path;
   gnutls_priority_t prio;
-  struct wh_creds *cur;
+  struct tls_creds *cur;
   unsigned generation;
   ev_stat w_cert, w_key;
   ev_timer w_poll;     /* periodic check: symlink swaps and missed events */
@@ -39,12 +39,12 @@ struct wh_tls {
   bool last_failed;
 };
 
-struct wh_tls_session {
+struct tls_session {
   gnutls_session_t s;
-  struct wh_creds *creds;
+  struct tls_creds *creds;
 };
 
-static void creds_unref(struct wh_creds *c) {
+static void creds_unref(struct tls_creds *c) {
   if (c && --c->refs == 0) {
     gnutls_certificate_free_credentials(c->cred);
     free(c);
@@ -88,7 +88,7 @@ static enum eng_err read_small(const char *path, gnutls_datum_t *out, struct eng
   return ENG_OK;
 }
 
-static enum eng_err load_pair(struct wh_tls *t, struct wh_creds **out, struct eng_error *err) {
+static enum eng_err load_pair(struct tls_server *t, struct tls_creds **out, struct eng_error *err) {
   gnutls_datum_t crt = {0}, key = {0};
   enum eng_err rc = read_small(t->cert_path, &crt, err);
   if (rc == ENG_OK)
@@ -120,7 +120,7 @@ static enum eng_err load_pair(struct wh_tls *t, struct wh_creds **out, struct en
     return eng_error_set(err, ENG_CONFIG, "cannot read the serving certificate %s or key %s: %s",
                          t->cert_path, t->key_path, gnutls_strerror(pr));
   }
-  struct wh_creds *c = xcalloc(1, sizeof(*c));
+  struct tls_creds *c = xcalloc(1, sizeof(*c));
   c->refs = 1;
   int gr = gnutls_certificate_allocate_credentials(&c->cred);
   if (gr >= 0)
@@ -139,7 +139,7 @@ static enum eng_err load_pair(struct wh_tls *t, struct wh_creds **out, struct en
   return ENG_OK;
 }
 
-unsigned wh_tls_generation(const struct wh_tls *t) { return t->generation; }
+unsigned tls_server_generation(const struct tls_server *t) { return t->generation; }
 
 static bool stat_changed(const char *path, struct stat *last) {
   struct stat st;
@@ -152,8 +152,8 @@ static bool stat_changed(const char *path, struct stat *last) {
   return changed;
 }
 
-enum eng_err wh_tls_reload(struct wh_tls *t, struct eng_error *err) {
-  struct wh_creds *c = NULL;
+enum eng_err tls_server_reload(struct tls_server *t, struct eng_error *err) {
+  struct tls_creds *c = NULL;
   enum eng_err rc = load_pair(t, &c, err);
   if (rc != ENG_OK)
     return rc;
@@ -168,24 +168,22 @@ enum eng_err wh_tls_reload(struct wh_tls *t, struct eng_error *err) {
 static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop;
   (void)revents;
-  struct wh_tls *t = w->data;
+  struct tls_server *t = w->data;
   struct eng_error err;
-  if (wh_tls_reload(t, &err) == ENG_OK) {
+  if (tls_server_reload(t, &err) == ENG_OK) {
     char gen[16];
     snprintf(gen, sizeof(gen), "%u", t->generation);
-    log_info("loaded a new webhook serving certificate", "cert", t->cert_path, "generation", gen,
-             NULL);
+    log_info("loaded a new serving certificate", "cert", t->cert_path, "generation", gen, NULL);
     t->last_failed = false;
   } else {
     /* Keep serving the previous pair; a later change (or the poll) tries again. */
-    log_error(
-        "the changed webhook serving certificate cannot be used; still serving the previous one",
-        "error", err.msg, NULL);
+    log_error("the changed serving certificate cannot be used; still serving the previous one",
+              "error", err.msg, NULL);
     t->last_failed = true;
   }
 }
 
-static void schedule_reload(struct wh_tls *t) {
+static void schedule_reload(struct tls_server *t) {
   ev_timer_stop(t->loop, &t->w_debounce);
   ev_timer_set(&t->w_debounce, 0.2, 0.);
   ev_timer_start(t->loop, &t->w_debounce);
@@ -200,21 +198,21 @@ static void on_stat(struct ev_loop *loop, ev_stat *w, int revents) {
 static void on_poll(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop;
   (void)revents;
-  struct wh_tls *t = w->data;
+  struct tls_server *t = w->data;
   bool a = stat_changed(t->cert_path, &t->st_cert);
   bool b = stat_changed(t->key_path, &t->st_key);
   if (a || b || t->last_failed)
     schedule_reload(t);
 }
 
-enum eng_err wh_tls_new(struct ev_loop *loop, const char *cert_dir, struct wh_tls **out,
-                        struct eng_error *err) {
-  struct wh_tls *t = xcalloc(1, sizeof(*t));
+enum eng_err tls_server_new(struct ev_loop *loop, const char *cert_dir, struct tls_server **out,
+                            struct eng_error *err) {
+  struct tls_server *t = xcalloc(1, sizeof(*t));
   t->loop = loop;
   t->cert_path = xasprintf("%s/tls.crt", cert_dir);
   t->key_path = xasprintf("%s/tls.key", cert_dir);
   const char *errpos = NULL;
-  int gr = gnutls_priority_init(&t->prio, WH_TLS_PRIORITY, &errpos);
+  int gr = gnutls_priority_init(&t->prio, TLS_PRIORITY, &errpos);
   if (gr < 0) {
     eng_error_set(err, ENG_INTERNAL, "GnuTLS refuses the priority string at \"%s\": %s",
                   errpos ? errpos : "", gnutls_strerror(gr));
@@ -223,9 +221,9 @@ enum eng_err wh_tls_new(struct ev_loop *loop, const char *cert_dir, struct wh_tl
     free(t);
     return ENG_INTERNAL;
   }
-  enum eng_err rc = wh_tls_reload(t, err);
+  enum eng_err rc = tls_server_reload(t, err);
   if (rc != ENG_OK) {
-    eng_error_prefix(err, "webhook serving certificate in %s", cert_dir);
+    eng_error_prefix(err, "serving certificate in %s", cert_dir);
     gnutls_priority_deinit(t->prio);
     free(t->cert_path);
     free(t->key_path);
@@ -248,7 +246,7 @@ enum eng_err wh_tls_new(struct ev_loop *loop, const char *cert_dir, struct wh_tl
   return ENG_OK;
 }
 
-void wh_tls_free(struct wh_tls *t) {
+void tls_server_free(struct tls_server *t) {
   if (!t)
     return;
   if (t->loop) {
@@ -264,8 +262,8 @@ void wh_tls_free(struct wh_tls *t) {
   free(t);
 }
 
-struct wh_tls_session *wh_tls_session_new(struct wh_tls *t, int fd) {
-  struct wh_tls_session *s = xcalloc(1, sizeof(*s));
+struct tls_session *tls_session_new(struct tls_server *t, int fd) {
+  struct tls_session *s = xcalloc(1, sizeof(*s));
   if (gnutls_init(&s->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0) {
     free(s);
     return NULL;
@@ -282,7 +280,7 @@ struct wh_tls_session *wh_tls_session_new(struct wh_tls *t, int fd) {
   return s;
 }
 
-void wh_tls_session_free(struct wh_tls_session *s) {
+void tls_session_free(struct tls_session *s) {
   if (!s)
     return;
   gnutls_deinit(s->s);
@@ -290,15 +288,15 @@ void wh_tls_session_free(struct wh_tls_session *s) {
   free(s);
 }
 
-static enum wh_tls_io again(struct wh_tls_session *s) {
-  return gnutls_record_get_direction(s->s) ? WH_TLS_WANT_WRITE : WH_TLS_WANT_READ;
+static enum tls_io again(struct tls_session *s) {
+  return gnutls_record_get_direction(s->s) ? TLS_WANT_WRITE : TLS_WANT_READ;
 }
 
-enum wh_tls_io wh_tls_handshake(struct wh_tls_session *s, const char **msg) {
+enum tls_io tls_session_handshake(struct tls_session *s, const char **msg) {
   for (;;) {
     int r = gnutls_handshake(s->s);
     if (r == GNUTLS_E_SUCCESS)
-      return WH_TLS_DONE;
+      return TLS_DONE;
     if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
       return again(s);
     if (!gnutls_error_is_fatal(r))
@@ -306,20 +304,20 @@ enum wh_tls_io wh_tls_handshake(struct wh_tls_session *s, const char **msg) {
     *msg = gnutls_strerror(r);
     /* Tell the client why (e.g. protocol_version for TLS 1.0/1.1), best effort and non-blocking. */
     gnutls_alert_send_appropriate(s->s, r);
-    return WH_TLS_ERROR;
+    return TLS_ERROR;
   }
 }
 
-enum wh_tls_io wh_tls_read(struct wh_tls_session *s, char *buf, size_t cap, size_t *n,
-                           const char **msg) {
+enum tls_io tls_session_read(struct tls_session *s, char *buf, size_t cap, size_t *n,
+                             const char **msg) {
   for (;;) {
     ssize_t r = gnutls_record_recv(s->s, buf, cap);
     if (r > 0) {
       *n = (size_t)r;
-      return WH_TLS_DONE;
+      return TLS_DONE;
     }
     if (r == 0)
-      return WH_TLS_EOF;
+      return TLS_EOF;
     if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
       return again(s);
     if (r == GNUTLS_E_REHANDSHAKE) {
@@ -330,32 +328,32 @@ enum wh_tls_io wh_tls_read(struct wh_tls_session *s, char *buf, size_t cap, size
     if (!gnutls_error_is_fatal((int)r))
       continue;
     *msg = gnutls_strerror((int)r);
-    return WH_TLS_ERROR;
+    return TLS_ERROR;
   }
 }
 
-size_t wh_tls_pending(struct wh_tls_session *s) { return gnutls_record_check_pending(s->s); }
+size_t tls_session_pending(struct tls_session *s) { return gnutls_record_check_pending(s->s); }
 
-enum wh_tls_io wh_tls_write(struct wh_tls_session *s, const char *buf, size_t len, size_t *n,
-                            const char **msg) {
+enum tls_io tls_session_write(struct tls_session *s, const char *buf, size_t len, size_t *n,
+                              const char **msg) {
   for (;;) {
     ssize_t r = gnutls_record_send(s->s, buf, len);
     if (r >= 0) {
       *n = (size_t)r;
-      return WH_TLS_DONE;
+      return TLS_DONE;
     }
     if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
       return again(s);
     if (!gnutls_error_is_fatal((int)r))
       continue;
     *msg = gnutls_strerror((int)r);
-    return WH_TLS_ERROR;
+    return TLS_ERROR;
   }
 }
 
-void wh_tls_bye(struct wh_tls_session *s) { gnutls_bye(s->s, GNUTLS_SHUT_WR); }
+void tls_session_bye(struct tls_session *s) { gnutls_bye(s->s, GNUTLS_SHUT_WR); }
 
-const char *wh_tls_version(struct wh_tls_session *s) {
+const char *tls_session_version(struct tls_session *s) {
   const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(s->s));
   return v ? v : "unknown";
 }

@@ -1,9 +1,12 @@
 /*
- * httpreq.h - a strict, size-capped HTTP/1.1 request parser (pure, no I/O).
+ * httpreq.h - a strict, size-capped HTTP/1.1 request parser (pure, no I/O), the
+ * one parser of the HTTP server (httpd.h) for every port and transport.
  *
- * The webhook server faces whatever reaches its port, so the parser accepts only
- * what kube-apiserver and health probes send and refuses the rest with a status:
- *   - request line "METHOD SP origin-form SP HTTP/1.1" (or HTTP/1.0), CRLF only;
+ * The server faces whatever reaches its ports, so the parser accepts only what
+ * API servers, Prometheus, probes and curl send and refuses the rest with a status:
+ *   - request line "METHOD SP origin-form SP HTTP/1.x", CRLF only: a bare LF is
+ *     refused (400), as a bare CR is; HTTP/1.0 is served as 1.0, a later 1.x as
+ *     1.1, another major version gets 505;
  *   - header lines "name: value", token names, no control characters, no obsolete
  *     line folding, at most HTTPREQ_MAX_HEADERS of them within max_header_bytes;
  *   - bodies only with Content-Length (repeated values must agree); any
@@ -18,8 +21,8 @@
  * many bytes the whole request needs), DONE (a request occupies the first
  * total_len bytes) or ERROR (answer status and close).
  */
-#ifndef EQXM_HTTPREQ_H
-#define EQXM_HTTPREQ_H
+#ifndef EQXM_NET_HTTPREQ_H
+#define EQXM_NET_HTTPREQ_H
 
 #include "engine/base/common.h"
 
@@ -54,6 +57,14 @@ struct httpreq {
 /* Parse the first request in data[0..len). Fills *req; see the header comment. */
 enum httpreq_result httpreq_parse(const char *data, size_t len, const struct httpreq_limits *lim,
                                   struct httpreq *req);
+
+/*
+ * Percent-decode [s, e) into out (at most outsz - 1 bytes, then cut; always
+ * NUL-terminated when outsz > 0); with plus, '+' becomes a space. Returns
+ * false for a malformed escape or an encoded NUL (out then holds the part
+ * decoded so far).
+ */
+bool httpreq_pct_decode(const char *s, const char *e, char *out, size_t outsz, bool plus);
 
 /* "Bad Request" for 400 and so on; "Error" for codes it does not know. */
 const char *httpreq_status_text(int status);
