@@ -152,6 +152,10 @@ def one(n, mode, devices, rps, burst, poll, kube_qps, timeout):
                 break
             time.sleep(0.5)
         hwm_kb = proc_status(proc.pid, "VmHWM") if proc.poll() is None else 0
+        if os.environ.get("EQXM_SCALE_DUMP"):
+            with open(os.environ["EQXM_SCALE_DUMP"] + f"-{n}-{mode}.json", "w") as f:
+                json.dump([{k: r.get(k) for k in ("method", "path", "query", "status", "t", "fault")}
+                           for r in metal._control("GET", "/_test/requests")], f)
         cpu = None
         lists = reqs = None
         if t_done is not None:

@@ -455,6 +455,8 @@ static void test_page_no_meta(void) {
   ASSERT_EQ(METAL_PAGE_NEXT, metal_page_next(NULL, 1, 10, 10, 10, 100, "listing", &e));
   /* a server that ignores page and repeats itself ends the listing */
   ASSERT_EQ(METAL_PAGE_DONE, metal_page_next(NULL, 2, 10, 0, 10, 100, "listing", &e));
+  /* more than per_page: the server ignored paging and sent everything (SSH keys, issue 10) */
+  ASSERT_EQ(METAL_PAGE_DONE, metal_page_next(NULL, 1, 300, 300, 100, 100, "listing", &e));
   /* meta of the wrong type is ignored, not trusted */
   json_t *m = J("[1,2]");
   ASSERT_EQ(METAL_PAGE_NEXT, metal_page_next(m, 1, 10, 10, 10, 100, "listing", &e));

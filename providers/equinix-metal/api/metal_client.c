@@ -156,6 +156,7 @@ struct metal_op *metal_op_new(struct metal_client *c, const char *what, metal_do
   op->cb = cb;
   op->ud = ud;
   op->what = log_scrub(what ? what : "Equinix Metal request");
+  op->prio = -1;
   eng_error_clear(&op->err);
   eng_error_clear(&op->saved_err);
   ev_timer_init(&op->timer, op_timer_cb, 0., 0.);
@@ -169,15 +170,17 @@ struct metal_op *metal_op_new(struct metal_client *c, const char *what, metal_do
 }
 
 static void queue_remove(struct metal_client *c, struct metal_op *op) {
-  struct metal_op **pp = &c->qhead, *prev = NULL;
+  int q = op->qprio;
+  struct metal_op **pp = &c->qhead[q], *prev = NULL;
   while (*pp && *pp != op) {
     prev = *pp;
     pp = &(*pp)->qnext;
   }
   if (*pp) {
     *pp = op->qnext;
-    if (c->qtail == op)
-      c->qtail = prev;
+    if (c->qtail[q] == op)
+      c->qtail[q] = prev;
+    c->nqueued[q]--;
   }
   op->qnext = NULL;
   op->queued = false;
@@ -191,6 +194,8 @@ static void op_free(struct metal_op *op) {
     http_cancel(c->http, op->call);
     op->call = NULL;
     c->inflight--;
+    if (op->qprio == METAL_PRIO_BACKGROUND)
+      c->inflight_bg--;
   }
   ev_timer_stop(c->loop, &op->timer);
   if (op->prev)
@@ -285,16 +290,51 @@ char *metal_esc(const char *s) { return http_escape(s ? s : ""); }
 
 /* ---- the pipeline ---- */
 
+static int prio_of(const struct metal_op *op) {
+  if (op->prio >= 0 && op->prio < METAL_PRIORITIES)
+    return op->prio;
+  return op->method && strcmp(op->method, "GET") == 0 ? METAL_PRIO_READ : METAL_PRIO_MUTATE;
+}
+
 static void enqueue(struct metal_op *op) {
   struct metal_client *c = op->c;
+  int q = prio_of(op);
   op->queued = true;
+  op->qprio = q;
   op->qnext = NULL;
-  if (c->qtail)
-    c->qtail->qnext = op;
+  if (c->qtail[q])
+    c->qtail[q]->qnext = op;
   else
-    c->qhead = op;
-  c->qtail = op;
+    c->qhead[q] = op;
+  c->qtail[q] = op;
+  c->nqueued[q]++;
 }
+
+void metal_op_set_priority(struct metal_op *op, enum metal_priority prio) {
+  if (!op || (int)prio < 0 || (int)prio >= METAL_PRIORITIES)
+    return;
+  if (op->queued) {
+    queue_remove(op->c, op);
+    op->prio = (int)prio;
+    enqueue(op);
+    dispatch(op->c);
+  } else {
+    op->prio = (int)prio;
+  }
+}
+
+size_t metal_client_queued(const struct metal_client *c, enum metal_priority prio) {
+  size_t n = 0;
+  for (int q = 0; q <= (int)prio && q < METAL_PRIORITIES; q++)
+    n += c->nqueued[q];
+  return n;
+}
+
+bool metal_client_paused(const struct metal_client *c) {
+  return c->bucket.paused_until_ms > clock_mono_ms();
+}
+
+double metal_client_rate(const struct metal_client *c) { return c->rate; }
 
 static void on_http_done(void *ud, const struct http_response *resp);
 
@@ -333,6 +373,8 @@ static void submit(struct metal_op *op) {
   op->call = http_submit(c->http, &req);
   if (op->call) {
     c->inflight++;
+    if (op->qprio == METAL_PRIO_BACKGROUND)
+      c->inflight_bg++;
     c->requests++;
     op->res.requests++;
     if (log_enabled(LOG_DEBUG))
@@ -345,8 +387,27 @@ static void submit(struct metal_op *op) {
 
 /* Send queued requests while the bucket has tokens and a slot is free; otherwise wake up when
  * the next token is due. Never runs an operation's callback itself. */
+/* The queue to serve next: the most urgent non-empty one; background requests only while they
+ * hold fewer than half of the in-flight slots. -1 when nothing may be sent. */
+static int next_queue(const struct metal_client *c) {
+  if (c->inflight >= c->max_inflight)
+    return -1;
+  for (int q = 0; q < METAL_PRIORITIES; q++) {
+    if (!c->qhead[q])
+      continue;
+    if (q == METAL_PRIO_BACKGROUND) {
+      unsigned cap = c->max_inflight / 2 ? c->max_inflight / 2 : 1;
+      if (c->inflight_bg >= cap)
+        return -1;
+    }
+    return q;
+  }
+  return -1;
+}
+
 static void dispatch(struct metal_client *c) {
-  while (c->qhead && c->inflight < c->max_inflight) {
+  int q;
+  while ((q = next_queue(c)) >= 0) {
     int64_t wait = metal_bucket_take(&c->bucket, clock_mono_ms());
     if (wait > 0) {
       ev_timer_stop(c->loop, &c->wake);
@@ -354,10 +415,11 @@ static void dispatch(struct metal_client *c) {
       ev_timer_start(c->loop, &c->wake);
       return;
     }
-    struct metal_op *op = c->qhead;
-    c->qhead = op->qnext;
-    if (!c->qhead)
-      c->qtail = NULL;
+    struct metal_op *op = c->qhead[q];
+    c->qhead[q] = op->qnext;
+    if (!c->qhead[q])
+      c->qtail[q] = NULL;
+    c->nqueued[q]--;
     op->qnext = NULL;
     op->queued = false;
     submit(op);
@@ -420,6 +482,8 @@ static void on_http_done(void *ud, const struct http_response *resp) {
   struct metal_client *c = op->c;
   op->call = NULL;
   c->inflight--;
+  if (op->qprio == METAL_PRIO_BACKGROUND)
+    c->inflight_bg--;
   struct metal_err_ctx ctx;
   metal_op_ctx(op, &ctx);
   struct eng_error e;
@@ -526,6 +590,14 @@ static void list_step(struct metal_op *op, const struct metal_resp *r) {
     fresh++;
     json_array_append(op->list_items, item);
   }
+  if (op->list_page_fn) {
+    op->list_page_fn(op);
+    json_array_clear(op->list_items);
+    if (op->err.code != ENG_OK) {
+      op->list_done(op);
+      return;
+    }
+  }
   enum metal_page_step next =
       metal_page_next(json_object_get(r->json, "meta"), op->list_page, json_array_size(arr), fresh,
                       op->c->per_page, op->c->max_pages, op->what, &op->err);
@@ -556,8 +628,15 @@ void metal_op_list(struct metal_op *op, const char *path, const char *key, metal
   op->list_items = json_array();
   op->list_seen = json_object();
   op->list_done = then;
+  op->list_page_fn = NULL;
   eng_error_clear(&op->err);
   list_request(op);
+}
+
+void metal_op_list_paged(struct metal_op *op, const char *path, const char *key,
+                         metal_then_fn page_fn, metal_then_fn then) {
+  metal_op_list(op, path, key, then);
+  op->list_page_fn = page_fn;
 }
 
 struct metal_op *metal_op_on_id(struct metal_client *c, const char *verb, const char *noun,

@@ -105,6 +105,24 @@ const char *metal_client_project(const struct metal_client *c);
 uint64_t metal_client_requests(const struct metal_client *c);
 size_t metal_client_pending(const struct metal_client *c);
 
+/*
+ * Request priorities within one client (one project's rate limit). Queued requests are sent
+ * most urgent first: mutations (POST, DELETE, PUT) before reads (GET) before background reads
+ * (device polls), each in FIFO order. Background requests never hold more than half of the
+ * client's in-flight slots, so a mutation always finds one soon. An operation's priority is
+ * METAL_PRIO_MUTATE or METAL_PRIO_READ by the method of each request unless set.
+ */
+enum metal_priority { METAL_PRIO_MUTATE = 0, METAL_PRIO_READ = 1, METAL_PRIO_BACKGROUND = 2 };
+#define METAL_PRIORITIES 3
+/* Every later request of op (and its request now queued, if any) goes at prio. */
+void metal_op_set_priority(struct metal_op *op, enum metal_priority prio);
+/* Requests waiting for a token or slot at priority prio or more urgent. */
+size_t metal_client_queued(const struct metal_client *c, enum metal_priority prio);
+/* True while the client is paused after a 429 answer. */
+bool metal_client_paused(const struct metal_client *c);
+/* The configured requests per second of this client. */
+double metal_client_rate(const struct metal_client *c);
+
 /* Stop an operation: its callback never runs. NULL and finished operations must not be passed,
  * except from inside the operation's own callback, where it is a no-op. */
 void metal_op_cancel(struct metal_op *op);
@@ -262,6 +280,16 @@ struct metal_op *metal_device_get(struct metal_client *c, const char *id, metal_
 /* Every device of the project carrying tag (NULL = all), every page. Result: devices. */
 struct metal_op *metal_device_list(struct metal_client *c, const char *tag, metal_done_fn cb,
                                    void *ud);
+/*
+ * The same listing, handed over page by page so that a large project is never held in memory
+ * at once: on_page runs after each page with that page's devices (decoded, tag-checked, sorted
+ * by id, not seen on earlier pages; borrowed for the call; it must not cancel the operation),
+ * then cb runs once with result.devices empty (n = 0) and its pages count, or with the error
+ * that ended the listing (pages already handed over remain valid observations).
+ */
+typedef void (*metal_device_page_fn)(void *ud, const struct metal_device_list *page);
+struct metal_op *metal_device_list_paged(struct metal_client *c, const char *tag,
+                                         metal_device_page_fn on_page, metal_done_fn cb, void *ud);
 /* The devices carrying the idempotency tag of key (every page, exact match). Result: devices. */
 struct metal_op *metal_device_find(struct metal_client *c, const char *key, metal_done_fn cb,
                                    void *ud);
@@ -327,8 +355,15 @@ struct metal_poller_opts {
 };
 
 /*
- * Observe the devices of one shoot. The first poll starts on the next loop
- * iteration. Each poll lists every page; for every device whose summary
+ * Observe the devices of one shoot. The pollers of one client form a group that
+ * lists the project once per round (at METAL_PRIO_BACKGROUND, every page; with
+ * the shoot's tag filter when the group has one member) and hands each poller
+ * the devices carrying its cluster tag; the round's interval is the shortest any
+ * member asks for, but at least the time the round's requests take at half the
+ * client's rate. A round is deferred, 1 s doubling up to slow_ms, while the client
+ * has mutations or reads queued or is paused after a 429 (metal_polls_deferred()).
+ * The first poll starts on the next loop iteration (or right after the group's
+ * round in progress). Each poll lists every page; for every device whose summary
  * (metal_device_summary) differs from the last one handed over, it emits
  *   {source "metal", type "metal.device", ns, name = hostname, uid = device id,
  *    payload = summary}
@@ -353,5 +388,8 @@ void metal_poller_kick(struct metal_poller *p);
 void metal_poller_free(struct metal_poller *p);
 /* Completed polls (successful or not), for tests and metrics. */
 uint64_t metal_poller_polls(const struct metal_poller *p);
+/* Poll rounds deferred so far in this process, because their client had mutations or reads
+ * queued or was paused after a 429 (eqxm_metal_polls_deferred_total). */
+uint64_t metal_polls_deferred(void);
 
 #endif

@@ -112,6 +112,42 @@ struct metal_op *metal_device_list(struct metal_client *c, const char *tag, meta
   return op;
 }
 
+static void paged_page(struct metal_op *op) {
+  if (decode_listing(op, op->tag[0] ? op->tag : NULL) != ENG_OK)
+    return;
+  if (op->device_page_cb && op->devices.n > 0) {
+    op->in_cb = true;
+    op->device_page_cb(op->ud, &op->devices);
+    op->in_cb = false;
+  }
+  metal_device_list_clear(&op->devices);
+}
+
+static void paged_done(struct metal_op *op) {
+  if (op->err.code == ENG_OK) {
+    op->devices.pages = op->list_page;
+    op->res.devices = &op->devices;
+  }
+  metal_op_finish(op);
+}
+
+struct metal_op *metal_device_list_paged(struct metal_client *c, const char *tag,
+                                         metal_device_page_fn on_page, metal_done_fn cb,
+                                         void *ud) {
+  char *what =
+      tag ? xasprintf("listing the devices tagged %s in project %s", tag, metal_client_project(c))
+          : xasprintf("listing the devices of project %s", metal_client_project(c));
+  struct metal_op *op = metal_op_new(c, what, cb, ud);
+  free(what);
+  op->device_page_cb = on_page;
+  if (tag && strlen(tag) < sizeof(op->tag))
+    snprintf(op->tag, sizeof(op->tag), "%s", tag);
+  char *path = list_path(c, tag);
+  metal_op_list_paged(op, path, "devices", paged_page, paged_done);
+  free(path);
+  return op;
+}
+
 struct metal_op *metal_device_find(struct metal_client *c, const char *key, metal_done_fn cb,
                                    void *ud) {
   char *what =

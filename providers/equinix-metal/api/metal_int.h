@@ -46,7 +46,11 @@ struct metal_client {
   long retry_base_ms, retry_max_ms, rl_pause_ms, max_pause_ms, settle_ms;
   struct metal_bucket bucket;
   ev_timer wake; /* fires when the bucket has a token for the queue head */
-  struct metal_op *qhead, *qtail;
+  /* One FIFO per priority (enum metal_priority); dispatch takes from the most urgent. */
+  struct metal_op *qhead[METAL_PRIORITIES], *qtail[METAL_PRIORITIES];
+  size_t nqueued[METAL_PRIORITIES];
+  unsigned inflight_bg; /* background requests in flight */
+  void *poll_group;     /* the device poll group of this client (observe/metal_poller.c) */
   unsigned inflight;
   struct metal_op *ops; /* every live operation */
   size_t nops;
@@ -58,6 +62,8 @@ struct metal_op {
   struct metal_op *prev, *next; /* c->ops */
   struct metal_op *qnext;       /* c->qhead queue */
   bool queued;
+  int prio;        /* enum metal_priority, or -1: by method (GET = READ, others MUTATE) */
+  int qprio;       /* the queue op is in while queued; the class of its request in flight */
   metal_done_fn cb;
   void *ud;
   bool in_cb;
@@ -81,6 +87,8 @@ struct metal_op {
   json_t *list_items; /* array of the objects read so far (new ids only) */
   json_t *list_seen;  /* object used as a set of ids */
   metal_then_fn list_done;
+  metal_then_fn list_page_fn;         /* set: runs after each page, then list_items is emptied */
+  metal_device_page_fn device_page_cb; /* metal_device_list_paged() */
 
   /* outcome */
   struct eng_error err;
@@ -110,6 +118,10 @@ void metal_op_send(struct metal_op *op, const char *method, const char *path, js
 /* Read every page of a list at path (which may carry a query); key names the array member
  * ("devices"). Afterwards then() runs with op->list_items set, or op->err set on failure. */
 void metal_op_list(struct metal_op *op, const char *path, const char *key, metal_then_fn then);
+/* Like metal_op_list(), but page_fn runs after each page with op->list_items holding that page's
+ * new objects, which are dropped afterwards; page_fn may set op->err to end the listing. */
+void metal_op_list_paged(struct metal_op *op, const char *path, const char *key,
+                         metal_then_fn page_fn, metal_then_fn then);
 /* Run fn after ms on the loop (0 = next iteration). */
 void metal_op_after(struct metal_op *op, long ms, metal_then_fn fn);
 /* Deliver op->res with op->err (ENG_OK or an error) to the callback, then free op. */

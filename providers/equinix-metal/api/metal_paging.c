@@ -40,7 +40,9 @@ enum metal_page_step metal_page_next(const json_t *meta, unsigned page, size_t i
     }
   }
   if (!decided)
-    more = items >= per_page && new_items > 0;
+    /* A page longer than asked for means the server ignores paging and sent everything (the
+     * SSH key list does): asking for page 2 would only fetch it all again. */
+    more = items == per_page && new_items > 0;
   if (!more)
     return METAL_PAGE_DONE;
   if (page >= max_pages) {

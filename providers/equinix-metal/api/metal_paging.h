@@ -11,7 +11,8 @@
  *     page < last_page); without it a non-null "next" means more; without both,
  *     "total" decides (more while page * per_page < total);
  *  3. without usable meta (non-paginated lists such as SSH keys): more only when
- *     the page was full (items >= per_page) and brought ids not seen before;
+ *     the page was exactly full (items == per_page) and brought ids not seen
+ *     before; a longer page means the server ignored per_page and sent all;
  *  4. a listing that still wants more after max_pages pages fails with
  *     ENG_PROTOCOL instead of looping forever.
  */

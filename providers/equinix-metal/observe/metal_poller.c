@@ -1,11 +1,20 @@
 /*
- * metal_poller.c - observes the devices of one shoot and hands changes to a
+ * metal_poller.c - observes the devices of shoots and hands changes to a
  * jevent_sink (see metal_client.h for the events). Polls fast while a device is
  * in a transitional state and slowly when all are stable; journals changes, not
  * polls; confirms disappearances with a GET before reporting a device gone.
+ *
+ * The pollers of one client (one project and token) form a poll group that
+ * lists the project once per round, at background priority, and splits the
+ * listing by cluster tag: each shoot's poller sees exactly the devices tagged
+ * kubernetes.io/cluster/<ns>, as its own tag-filtered listing would have shown,
+ * so the events per shoot are the same whether it polls alone or in a group.
+ * A group of one lists with the tag filter. A round is deferred (and counted)
+ * while the client has mutations or reads queued or is paused after a 429.
  */
 #include "engine/base/common.h"
 #include "providers/equinix-metal/api/metal_client.h"
+#include "providers/equinix-metal/api/metal_int.h"
 #include "engine/base/clock.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/log.h"
@@ -36,13 +45,30 @@ struct confirm {
   struct metal_op *op;
 };
 
+/* The pollers of one client. */
+struct poll_group {
+  struct metal_client *c;
+  struct metal_poller *members;
+  size_t nmembers;
+  ev_timer timer;
+  bool end_pending; /* the timer ends the round (a member left while only it was awaited) */
+  struct metal_op *list_op;
+  size_t confirming; /* confirmations in flight, over all members */
+  bool polling, kicked;
+  unsigned deferrals; /* consecutive deferred rounds */
+  unsigned last_requests; /* requests of the last round (pages and confirmations) */
+};
+
+static uint64_t deferred_total;
+
 struct metal_poller {
   struct metal_client *c;
+  struct poll_group *g;
+  struct metal_poller *gnext;
+  bool in_round; /* joined before the round's listing was sent */
   struct jevent_sink sink;
   char *ns, *tag;
   long fast_ms, slow_ms, error_ms, set_every_ms;
-  ev_timer timer;
-  struct metal_op *list_op;
   struct seen *seen;
   size_t n, cap;
   size_t confirming;
@@ -52,11 +78,10 @@ struct metal_poller {
   int64_t last_set_ms;
   enum eng_err last_err;
   long retry_after_ms;
-  bool polling, kicked;
   uint64_t polls;
 };
 
-static void poll_start(struct metal_poller *p);
+static void round_end(struct poll_group *g);
 
 static struct seen *find(struct metal_poller *p, const char *id) {
   for (size_t i = 0; i < p->n; i++)
@@ -172,42 +197,61 @@ static void emit_set(struct metal_poller *p) {
   p->last_set_ms = clock_mono_ms();
 }
 
-static void schedule(struct metal_poller *p, long ms) {
-  ev_timer_stop(metal_client_loop(p->c), &p->timer);
-  ev_timer_set(&p->timer, ms > 0 ? ms / 1000.0 : 0., 0.);
-  ev_timer_start(metal_client_loop(p->c), &p->timer);
+static void schedule(struct poll_group *g, long ms) {
+  ev_timer_stop(metal_client_loop(g->c), &g->timer);
+  ev_timer_set(&g->timer, ms > 0 ? ms / 1000.0 : 0., 0.);
+  ev_timer_start(metal_client_loop(g->c), &g->timer);
 }
 
-static void poll_end(struct metal_poller *p) {
-  p->polling = false;
+/* A member's part of a finished round: markers, and the interval it asks for. */
+static long member_end(struct metal_poller *p) {
+  p->in_round = false;
   p->polls++;
   if (p->last_err == ENG_OK &&
       (p->set_dirty || !p->set_ever || clock_mono_ms() - p->last_set_ms >= p->set_every_ms))
     emit_set(p);
-  long next = p->slow_ms;
-  if (p->last_err != ENG_OK) {
-    next = p->retry_after_ms > p->error_ms ? p->retry_after_ms : p->error_ms;
-  } else {
-    bool busy = p->confirm_failed;
-    for (size_t i = 0; i < p->n && !busy; i++)
-      busy = metal_state_transitional(p->seen[i].state);
-    if (busy)
-      next = p->fast_ms;
+  if (p->last_err != ENG_OK)
+    return p->retry_after_ms > p->error_ms ? p->retry_after_ms : p->error_ms;
+  bool busy = p->confirm_failed;
+  for (size_t i = 0; i < p->n && !busy; i++)
+    busy = metal_state_transitional(p->seen[i].state);
+  return busy ? p->fast_ms : p->slow_ms;
+}
+
+static void round_end(struct poll_group *g) {
+  g->polling = false;
+  long next = -1;
+  for (struct metal_poller *p = g->members; p; p = p->gnext) {
+    if (!p->in_round)
+      continue;
+    long want = member_end(p);
+    if (next < 0 || want < next)
+      next = want;
   }
-  if (p->kicked) {
-    p->kicked = false;
+  if (next < 0)
+    next = g->members ? g->members->slow_ms : 60000;
+  /* Adaptive: background polls use at most half of the project's request rate. */
+  double rate = metal_client_rate(g->c);
+  long floor_ms = rate > 0 ? (long)(2000.0 * g->last_requests / rate) : 0;
+  if (next < floor_ms)
+    next = floor_ms;
+  if (g->kicked) {
+    g->kicked = false;
     next = 0;
   }
-  schedule(p, next);
+  schedule(g, next);
 }
 
 static void on_confirm(void *ud, const struct metal_result *r) {
   struct confirm *cf = ud;
   struct metal_poller *p = cf->p;
+  struct poll_group *g = p->g;
   struct seen *s = find(p, cf->id);
   if (s)
     s->confirm = NULL;
   p->confirming--;
+  g->confirming--;
+  g->last_requests += r->requests;
   if (r->code == ENG_NOTFOUND) {
     gone(p, cf->id, "not-found");
   } else if (r->code == ENG_OK) {
@@ -228,8 +272,8 @@ static void on_confirm(void *ud, const struct metal_result *r) {
   }
   free(cf->id);
   free(cf);
-  if (p->confirming == 0 && !p->list_op)
-    poll_end(p);
+  if (g->confirming == 0 && !g->list_op && g->polling)
+    round_end(g);
 }
 
 static void poll_error(struct metal_poller *p, const struct metal_result *r) {
@@ -248,26 +292,29 @@ static void poll_error(struct metal_poller *p, const struct metal_result *r) {
   emit(p, "metal.poll-error", "", "", "", pl);
 }
 
-static void on_list(void *ud, const struct metal_result *r) {
-  struct metal_poller *p = ud;
-  p->list_op = NULL;
-  if (r->code != ENG_OK) {
-    poll_error(p, r);
-    poll_end(p);
-    return;
-  }
+static bool has_tag(const struct metal_device *d, const char *tag) {
+  for (size_t i = 0; i < d->ntags; i++)
+    if (strcmp(d->tags[i], tag) == 0)
+      return true;
+  return false;
+}
+
+static void member_page(struct metal_poller *p, const struct metal_device_list *page) {
+  for (size_t i = 0; i < page->n; i++)
+    if (has_tag(&page->items[i], p->tag))
+      observe(p, &page->items[i]);
+}
+
+/* A member's part of a complete listing: the picture is complete again; confirm the devices it
+ * did not show before calling them gone. */
+static void member_complete(struct metal_poller *p) {
   if (p->last_err != ENG_OK) {
     p->last_err = ENG_OK;
     p->set_dirty = true; /* tell the reducers the picture is complete again */
   }
   p->retry_after_ms = -1;
   p->confirm_failed = false;
-  for (size_t i = 0; i < p->n; i++)
-    p->seen[i].present = false;
-  for (size_t i = 0; i < r->devices->n; i++)
-    observe(p, &r->devices->items[i]);
-  /* Devices missing from this complete listing: confirm each before calling it gone. Collect
-   * the ids first: starting an operation must not race with changes to p->seen. */
+  /* Collect the ids first: starting an operation must not race with changes to p->seen. */
   size_t nmiss = 0;
   char **miss = xcalloc(p->n ? p->n : 1, sizeof(*miss));
   for (size_t i = 0; i < p->n; i++)
@@ -279,24 +326,85 @@ static void on_list(void *ud, const struct metal_result *r) {
     cf->id = miss[i];
     find(p, miss[i])->confirm = cf;
     p->confirming++;
+    p->g->confirming++;
     cf->op = metal_device_get(p->c, miss[i], on_confirm, cf);
+    metal_op_set_priority(cf->op, METAL_PRIO_BACKGROUND);
   }
   free(miss);
-  if (p->confirming == 0)
-    poll_end(p);
 }
 
-static void poll_start(struct metal_poller *p) {
-  p->polling = true;
-  p->list_op = metal_device_list(p->c, p->tag, on_list, p);
+/* One page of the round's listing (the sink may not free pollers, so the list is stable). */
+static void on_page(void *ud, const struct metal_device_list *page) {
+  struct poll_group *g = ud;
+  for (struct metal_poller *p = g->members; p; p = p->gnext)
+    if (p->in_round)
+      member_page(p, page);
+}
+
+static void on_list(void *ud, const struct metal_result *r) {
+  struct poll_group *g = ud;
+  g->list_op = NULL;
+  g->last_requests = r->requests;
+  for (struct metal_poller *p = g->members; p; p = p->gnext) {
+    if (!p->in_round)
+      continue;
+    if (r->code != ENG_OK)
+      poll_error(p, r);
+    else
+      member_complete(p);
+  }
+  if (g->confirming == 0)
+    round_end(g);
+}
+
+static void round_start(struct poll_group *g) {
+  /* Mutations and the reads reducers wait for go first: while they queue, or while the project
+   * is paused after a 429, the round waits (each wait counted), longer each time. */
+  if (metal_client_queued(g->c, METAL_PRIO_READ) > 0 || metal_client_paused(g->c)) {
+    deferred_total++;
+    g->deferrals++;
+    long ms = 1000L << (g->deferrals < 6 ? g->deferrals - 1 : 5);
+    long cap = g->members ? g->members->slow_ms : 60000;
+    schedule(g, ms < cap ? ms : cap);
+    return;
+  }
+  g->deferrals = 0;
+  g->polling = true;
+  for (struct metal_poller *p = g->members; p; p = p->gnext) {
+    p->in_round = true;
+    for (size_t i = 0; i < p->n; i++)
+      p->seen[i].present = false;
+  }
+  /* One shoot: the tag-filtered listing; several: the whole project, split by tag. */
+  const char *tag = g->nmembers == 1 ? g->members->tag : NULL;
+  g->list_op = metal_device_list_paged(g->c, tag, on_page, on_list, g);
+  metal_op_set_priority(g->list_op, METAL_PRIO_BACKGROUND);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop;
   (void)revents;
-  struct metal_poller *p = w->data;
-  if (!p->polling)
-    poll_start(p);
+  struct poll_group *g = w->data;
+  if (g->end_pending) {
+    g->end_pending = false;
+    if (g->polling && !g->list_op && g->confirming == 0)
+      round_end(g);
+    return;
+  }
+  if (!g->polling)
+    round_start(g);
+}
+
+static struct poll_group *group_of(struct metal_client *c) {
+  struct poll_group *g = c->poll_group;
+  if (g)
+    return g;
+  g = xcalloc(1, sizeof(*g));
+  g->c = c;
+  ev_timer_init(&g->timer, timer_cb, 0., 0.);
+  g->timer.data = g;
+  c->poll_group = g;
+  return g;
 }
 
 struct metal_poller *metal_poller_new(struct metal_client *c, const struct metal_poller_opts *o,
@@ -317,29 +425,39 @@ struct metal_poller *metal_poller_new(struct metal_client *c, const struct metal
   p->set_every_ms = o->set_every_ms > 0 ? o->set_every_ms : 600000;
   p->last_err = ENG_OK;
   p->retry_after_ms = -1;
-  ev_timer_init(&p->timer, timer_cb, 0., 0.);
-  p->timer.data = p;
-  schedule(p, 0);
+  struct poll_group *g = group_of(c);
+  p->g = g;
+  p->gnext = g->members;
+  g->members = p;
+  g->nmembers++;
+  /* The first poll of a new member: at once, or right after the round in progress. */
+  metal_poller_kick(p);
   return p;
 }
 
 void metal_poller_kick(struct metal_poller *p) {
-  if (p->polling)
-    p->kicked = true;
-  else
-    schedule(p, 0);
+  struct poll_group *g = p->g;
+  if (g->polling)
+    g->kicked = true;
+  else if (!g->end_pending)
+    schedule(g, 0);
 }
 
 void metal_poller_free(struct metal_poller *p) {
   if (!p)
     return;
-  ev_timer_stop(metal_client_loop(p->c), &p->timer);
-  if (p->list_op)
-    metal_op_cancel(p->list_op);
+  struct poll_group *g = p->g;
+  for (struct metal_poller **pp = &g->members; *pp; pp = &(*pp)->gnext)
+    if (*pp == p) {
+      *pp = p->gnext;
+      g->nmembers--;
+      break;
+    }
   for (size_t i = 0; i < p->n; i++) {
     struct confirm *cf = p->seen[i].confirm;
     if (cf) {
       metal_op_cancel(cf->op);
+      g->confirming--;
       free(cf->id);
       free(cf);
     }
@@ -349,6 +467,19 @@ void metal_poller_free(struct metal_poller *p) {
   free(p->ns);
   free(p->tag);
   free(p);
+  if (!g->members) {
+    ev_timer_stop(metal_client_loop(g->c), &g->timer);
+    if (g->list_op)
+      metal_op_cancel(g->list_op);
+    g->c->poll_group = NULL;
+    free(g);
+  } else if (g->polling && !g->list_op && g->confirming == 0) {
+    /* The round waited only for this member: end it from the loop, not inside this call. */
+    g->end_pending = true;
+    schedule(g, 0);
+  }
 }
 
 uint64_t metal_poller_polls(const struct metal_poller *p) { return p->polls; }
+
+uint64_t metal_polls_deferred(void) { return deferred_total; }
