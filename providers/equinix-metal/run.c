@@ -139,12 +139,6 @@ static void http_observe(void *ud, const char *method, const char *url, long sta
   metrics_std_api_request(api, method, status, result, secs);
 }
 
-static bool polls_deferred(void *ud, double *v) {
-  (void)ud;
-  *v = (double)metal_polls_deferred();
-  return true;
-}
-
 static bool journal_size(void *ud, double *v) {
   struct app *a = ud;
   *v = (double)journal_size_bytes(runtime_journal(a->rt));
@@ -401,11 +395,7 @@ static int setup_and_run(struct app *a) {
   a->health = health_new();
   if (metrics_std_init(a->reg, &err) != ENG_OK ||
       metrics_set_fn(metrics_std.journal_size_bytes, journal_size, a) != ENG_OK ||
-      metrics_set_fn(metrics_counter_new(a->reg, "eqxm_metal_polls_deferred_total",
-                                         "Device poll rounds put off because the project's "
-                                         "requests were queued behind its rate limit.",
-                                         NULL, &err),
-                     polls_deferred, NULL) != ENG_OK ||
+      device_watch_metrics(a->reg, &err) != ENG_OK ||
       health_add_check(a->health, HEALTH_READYZ, "journal", check_journal, a, &err) != ENG_OK ||
       health_add_check(a->health, HEALTH_HEALTHZ, "journal", check_journal, a, &err) != ENG_OK ||
       health_add_check(a->health, HEALTH_READYZ, "informer-sync", check_informers, a, &err) !=

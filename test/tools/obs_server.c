@@ -18,6 +18,7 @@
 #include "engine/obs/metrics.h"
 #include "engine/obs/metrics_std.h"
 #include "engine/base/xalloc.h"
+#include "providers/equinix-metal/observe/device_watch.h"
 
 #include <ev.h>
 #include <signal.h>
@@ -135,7 +136,7 @@ int main(int argc, char **argv) {
   struct health *health = health_new();
   struct httpd *ms = NULL, *hs = NULL;
   int status = EXIT_FAIL;
-  if (metrics_std_init(reg, &err) ||
+  if (metrics_std_init(reg, &err) || device_watch_metrics(reg, &err) ||
       health_add_check(health, HEALTH_READYZ, "journal", journal_ready, NULL, &err)) {
     fprintf(stderr, "obs_server: %s\n", err.msg);
     goto out;

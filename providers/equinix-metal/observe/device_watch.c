@@ -4,6 +4,7 @@
 #include "engine/base/common.h"
 #include "providers/equinix-metal/observe/device_watch.h"
 #include "engine/base/log.h"
+#include "engine/obs/metrics.h"
 #include "providers/equinix-metal/api/metal_client.h"
 #include "providers/equinix-metal/metal_creds.h"
 #include "engine/base/xalloc.h"
@@ -27,6 +28,23 @@ struct device_watch {
   struct device_watch_opts o;
   struct shoot *shoots;
 };
+
+static bool polls_deferred(void *ud, double *v) {
+  (void)ud;
+  *v = (double)metal_polls_deferred();
+  return true;
+}
+
+enum eng_err device_watch_metrics(struct metrics_registry *reg, struct eng_error *err) {
+  struct metrics_metric *m = metrics_counter_new(
+      reg, "eqxm_metal_polls_deferred_total",
+      "Device poll rounds put off because the project's requests were queued behind its rate "
+      "limit.",
+      NULL, err);
+  if (!m)
+    return err ? err->code : ENG_INVALID;
+  return metrics_set_fn(m, polls_deferred, NULL);
+}
 
 struct device_watch *device_watch_new(struct metal_creds *creds, struct jevent_sink sink,
                                       const struct device_watch_opts *o) {

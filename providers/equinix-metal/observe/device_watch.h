@@ -13,6 +13,7 @@
 #define EQXM_DEVICE_WATCH_H
 
 #include "engine/base/common.h"
+#include "engine/base/err.h"
 #include "engine/journal/event.h"
 
 struct metal_creds;
@@ -22,6 +23,11 @@ struct device_watch_opts {
   long fast_ms; /* while a device is in a transitional state; 0 = poller default (10 s) */
   long slow_ms; /* while all are stable; 0 = poller default (60 s) */
 };
+
+struct metrics_registry;
+
+/* Register the device polling metrics (eqxm_metal_polls_deferred_total) in reg. */
+enum eng_err device_watch_metrics(struct metrics_registry *reg, struct eng_error *err);
 
 /* creds must outlive the watcher; sink is copied. */
 struct device_watch *device_watch_new(struct metal_creds *creds, struct jevent_sink sink,
