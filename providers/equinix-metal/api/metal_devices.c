@@ -132,8 +132,7 @@ static void paged_done(struct metal_op *op) {
 }
 
 struct metal_op *metal_device_list_paged(struct metal_client *c, const char *tag,
-                                         metal_device_page_fn on_page, metal_done_fn cb,
-                                         void *ud) {
+                                         metal_device_page_fn on_page, metal_done_fn cb, void *ud) {
   char *what =
       tag ? xasprintf("listing the devices tagged %s in project %s", tag, metal_client_project(c))
           : xasprintf("listing the devices of project %s", metal_client_project(c));

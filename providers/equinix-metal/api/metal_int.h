@@ -62,8 +62,8 @@ struct metal_op {
   struct metal_op *prev, *next; /* c->ops */
   struct metal_op *qnext;       /* c->qhead queue */
   bool queued;
-  int prio;        /* enum metal_priority, or -1: by method (GET = READ, others MUTATE) */
-  int qprio;       /* the queue op is in while queued; the class of its request in flight */
+  int prio;  /* enum metal_priority, or -1: by method (GET = READ, others MUTATE) */
+  int qprio; /* the queue op is in while queued; the class of its request in flight */
   metal_done_fn cb;
   void *ud;
   bool in_cb;
@@ -87,7 +87,7 @@ struct metal_op {
   json_t *list_items; /* array of the objects read so far (new ids only) */
   json_t *list_seen;  /* object used as a set of ids */
   metal_then_fn list_done;
-  metal_then_fn list_page_fn;         /* set: runs after each page, then list_items is emptied */
+  metal_then_fn list_page_fn;          /* set: runs after each page, then list_items is emptied */
   metal_device_page_fn device_page_cb; /* metal_device_list_paged() */
 
   /* outcome */

@@ -55,7 +55,7 @@ struct poll_group {
   struct metal_op *list_op;
   size_t confirming; /* confirmations in flight, over all members */
   bool polling, kicked;
-  unsigned deferrals; /* consecutive deferred rounds */
+  unsigned deferrals;     /* consecutive deferred rounds */
   unsigned last_requests; /* requests of the last round (pages and confirmations) */
 };
 
