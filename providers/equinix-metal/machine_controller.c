@@ -61,7 +61,7 @@ struct opts {
   const char *auth_extra_groups, *evict_retry, *log_level, *log_format, *min_resync;
   const char *kube_content_type, *cloud_provider, *orphan_grace;
   long port, concurrency, max_evict, qps, burst, verbosity, metal_rps, metal_burst;
-  long poll_slow, poll_fast, snapshot_every;
+  long poll_slow, poll_fast, snapshot_every, page_size;
   bool leader_elect, profiling, contention_profiling;
 };
 
@@ -387,6 +387,7 @@ static int setup_and_run(struct app *a) {
   mo.ca_path = a->o.metal_ca && *a->o.metal_ca ? a->o.metal_ca : NULL;
   mo.rate = (double)a->o.metal_rps;
   mo.burst = (double)a->o.metal_burst;
+  mo.per_page = (unsigned)a->o.page_size;
   a->creds = metal_creds_new(a->loop, a->seed, a->inf_secret, &mo);
   struct exec_machine_opts xo = {a->seed, a->inf_secret, a->shoot, a->creds};
   a->xm = exec_machine_new(&xo);
@@ -567,6 +568,7 @@ int metal_machine_controller(int argc, char **argv) {
   o->poll_slow = 60;
   o->poll_fast = 10;
   o->snapshot_every = 10000;
+  o->page_size = 100;
   o->leader_elect = true;
   const struct cli_opt opts[] = {
       {"namespace", CLI_STRING, &o->ns, "NAMESPACE",
@@ -589,6 +591,8 @@ int metal_machine_controller(int argc, char **argv) {
        "Metal API request rate per project (default 10)", NULL},
       {"metal-request-burst", CLI_INT, &o->metal_burst, "N",
        "Metal API request burst per project (default 20)", NULL},
+      {"metal-page-size", CLI_INT, &o->page_size, "N",
+       "devices per page of Metal API lists (default 100, at most 1000)", NULL},
       {"metal-poll-seconds", CLI_INT, &o->poll_slow, "N",
        "how often the cluster's devices are listed while all are stable (default 60)", NULL},
       {"metal-poll-fast-seconds", CLI_INT, &o->poll_fast, "N",
@@ -733,9 +737,11 @@ int metal_machine_controller(int argc, char **argv) {
   if (o->port < 0 || o->port > 65535)
     return cli_usage_error(&spec, "--port must be between 0 and 65535, not %ld.", o->port);
   if (o->concurrency < 1 || o->qps < 1 || o->burst < 1 || o->max_evict < 0 || o->metal_rps < 1 ||
-      o->metal_burst < 1 || o->poll_fast < 1 || o->poll_slow < 1 || o->snapshot_every < 1)
+      o->metal_burst < 1 || o->poll_fast < 1 || o->poll_slow < 1 || o->snapshot_every < 1 ||
+      o->page_size < 1 || o->page_size > 1000)
     return cli_usage_error(&spec, "--concurrent-syncs, --kube-api-qps, --kube-api-burst, rates, "
-                                  "poll intervals and --journal-snapshot-every must be at least 1.");
+                                  "poll intervals, --metal-page-size (at most 1000) and "
+                                  "--journal-snapshot-every must be at least 1.");
   if (strcmp(o->le_resource_lock, "leases") != 0)
     return cli_usage_error(&spec, "--leader-elect-resource-lock must be leases, not '%s'.",
                            o->le_resource_lock);

@@ -100,6 +100,7 @@ static struct metal_client *client_for(struct metal_creds *c, const char *token,
   co.burst = c->o.burst;
   co.timeout_ms = c->o.timeout_ms;
   co.settle_ms = c->o.settle_ms;
+  co.per_page = c->o.per_page;
   co.http = c->http;
   struct metal_client *mc = metal_client_new(c->loop, &co, err);
   if (!mc)

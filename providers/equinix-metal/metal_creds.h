@@ -33,6 +33,7 @@ struct metal_creds_opts {
   double rate, burst;   /* per credentials set; 0 = client defaults */
   long timeout_ms;      /* one HTTP request; 0 = client default */
   long settle_ms;       /* wait before confirming an ambiguous create; 0 = client default */
+  unsigned per_page;    /* page size of lists; 0 = client default (100) */
 };
 
 struct metal_creds_result {

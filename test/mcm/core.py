@@ -284,7 +284,8 @@ class MCMCore:
 
     def delete_machine(self, m, why):
         name = m["metadata"]["name"]
-        self.log.append(("delete-machine", name, phase(m), why))
+        self.log.append(("delete-machine", name, phase(m), why,
+                         ((m.get("status") or {}).get("lastOperation") or {}).get("description", "")))
         self.kube.request("DELETE", self.path("machines", name))
         self.patch("machines", name, {"status": {
             "lastOperation": {"description": "Deleting machine from cloud provider", "state": "Processing",

@@ -670,14 +670,20 @@ static void eval_create(json_t *m, const struct ctx *c, const char *name) {
               ? xasprintf("Machine %s failed: %s.", name, why)
               : xasprintf("Machine %s failed to join the cluster in %" PRId64 " minutes.", name,
                           ctimeout / 60000);
-      if (meltdown_allows(c, name, obj))
-        want_status(m, c, "Failed", desc, "Failed", "Create", NULL);
-      else
-        wake_at(m, c, c->now + SHORT_RETRY_MS);
+      /* MCM limits only health-timeout failures (meltdown); a machine that never joined fails. */
+      want_status(m, c, "Failed", desc, "Failed", "Create", NULL);
       free(desc);
     } else if (created) {
       wake_at(m, c, created + ctimeout);
     }
+  } else if (dev_failed && (!strcmp(phase, "Running") || !strcmp(phase, "Unknown"))) {
+    /* A failed device does not come back: replace the machine (meltdown permitting). */
+    char *desc = xasprintf("Machine %s failed: %s. Updating machine phase to Failed.", name, why);
+    if (meltdown_allows(c, name, obj))
+      want_status(m, c, "Failed", desc, "Failed", "HealthCheck", NULL);
+    else
+      wake_at(m, c, c->now + SHORT_RETRY_MS);
+    free(desc);
   } else if (!strcmp(phase, "Running")) {
     if (!healthy) {
       char *desc = xasprintf("Machine %s is unhealthy - changing MachinePhase to Unknown. Node "
@@ -1362,6 +1368,11 @@ static void m_apply(const struct reducer *r, json_t *state, const struct reduce_
     if (!strcmp(S(ev->payload, "controller"), MACHINE_CONTROLLER))
       on_result(&c, ev, &t);
   } else if (!strcmp(src, "clock") && !strcmp(type, "clock.timer")) {
+    /* A timer may fire (and be recorded) a little before its time: it stands for its time,
+     * so that the decision it was set for is taken and the same timer is not asked for again. */
+    int64_t at = (int64_t)jsonx_int(ev->payload, "atMs", 0);
+    if (at > c.now)
+      c.now = at;
     if (!strcmp(S(ev->payload, "controller"), MACHINE_CONTROLLER))
       on_timer(&c, ev, &t);
   } else if (!strcmp(src, "metal")) {
