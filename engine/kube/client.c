@@ -42,10 +42,14 @@ struct kube_client {
   int64_t token_read_ms; /* clock_mono_ms of that read; 0 = never */
   struct kube_call *calls;
   size_t ncalls;
+  /* client-side rate limit (client-go's token bucket): 0 qps = none */
+  double qps, burst, tokens;
+  int64_t tokens_ms;  /* clock_mono_ms of the last refill */
+  uint64_t throttled; /* requests that waited for a token */
 };
 
 enum call_kind { CALL_SIMPLE, CALL_LIST, CALL_WATCH, CALL_UPDATE_RETRY };
-enum timer_action { TIMER_NONE, TIMER_SEND, TIMER_FAIL, TIMER_MUTATE };
+enum timer_action { TIMER_NONE, TIMER_SEND, TIMER_SEND_NOW, TIMER_FAIL, TIMER_MUTATE };
 enum retry_step { STEP_GET, STEP_PUT };
 
 struct kube_call {
@@ -155,6 +159,15 @@ void kube_client_set_timeout(struct kube_client *c, long ms) {
   c->timeout_ms = ms > 0 ? ms : KUBE_DEFAULT_TIMEOUT_MS;
 }
 void kube_client_set_max_retries(struct kube_client *c, int n) { c->max_retries = n < 0 ? 0 : n; }
+
+void kube_client_set_rate_limit(struct kube_client *c, double qps, double burst) {
+  c->qps = qps > 0 ? qps : 0;
+  c->burst = burst >= 1 ? burst : 1;
+  c->tokens = c->burst;
+  c->tokens_ms = clock_mono_ms();
+}
+
+uint64_t kube_client_throttled(const struct kube_client *c) { return c->throttled; }
 size_t kube_client_inflight(const struct kube_client *c) { return c->ncalls; }
 
 /* The bearer token: the token file (re-read every minute or when forced), else the static one. */
@@ -518,8 +531,39 @@ static void build_result(struct kube_call *call, const struct http_response *res
 static void http_done_cb(void *ud, const struct http_response *resp);
 static int http_chunk_cb(void *ud, const char *data, size_t len, long status);
 
-/* Send the call's current request. Failures to start are delivered asynchronously. */
+static void send_now(struct kube_call *call);
+static void after(struct kube_call *call, enum timer_action action, long ms);
+
+/*
+ * Send the call's current request within the client's rate limit. Like client-go's limiter
+ * this reserves: a request without a token takes one ahead (the balance goes negative) and
+ * waits until it is due, so waiting requests go out in order at qps. Failures to start are
+ * delivered asynchronously.
+ */
 static void send_request(struct kube_call *call) {
+  struct kube_client *c = call->c;
+  if (c->qps <= 0) {
+    send_now(call);
+    return;
+  }
+  int64_t now = clock_mono_ms();
+  if (now > c->tokens_ms) {
+    c->tokens += (double)(now - c->tokens_ms) * c->qps / 1000.0;
+    if (c->tokens > c->burst)
+      c->tokens = c->burst;
+    c->tokens_ms = now;
+  }
+  c->tokens -= 1.0;
+  if (c->tokens >= 0) {
+    send_now(call);
+    return;
+  }
+  c->throttled++;
+  long wait = (long)(-c->tokens * 1000.0 / c->qps + 0.999);
+  after(call, TIMER_SEND_NOW, wait > 0 ? wait : 1);
+}
+
+static void send_now(struct kube_call *call) {
   struct kube_client *c = call->c;
   const char *token = client_token(c, false);
   char *auth = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
@@ -882,6 +926,9 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   switch (a) {
   case TIMER_SEND:
     send_request(call);
+    break;
+  case TIMER_SEND_NOW:
+    send_now(call);
     break;
   case TIMER_FAIL:
     complete_error(call, call->fail_code, call->fail_msg ? call->fail_msg : "failed");

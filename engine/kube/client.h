@@ -98,6 +98,15 @@ const char *kube_client_server(const struct kube_client *c);
 void kube_client_set_timeout(struct kube_client *c, long ms);
 /* Maximum automatic retries of 429 / Retry-After responses (default 10; 0 = none). */
 void kube_client_set_max_retries(struct kube_client *c, int n);
+/*
+ * Client-side rate limit of every request (watches, list pages and retries included), like
+ * client-go's QPS/Burst: a token bucket of burst tokens refilled at qps per second; requests
+ * beyond it wait, in order, until their token is due. qps <= 0 = no limit (the default of this
+ * client; `run` sets --kube-api-qps / --kube-api-burst, default 100 / 130 as the Go original).
+ */
+void kube_client_set_rate_limit(struct kube_client *c, double qps, double burst);
+/* Requests that had to wait for a token so far. */
+uint64_t kube_client_throttled(const struct kube_client *c);
 /* Calls in flight (including those waiting for a retry). */
 size_t kube_client_inflight(const struct kube_client *c);
 

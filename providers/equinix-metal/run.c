@@ -35,6 +35,7 @@
 #include "providers/equinix-metal/controllers/registry.h"
 #include "engine/runtime.h"
 #include "engine/base/xalloc.h"
+#include "engine/base/yamlconv.h"
 
 #include <ev.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ struct opts {
   long infra_conc, cp_conc, worker_conc, hc_conc, hb_interval, metal_rps, metal_burst;
   long snapshot_every, retention_mb, lease_duration, renew_deadline, retry_period;
   long poll_slow, poll_fast;
+  long kube_qps, kube_burst; /* -1 = not given: clientConnection of --config-file, else 100/130 */
   struct cli_list controllers, disabled;
 };
 
@@ -324,6 +326,7 @@ static int setup_and_run(struct app *a) {
   if (a->kcfg.warning)
     log_warn(a->kcfg.warning, NULL);
   a->kube = kube_client_new(a->loop, &a->kcfg, NULL);
+  kube_client_set_rate_limit(a->kube, (double)a->o.kube_qps, (double)a->o.kube_burst);
   a->kube_server = xstrdup(kube_client_server(a->kube));
   http_set_observer(http_observe, a->kube_server);
 
@@ -562,6 +565,55 @@ static void teardown(struct app *a, int code) {
   log_forget_all_secrets();
 }
 
+/*
+ * The Kubernetes client's rate limit: --kube-api-qps/--kube-api-burst when given, else
+ * clientConnection.qps/burst of the ControllerConfiguration (--config-file), else the Go
+ * original's 100/130. Numbers below 1 or of the wrong type are usage errors naming the source.
+ */
+static enum eng_err client_connection(struct opts *o, struct eng_error *err) {
+  long qps = 100, burst = 130;
+  if (o->config_file && *o->config_file) {
+    FILE *f = fopen(o->config_file, "rb");
+    if (!f)
+      return eng_error_set(err, ENG_CONFIG, "--config-file %s cannot be read.", o->config_file);
+    char *buf = xmalloc(1024 * 1024 + 1);
+    size_t n = fread(buf, 1, 1024 * 1024 + 1, f);
+    fclose(f);
+    json_t *doc = n <= 1024 * 1024 ? yamlconv_parse(buf, n, o->config_file, err) : NULL;
+    free(buf);
+    if (!doc && n > 1024 * 1024)
+      return eng_error_set(err, ENG_CONFIG, "--config-file %s is larger than 1 MiB.",
+                           o->config_file);
+    if (!doc)
+      return err->code ? err->code : ENG_CONFIG;
+    const char *names[2] = {"qps", "burst"};
+    long *vals[2] = {&qps, &burst};
+    for (int i = 0; i < 2; i++) {
+      char path[64];
+      snprintf(path, sizeof(path), "clientConnection.%s", names[i]);
+      json_t *v = jsonx_path(doc, path);
+      if (!v || json_is_null(v))
+        continue;
+      if (!json_is_number(v) || json_number_value(v) < 1 || json_number_value(v) > 1e6) {
+        json_decref(doc);
+        return eng_error_set(err, ENG_CONFIG,
+                             "--config-file %s: %s must be a number from 1 to 1000000.",
+                             o->config_file, path);
+      }
+      *vals[i] = (long)json_number_value(v);
+    }
+    json_decref(doc);
+  }
+  if (o->kube_qps < 0)
+    o->kube_qps = qps;
+  if (o->kube_burst < 0)
+    o->kube_burst = burst;
+  if (o->kube_qps < 1 || o->kube_burst < 1)
+    return eng_error_set(err, ENG_CONFIG,
+                         "--kube-api-qps and --kube-api-burst must be at least 1.");
+  return ENG_OK;
+}
+
 int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t nplugins) {
   struct app a;
   memset(&a, 0, sizeof(a));
@@ -587,6 +639,7 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   o->snapshot_every = 10000;
   o->poll_slow = 60;
   o->poll_fast = 10;
+  o->kube_qps = o->kube_burst = -1;
   o->lease_duration = 15;
   o->renew_deadline = 10;
   o->retry_period = 2;
@@ -610,6 +663,13 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
       {"metal-poll-seconds", CLI_INT, &o->poll_slow, "N",
        "how often each shoot's devices are listed while all are stable (default 60; 0 = do not "
        "watch devices)",
+       NULL},
+      {"kube-api-qps", CLI_INT, &o->kube_qps, "N",
+       "requests per second to the seed's API server, client-side (default clientConnection.qps "
+       "of --config-file, else 100)",
+       NULL},
+      {"kube-api-burst", CLI_INT, &o->kube_burst, "N",
+       "burst above --kube-api-qps (default clientConnection.burst of --config-file, else 130)",
        NULL},
       {"metal-poll-fast-seconds", CLI_INT, &o->poll_fast, "N",
        "how often while a device is being provisioned or deprovisioned (default 10)", NULL},
@@ -753,6 +813,13 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   if (o->config_file && *o->config_file && access(o->config_file, R_OK) != 0) {
     code = cli_usage_error(&spec, "--config-file %s cannot be read.", o->config_file);
     goto out;
+  }
+  {
+    struct eng_error err;
+    if (client_connection(o, &err) != ENG_OK) {
+      code = cli_usage_error(&spec, "%s", err.msg);
+      goto out;
+    }
   }
   for (size_t i = 0; i < nplugins; i++) {
     struct eng_error err;

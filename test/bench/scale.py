@@ -74,8 +74,10 @@ def make_objects(kube, metal, n, mode, devices):
             tok, proj = "tok-" + uuid.uuid4().hex, str(uuid.uuid4())
             metal.add_token(tok, proj)
             creds[ns] = (tok, proj)
-    for ns in shoots:
+    metros = ["sv", "ny", "da", "dc", "ch", "am", "fr", "ld", "sg", "ty"]  # a metro's IPv4 pool holds 8192
+    for i, ns in enumerate(shoots):
         metal._control("POST", "/_test/seed", {"project": creds[ns][1], "count": devices,
+                                               "metro": metros[i % len(metros)],
                                                "tags": [f"kubernetes.io/cluster/{ns}"],
                                                "hostname_prefix": ns + "-w-", "state": "active"})
     kube.bulk("/api/v1/namespaces", [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}

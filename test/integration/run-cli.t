@@ -35,9 +35,19 @@ for args, what, needle in ((["--nope"], "unknown option", "--nope"),
                            (["--infrastructure-max-concurrent-reconciles", "0"], "zero concurrency", "at least 1"),
                            (["--journal-retention-hours", "-3"], "negative retention", "--journal-retention-hours"),
                            (["--metrics-bind-address", "not an address"], "bad bind address", "--metrics-bind-address"),
-                           (["--webhook-config-mode", "carrier-pigeon"], "bad webhook mode", "webhook-config-mode")):
+                           (["--webhook-config-mode", "carrier-pigeon"], "bad webhook mode", "webhook-config-mode"),
+                           (["--kube-api-qps", "0"], "zero kube QPS", "--kube-api-qps")):
     rc, out = run(*args, "--journal", os.path.join(tmp, "j.db"), "--kubeconfig", "/dev/null")
     t.ok(rc == 2 and needle in out, f"usage error exits 2 naming the problem: {what}", diag=f"{rc}: {out[-600:]}")
+
+cfg = os.path.join(tmp, "config.yaml")
+with open(cfg, "w") as f:
+    f.write("apiVersion: equinixmetal.provider.extensions.config.gardener.cloud/v1alpha1\n"
+            "kind: ControllerConfiguration\nclientConnection:\n  qps: fast\n  burst: 130\n")
+rc, out = run("--config-file", cfg, "--journal", os.path.join(tmp, "j.db"), "--kubeconfig", "/dev/null")
+t.ok(rc == 2 and "clientConnection.qps" in out and "config.yaml" in out,
+     "a clientConnection.qps that is not a number is a usage error naming the file and field",
+     diag=f"{rc}: {out[-600:]}")
 
 kc = os.path.join(tmp, "kubeconfig")
 with open(kc, "w") as f:
