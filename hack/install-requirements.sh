@@ -10,7 +10,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libsqlite3-dev libcurl4-gnutls-dev libjansson-dev libyaml-dev libgnutls28-dev libev-dev
-  perl python3 python3-jsonschema python3-yaml gnutls-bin sqlite3 curl ca-certificates
+  perl python3 python3-jsonschema python3-yaml python3-kubernetes gnutls-bin sqlite3 curl ca-certificates
   clang clang-format
 )
 

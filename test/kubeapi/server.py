@@ -28,7 +28,22 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# The built-in kinds are validated by Debian's python3-kubernetes, which only /usr/bin/python3 sees
+# where another python3 comes first in PATH: run there instead.
+try:
+    import kubernetes.client.models  # noqa: E402,F401
+except ImportError:
+    if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and os.path.exists("/usr/bin/python3") \
+            and not os.environ.get("KUBEAPI_REEXEC"):
+        os.environ["KUBEAPI_REEXEC"] = "1"
+        os.execv("/usr/bin/python3", ["/usr/bin/python3", os.path.abspath(__file__)] + sys.argv[1:])
+    sys.stderr.write("kubeapi: cannot start: the Python package 'kubernetes' is missing "
+                     "(apt-get install python3-kubernetes)\n")
+    sys.exit(1)
+
 import yaml  # noqa: E402
+
+import builtin_types  # noqa: E402
 
 import certs  # noqa: E402
 import resources as resmod  # noqa: E402
@@ -490,6 +505,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, len(srv.watches))
         if path == "/_test/bulk" and method == "POST":
             return self.bulk()
+        if path == "/_test/validate" and method == "POST":
+            body = self.json_body()
+            return self.send_json(200, {"errors": builtin_types.check_object(body)})
         if path == "/_test/state" and method == "GET":
             with st.lock:
                 return self.send_json(200, {"resourceVersion": str(st.rv), "oldestResourceVersion": str(st.oldest_rv()),
@@ -1074,6 +1092,10 @@ def repo_root():
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def default_crd_dirs():
+    return [default_crd_dir(), os.path.join(os.path.dirname(default_crd_dir()), "seed-crds")]
+
+
 def default_crd_dir():
     specs = os.environ.get("EQXM_SPECS")
     if specs:
@@ -1126,7 +1148,7 @@ def build_store(opts):
     ns_res = registry.get("", "v1", "namespaces")
     for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
         store.create(ns_res, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    dirs = opts.crd_dir or [default_crd_dir()]
+    dirs = opts.crd_dir or default_crd_dirs()
     for crd in resmod.load_crd_files(dirs) + resmod.schemaless_crds():
         if registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions") and \
                 (("", crd["metadata"]["name"]) not in store.data.get(crd_res.skey, {})):
@@ -1139,7 +1161,7 @@ def main(argv=None):
     ap.add_argument("--state-dir", required=True, help="directory for certificates, kubeconfigs, port, url, ready")
     ap.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = pick a free one)")
     ap.add_argument("--history", type=int, default=1000, help="watch history window in events (default 1000)")
-    ap.add_argument("--crd-dir", action="append", help="directory of CRD YAML files (repeatable)")
+    ap.add_argument("--crd-dir", action="append", help="directory of CRD YAML files (repeatable; default: the gardener-crds and seed-crds of the specs)")
     ap.add_argument("--token", help="bearer token to accept (default: random)")
     ap.add_argument("--bookmark-interval", type=float, default=1.0, help="seconds between BOOKMARK events (default 1)")
     ap.add_argument("--watch-timeout", type=float, default=1800.0, help="watch timeout when timeoutSeconds is unset")

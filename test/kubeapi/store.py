@@ -20,6 +20,7 @@ import resources as resmod
 from kutil import (STALE, ApiError, FieldError, already_exists, bad_request, conflict, forbidden, invalid,
                    jcopy, not_found, now_rfc3339, required)
 from patches import PatchError, json_patch, merge_patch, strategic_merge_patch
+import builtin_types
 from schema import META_KEYS, check_metadata, check_name, validate_custom
 
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -386,9 +387,17 @@ class Store:
             pruned, serrs, unknown = validate_custom(obj, res.schema, old)
             errs.extend(serrs)
             return pruned, unknown
+        if not res.custom:
+            berrs, unknown = builtin_types.check(res.group, res.plural, obj)
+            errs.extend(berrs)
+            return obj, unknown
         return obj, []
 
     def _finish_fields(self, res, obj, unknown, field_validation, warnings):
+        if unknown and field_validation == "Apply":
+            # Server-side apply of a built-in kind: the typed patch cannot hold an unknown field.
+            raise invalid(res, (obj.get("metadata") or {}).get("name", ""),
+                          [FieldError("FieldValueInvalid", u, "field not declared in schema") for u in unknown])
         if unknown:
             if field_validation == "Strict":
                 raise bad_request(f"{res.kind} in version \"{res.version}\" cannot be handled as a {res.kind}: "
@@ -441,7 +450,7 @@ class Store:
                 self._crd_check(res, name, dict(obj, kind="CustomResourceDefinition", metadata=meta), errs)
             if errs:
                 raise invalid(res, name, errs)
-            self._finish_fields(res, obj, unknown, field_validation, warnings)
+            self._finish_fields(res, dict(obj, metadata=meta), unknown, field_validation, warnings)
             full = {"apiVersion": res.api_version, "kind": res.kind, "metadata": meta}
             full.update(obj)
             if res.skey == ("apiextensions.k8s.io", "customresourcedefinitions"):
@@ -587,6 +596,8 @@ class Store:
                 raise bad_request(f"the name of the object ({bm.get('name')}) does not match the name on the URL ({name})")
             if bm.get("managedFields"):
                 raise bad_request("metadata.managedFields must be nil")
+            if not res.custom:
+                field_validation = "Apply"
         with self.lock:
             old = self.data.get(res.skey, {}).get((ns, name))
             if old is None:

@@ -262,6 +262,11 @@ class KubeAPI:
             raise KubeAPIError(f"{method} /_test/{path} failed with {st}: {out}")
         return out
 
+    def validate(self, obj):
+        """Errors the server finds in obj by the built-in kinds' types (for a Secret also in the manifests of
+        its data, as ManagedResource Secrets carry them): a list of sentences, empty when valid."""
+        return self._control("POST", "validate", obj)["errors"]
+
     def add_fault(self, **rule):
         """Add a fault rule (see docs/test-servers.md); returns its id."""
         return self._control("POST", "faults", rule)["id"]
