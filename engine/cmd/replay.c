@@ -4,6 +4,7 @@
 #include "engine/base/common.h"
 #include "engine/cmd/replay.h"
 #include "engine/base/jsonx.h"
+#include "engine/base/redact.h"
 #include "engine/base/xalloc.h"
 
 #include <stdio.h>
@@ -148,11 +149,18 @@ enum eng_err replay_run(struct journal *j, const struct reducer *const *reducers
       out->actions += (int64_t)added.n;
       if (o->check) {
         for (size_t i = 0; i < added.n; i++) {
-          json_t *aj = action_to_json(&added.v[i]);
-          char *canon = jsonx_canonical(aj);
+          /* Compared as the journal stores it: the engine.action payload redacted by the
+           * action's target kind (a Secret's data only as digests). */
+          json_t *p = json_object();
+          json_object_set_new(p, "causeSeq", json_integer(row->seq));
+          json_object_set_new(p, "action", action_to_json(&added.v[i]));
+          enum redact_hint hint = redact_hint_for_kind(added.v[i].group_kind);
+          json_t *red = redact_needed(p, hint) ? redact_copy(p, hint) : json_incref(p);
+          char *canon = jsonx_canonical(json_object_get(red, "action"));
           put(recomputed, row->seq, added.v[i].id, canon);
           free(canon);
-          json_decref(aj);
+          json_decref(red);
+          json_decref(p);
         }
       }
       step.input = true;

@@ -56,6 +56,7 @@ struct ext_plan_in {
   const json_t *cluster; /* the Cluster object or NULL */
   const json_t *related; /* {"<group/Kind>": {"<name>": object}} of the object's namespace */
   int64_t now_ms;        /* recorded time of the event being folded */
+  const json_t *config;  /* the controller's engine.start configuration ({} when none) */
 };
 
 enum ext_wait_result { EXT_WAIT_DONE, EXT_WAIT_PENDING, EXT_WAIT_FAILED };

@@ -13,3 +13,6 @@ const struct kube_resource mcm_res_machine_class = {"machine.sapcloud.io", "v1al
                                                     "machineclasses", "MachineClass", true};
 const struct kube_resource mcm_res_machine = {"machine.sapcloud.io", "v1alpha1", "machines",
                                               "Machine", true};
+const struct kube_resource metal_res_managed_resource = {"resources.gardener.cloud", "v1alpha1",
+                                                         "managedresources", "ManagedResource",
+                                                         true};

@@ -12,4 +12,7 @@ extern const struct kube_resource mcm_res_machine_set;
 extern const struct kube_resource mcm_res_machine_class;
 extern const struct kube_resource mcm_res_machine;
 
+/* resources.gardener.cloud/v1alpha1 ManagedResource (the ControlPlane controller's). */
+extern const struct kube_resource metal_res_managed_resource;
+
 #endif

@@ -29,6 +29,7 @@
 #include "providers/equinix-metal/act/exec_metal.h"
 #include "providers/equinix-metal/act/exec_secret_from.h"
 #include "providers/equinix-metal/mcm_resources.h"
+#include "providers/equinix-metal/imagevector.h"
 #include "providers/equinix-metal/controllers/infrastructure.h"
 #include "providers/equinix-metal/api/metal_client.h"
 #include "providers/equinix-metal/metal_creds.h"
@@ -49,12 +50,12 @@
 /* Controller switch names of the Go original. */
 static const char *const known_controllers[] = {"infrastructure", "controlplane", "worker",
                                                 "healthcheck", "heartbeat"};
-static const char *const implemented[] = {"infrastructure", "worker", "heartbeat"};
+static const char *const implemented[] = {"infrastructure", "controlplane", "worker", "heartbeat"};
 
 struct opts {
   const char *kubeconfig, *config_file, *journal, *metal_url, *metal_ca;
   const char *le_ns, *le_id, *hb_ns, *metrics_addr, *health_addr, *log_level, *log_format;
-  const char *extension_class, *gardener_version, *secret_name, *retention_age;
+  const char *extension_class, *gardener_version, *secret_name, *retention_age, *image_vector;
   bool leader_election, ignore_annotation;
   long infra_conc, cp_conc, worker_conc, hc_conc, hb_interval, metal_rps, metal_burst;
   long snapshot_every, retention_mb, lease_duration, renew_deadline, retry_period;
@@ -79,6 +80,10 @@ struct app {
   /* Worker: the machine objects first; the Workers once those are listed (so that the
    * first plan sees the live MachineDeployments, e.g. their replicas). */
   struct kube_informer *inf_worker, *inf_mcm[3];
+  /* ControlPlane: its ManagedResources first, then the ControlPlanes. */
+  struct kube_informer *inf_cp, *inf_mr;
+  bool cp_started;
+  json_t *images; /* the image vector, {name: image} */
   bool worker_started;
   struct exec_secret_from *xs;
   struct kube_leader *leader;
@@ -93,7 +98,7 @@ struct app {
   ev_timer gauges;
   int exit_code;
   bool stopping;
-  const struct kube_resource *kres[8];
+  const struct kube_resource *kres[12];
 };
 
 static bool enabled(const struct app *a, const char *c) {
@@ -180,7 +185,8 @@ static enum eng_err check_journal(void *ud, struct eng_error *err) {
 static enum eng_err check_informers(void *ud, struct eng_error *err) {
   struct app *a = ud;
   struct kube_informer *all[] = {a->inf_cluster, a->inf_infra,  a->inf_secret, a->inf_worker,
-                                 a->inf_mcm[0],  a->inf_mcm[1], a->inf_mcm[2]};
+                                 a->inf_mcm[0],  a->inf_mcm[1], a->inf_mcm[2], a->inf_mr,
+                                 a->inf_cp};
   for (size_t i = 0; i < ARRAY_SIZE(all); i++)
     if (all[i] && !kube_informer_has_synced(all[i])) {
       char n[192];
@@ -239,6 +245,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
       kube_informer_stop(a->inf_mcm[i]);
   if (a->inf_secret)
     kube_informer_stop(a->inf_secret);
+  if (a->inf_cp && a->cp_started)
+    kube_informer_stop(a->inf_cp);
+  if (a->inf_mr)
+    kube_informer_stop(a->inf_mr);
   if (a->leader && kube_leader_is_leader(a->leader)) {
     kube_leader_release(a->leader, released, a);
     return;
@@ -301,12 +311,24 @@ static void mcm_synced(void *ud) {
   kube_informer_start(a->inf_worker);
 }
 
+/* The ManagedResources have been listed once: start the ControlPlane watch. */
+static void mr_synced(void *ud) {
+  struct app *a = ud;
+  if (a->cp_started || a->stopping)
+    return;
+  a->cp_started = true;
+  kube_informer_start(a->inf_cp);
+}
+
 static json_t *start_payload(const struct app *a) {
   json_t *cfg = json_pack("{s:b,s:s}", "ignoreOperationAnnotation", a->o.ignore_annotation,
                           "extensionClass", a->o.extension_class);
   json_t *ctl = json_object();
   json_object_set_new(ctl, "infrastructure", cfg);
   json_object_set_new(ctl, "worker", json_deep_copy(cfg));
+  json_t *cp = json_deep_copy(cfg);
+  json_object_set_new(cp, "images", a->images ? json_incref(a->images) : json_object());
+  json_object_set_new(ctl, "controlplane", cp);
   char host[256] = "";
   gethostname(host, sizeof(host) - 1);
   return json_pack("{s:s,s:o,s:s,s:b,s:s}", "version", EQXM_VERSION, "controllers", ctl, "host",
@@ -329,6 +351,17 @@ static int setup_and_run(struct app *a) {
   kube_client_set_rate_limit(a->kube, (double)a->o.kube_qps, (double)a->o.kube_burst);
   a->kube_server = xstrdup(kube_client_server(a->kube));
   http_set_observer(http_observe, a->kube_server);
+
+  /* The image vector (the ControlPlane controller's images). */
+  if (enabled(a, "controlplane")) {
+    bool dflt = !a->o.image_vector || !*a->o.image_vector;
+    a->images = imagevector_load(dflt ? IMAGEVECTOR_DEFAULT_PATH : a->o.image_vector, dflt, &err);
+    if (!a->images) {
+      log_error("cannot load the image vector; fix the file or pass --image-vector", "error",
+                err.msg, NULL);
+      return EXIT_FAIL;
+    }
+  }
 
   /* The journal runtime. */
   size_t nred;
@@ -365,6 +398,7 @@ static int setup_and_run(struct app *a) {
   struct executor *x = runtime_executor(a->rt);
   executor_set_concurrency(x, "infrastructure", (int)a->o.infra_conc);
   executor_set_concurrency(x, "worker", (int)a->o.worker_conc);
+  executor_set_concurrency(x, "controlplane", (int)a->o.cp_conc);
   a->rec = kube_recorder_new(a->kube, "gardener-extension-" METAL_EXTENSION_NAME, NULL);
   size_t nk = 0;
   a->kres[nk++] = &kube_res_gardener_infrastructure;
@@ -373,6 +407,8 @@ static int setup_and_run(struct app *a) {
   a->kres[nk++] = &mcm_res_machine_deployment;
   a->kres[nk++] = &mcm_res_machine_class;
   a->kres[nk++] = &mcm_res_machine;
+  a->kres[nk++] = &kube_res_gardener_controlplane;
+  a->kres[nk++] = &metal_res_managed_resource;
   a->xk = exec_kube_new(a->kube, a->rec, a->kres, nk);
   exec_kube_register(a->xk, x);
   a->xs = exec_secret_from_new(a->kube, a->kres, nk);
@@ -484,7 +520,7 @@ static int setup_and_run(struct app *a) {
     log_error("cannot write to the journal", "journal", a->o.journal, "error", err.msg, NULL);
     return EXIT_FAIL;
   }
-  if (enabled(a, "infrastructure") || enabled(a, "worker")) {
+  if (enabled(a, "infrastructure") || enabled(a, "worker") || enabled(a, "controlplane")) {
     a->inf_cluster = informer(a, &kube_res_gardener_cluster, NULL, NULL);
     kube_informer_start(a->inf_cluster);
   }
@@ -504,6 +540,12 @@ static int setup_and_run(struct app *a) {
       a->inf_mcm[i] = informer(a, kinds[i], NULL, &mcm_handlers);
     for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
       kube_informer_start(a->inf_mcm[i]);
+  }
+  if (enabled(a, "controlplane")) {
+    static const struct kube_informer_handlers mr_handlers = {NULL, NULL, NULL, mr_synced};
+    a->inf_cp = informer(a, &kube_res_gardener_controlplane, NULL, NULL);
+    a->inf_mr = informer(a, &metal_res_managed_resource, NULL, &mr_handlers);
+    kube_informer_start(a->inf_mr);
   }
   if (a->inf_secret)
     kube_informer_start(a->inf_secret);
@@ -539,6 +581,9 @@ static void teardown(struct app *a, int code) {
   kube_informer_free(a->inf_cluster);
   kube_informer_free(a->inf_infra);
   kube_informer_free(a->inf_worker);
+  kube_informer_free(a->inf_cp);
+  kube_informer_free(a->inf_mr);
+  json_decref(a->images);
   for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
     kube_informer_free(a->inf_mcm[i]);
   kube_heartbeat_free(a->hb);
@@ -673,6 +718,10 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
        NULL},
       {"metal-poll-fast-seconds", CLI_INT, &o->poll_fast, "N",
        "how often while a device is being provisioned or deprovisioned (default 10)", NULL},
+      {"image-vector", CLI_STRING, &o->image_vector, "FILE",
+       "image vector of the deployed components (default " IMAGEVECTOR_DEFAULT_PATH
+       ", else built-in images; IMAGEVECTOR_OVERWRITE replaces entries)",
+       NULL},
       {"credentials-secret-name", CLI_STRING, &o->secret_name, "NAME",
        "name of the credentials Secrets to watch (default cloudprovider; others are read on "
        "demand)",

@@ -442,7 +442,7 @@ static enum eng_err worker_plan_plain(enum gardener_op op, bool force, const jso
                                       const json_t *cluster, struct ext_step_list *steps,
                                       struct eng_error *err) {
   json_t *rel = json_object();
-  struct ext_plan_in in = {op, force, obj, cluster, rel, 0};
+  struct ext_plan_in in = {op, force, obj, cluster, rel, 0, NULL};
   enum eng_err rc = worker_plan(&in, steps, err);
   json_decref(rel);
   return rc;
