@@ -472,8 +472,8 @@ static void start_op(const struct ctx *c, json_t *os) {
   enum eng_err rc;
   if (c->ctl->actuator->plan_with) {
     json_t *rel = related_of(c, ns);
-    struct ext_plan_in in = {type, force, obj, cluster, rel, c->ev->recorded_ms,
-                             json_object_get(c->state, "config")};
+    struct ext_plan_in in = {
+        type, force, obj, cluster, rel, c->ev->recorded_ms, json_object_get(c->state, "config")};
     rc = c->ctl->actuator->plan_with(&in, &psteps, &err);
     json_decref(rel);
   } else {
@@ -571,9 +571,13 @@ static bool wait_step(const struct ctx *c, json_t *os, json_t *op, json_t *step,
   json_t *rel = related_of(c, ns);
   json_t *cluster = json_object_get(json_object_get(c->state, "clusters"), ns);
   enum gardener_op type = gardener_op_parse(jsonx_str(op, "type"));
-  struct ext_plan_in in = {type, jsonx_bool(op, "force", false), obj, cluster, rel,
+  struct ext_plan_in in = {type,
+                           jsonx_bool(op, "force", false),
+                           obj,
+                           cluster,
+                           rel,
                            c->ev->recorded_ms,
-                             json_object_get(c->state, "config")};
+                           json_object_get(c->state, "config")};
   char *msg = NULL;
   enum ext_wait_result r = c->ctl->actuator->wait(&in, params, &msg);
   json_decref(rel);
@@ -605,8 +609,8 @@ static bool wait_step(const struct ctx *c, json_t *os, json_t *op, json_t *step,
                            (double)timeout / 1000.0, str_or(op, "waitMessage", ""));
   json_t *p = json_object();
   json_object_set_new(p, "atMs", json_integer(at));
-  json_t *a = make_action(c, os, op, tname, "timer", (int)jsonx_int(op, "failures", 0) + 1, p,
-                          reason);
+  json_t *a =
+      make_action(c, os, op, tname, "timer", (int)jsonx_int(op, "failures", 0) + 1, p, reason);
   json_object_set_new(a, "atMs", json_integer(at));
   free(tname);
   free(reason);

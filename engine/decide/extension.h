@@ -83,8 +83,7 @@ struct ext_actuator {
                             struct eng_error *err);
   /* Optional: judges an EXT_WAIT_KIND step with its params; *message (caller frees) says
    * what is awaited (PENDING) or what failed (FAILED). */
-  enum ext_wait_result (*wait)(const struct ext_plan_in *in, const json_t *params,
-                               char **message);
+  enum ext_wait_result (*wait)(const struct ext_plan_in *in, const json_t *params, char **message);
 };
 
 struct ext_controller {

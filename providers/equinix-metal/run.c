@@ -184,9 +184,9 @@ static enum eng_err check_journal(void *ud, struct eng_error *err) {
 
 static enum eng_err check_informers(void *ud, struct eng_error *err) {
   struct app *a = ud;
-  struct kube_informer *all[] = {a->inf_cluster, a->inf_infra,  a->inf_secret, a->inf_worker,
-                                 a->inf_mcm[0],  a->inf_mcm[1], a->inf_mcm[2], a->inf_mr,
-                                 a->inf_cp};
+  struct kube_informer *all[] = {a->inf_cluster, a->inf_infra,  a->inf_secret,
+                                 a->inf_worker,  a->inf_mcm[0], a->inf_mcm[1],
+                                 a->inf_mcm[2],  a->inf_mr,     a->inf_cp};
   for (size_t i = 0; i < ARRAY_SIZE(all); i++)
     if (all[i] && !kube_informer_has_synced(all[i])) {
       char n[192];

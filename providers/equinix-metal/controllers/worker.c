@@ -448,8 +448,8 @@ static enum eng_err worker_plan_plain(enum gardener_op op, bool force, const jso
   return rc;
 }
 
-static const struct ext_actuator worker_actuator = {
-    worker_plan_plain, NULL, worker_plan, worker_wait};
+static const struct ext_actuator worker_actuator = {worker_plan_plain, NULL, worker_plan,
+                                                    worker_wait};
 
 static const char *const worker_related[] = {MCM_GK_MACHINE_DEPLOYMENT, MCM_GK_MACHINE_CLASS,
                                              MCM_GK_MACHINE, NULL};
