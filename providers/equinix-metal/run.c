@@ -50,7 +50,8 @@
 /* Controller switch names of the Go original. */
 static const char *const known_controllers[] = {"infrastructure", "controlplane", "worker",
                                                 "healthcheck", "heartbeat"};
-static const char *const implemented[] = {"infrastructure", "controlplane", "worker", "heartbeat"};
+static const char *const implemented[] = {"infrastructure", "controlplane", "worker", "healthcheck",
+                                          "heartbeat"};
 
 struct opts {
   const char *kubeconfig, *config_file, *journal, *metal_url, *metal_ca;
@@ -59,7 +60,7 @@ struct opts {
   bool leader_election, ignore_annotation;
   long infra_conc, cp_conc, worker_conc, hc_conc, hb_interval, metal_rps, metal_burst;
   long snapshot_every, retention_mb, lease_duration, renew_deadline, retry_period;
-  long poll_slow, poll_fast;
+  long poll_slow, poll_fast, hc_period;
   long kube_qps, kube_burst; /* -1 = not given: clientConnection of --config-file, else 100/130 */
   struct cli_list controllers, disabled;
 };
@@ -81,7 +82,7 @@ struct app {
    * first plan sees the live MachineDeployments, e.g. their replicas). */
   struct kube_informer *inf_worker, *inf_mcm[3];
   /* ControlPlane: its ManagedResources first, then the ControlPlanes. */
-  struct kube_informer *inf_cp, *inf_mr;
+  struct kube_informer *inf_cp, *inf_mr, *inf_ccm;
   bool cp_started;
   json_t *images; /* the image vector, {name: image} */
   bool worker_started;
@@ -184,9 +185,9 @@ static enum eng_err check_journal(void *ud, struct eng_error *err) {
 
 static enum eng_err check_informers(void *ud, struct eng_error *err) {
   struct app *a = ud;
-  struct kube_informer *all[] = {a->inf_cluster, a->inf_infra,  a->inf_secret,
-                                 a->inf_worker,  a->inf_mcm[0], a->inf_mcm[1],
-                                 a->inf_mcm[2],  a->inf_mr,     a->inf_cp};
+  struct kube_informer *all[] = {a->inf_cluster, a->inf_infra,  a->inf_secret, a->inf_worker,
+                                 a->inf_mcm[0],  a->inf_mcm[1], a->inf_mcm[2], a->inf_mr,
+                                 a->inf_ccm,     a->inf_cp};
   for (size_t i = 0; i < ARRAY_SIZE(all); i++)
     if (all[i] && !kube_informer_has_synced(all[i])) {
       char n[192];
@@ -249,6 +250,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
     kube_informer_stop(a->inf_cp);
   if (a->inf_mr)
     kube_informer_stop(a->inf_mr);
+  if (a->inf_ccm)
+    kube_informer_stop(a->inf_ccm);
   if (a->leader && kube_leader_is_leader(a->leader)) {
     kube_leader_release(a->leader, released, a);
     return;
@@ -329,6 +332,8 @@ static json_t *start_payload(const struct app *a) {
   json_t *cp = json_deep_copy(cfg);
   json_object_set_new(cp, "images", a->images ? json_incref(a->images) : json_object());
   json_object_set_new(ctl, "controlplane", cp);
+  json_object_set_new(ctl, "healthcheck",
+                      json_pack("{s:I}", "syncPeriodMs", (json_int_t)a->o.hc_period * 1000));
   char host[256] = "";
   gethostname(host, sizeof(host) - 1);
   return json_pack("{s:s,s:o,s:s,s:b,s:s}", "version", EQXM_VERSION, "controllers", ctl, "host",
@@ -399,6 +404,7 @@ static int setup_and_run(struct app *a) {
   executor_set_concurrency(x, "infrastructure", (int)a->o.infra_conc);
   executor_set_concurrency(x, "worker", (int)a->o.worker_conc);
   executor_set_concurrency(x, "controlplane", (int)a->o.cp_conc);
+  executor_set_concurrency(x, "healthcheck", (int)a->o.hc_conc);
   a->rec = kube_recorder_new(a->kube, "gardener-extension-" METAL_EXTENSION_NAME, NULL);
   size_t nk = 0;
   a->kres[nk++] = &kube_res_gardener_infrastructure;
@@ -520,7 +526,8 @@ static int setup_and_run(struct app *a) {
     log_error("cannot write to the journal", "journal", a->o.journal, "error", err.msg, NULL);
     return EXIT_FAIL;
   }
-  if (enabled(a, "infrastructure") || enabled(a, "worker") || enabled(a, "controlplane")) {
+  if (enabled(a, "infrastructure") || enabled(a, "worker") || enabled(a, "controlplane") ||
+      enabled(a, "healthcheck")) {
     a->inf_cluster = informer(a, &kube_res_gardener_cluster, NULL, NULL);
     kube_informer_start(a->inf_cluster);
   }
@@ -541,11 +548,19 @@ static int setup_and_run(struct app *a) {
     for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
       kube_informer_start(a->inf_mcm[i]);
   }
+  if (enabled(a, "controlplane") || enabled(a, "healthcheck"))
+    a->inf_cp = informer(a, &kube_res_gardener_controlplane, NULL, NULL);
+  if (enabled(a, "healthcheck")) {
+    a->inf_ccm = informer(a, &kube_res_deployment, "metadata.name=cloud-controller-manager", NULL);
+    kube_informer_start(a->inf_ccm);
+  }
   if (enabled(a, "controlplane")) {
     static const struct kube_informer_handlers mr_handlers = {NULL, NULL, NULL, mr_synced};
-    a->inf_cp = informer(a, &kube_res_gardener_controlplane, NULL, NULL);
     a->inf_mr = informer(a, &metal_res_managed_resource, NULL, &mr_handlers);
     kube_informer_start(a->inf_mr);
+  } else if (a->inf_cp) {
+    a->cp_started = true;
+    kube_informer_start(a->inf_cp);
   }
   if (a->inf_secret)
     kube_informer_start(a->inf_secret);
@@ -583,6 +598,7 @@ static void teardown(struct app *a, int code) {
   kube_informer_free(a->inf_worker);
   kube_informer_free(a->inf_cp);
   kube_informer_free(a->inf_mr);
+  kube_informer_free(a->inf_ccm);
   json_decref(a->images);
   for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
     kube_informer_free(a->inf_mcm[i]);
@@ -678,6 +694,7 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   o->retention_age = "";
   o->infra_conc = o->cp_conc = o->worker_conc = 5;
   o->hc_conc = 1;
+  o->hc_period = 30;
   o->hb_interval = 30;
   o->metal_rps = 10;
   o->metal_burst = 20;
@@ -753,6 +770,11 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
        "ControlPlane actions in flight at once (default 5)", NULL},
       {"worker-max-concurrent-reconciles", CLI_INT, &o->worker_conc, "N",
        "Worker actions in flight at once (default 5)", NULL},
+      {"healthcheck-sync-period", CLI_INT, &o->hc_period, "SECONDS",
+       "how often the health checks run (default 30; the config file's "
+       "healthCheckConfig.syncPeriod "
+       "in the Go original)",
+       NULL},
       {"healthcheck-max-concurrent-reconciles", CLI_INT, &o->hc_conc, "N",
        "health checks in flight at once (default 1)", NULL},
       {"heartbeat-namespace", CLI_STRING, &o->hb_ns, "NAMESPACE",
@@ -844,7 +866,7 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
                known_controllers[c], NULL);
   }
   if (o->poll_slow < 0 || o->poll_fast < 1 || o->infra_conc < 1 || o->hb_interval < 1 ||
-      o->metal_rps < 1 || o->metal_burst < 1 || o->snapshot_every < 1) {
+      o->hc_period < 1 || o->metal_rps < 1 || o->metal_burst < 1 || o->snapshot_every < 1) {
     code = cli_usage_error(
         &spec, "concurrency, rates, intervals and --journal-snapshot-every must be at least 1.");
     goto out;
