@@ -90,6 +90,8 @@ class NodeStandIn:
 
     def sync(self):
         devices = self.metal.state().get("devices", [])
+        st, body = self.shoot.request("GET", "/api/v1/nodes")
+        nodes = {n["metadata"]["name"]: n for n in (body or {}).get("items") or []} if st == 200 else {}
         for d in devices:
             if d.get("state") != "active" or d.get("deleted_at"):
                 continue
@@ -118,8 +120,8 @@ class NodeStandIn:
                 self.registered[host] = (d["id"], time.monotonic())
                 self.userdata[host] = d.get("userdata")
                 continue
-            st, node = self.shoot.request("GET", "/api/v1/nodes/" + host)
-            if st != 200:
+            node = nodes.get(host)
+            if node is None:
                 continue
             with self.lock:
                 never = any(r.search(host) for r in self._never)

@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """SIGKILL of the machine controller at 50 random moments of a 20-machine rollout (and during the
-deletion): no duplicate device, no orphan after delete, journal verify, replay --check.
-version is test/soak/machine-crash.t (make soak)."""
+deletion): no duplicate device, no orphan after delete, journal verify, replay --check (make soak)."""
 import os
 import sys
 
