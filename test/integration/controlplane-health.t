@@ -96,7 +96,7 @@ try:
     types = [x["type"] for x in (get(f"{CPS}/controlplane")["status"].get("conditions") or [])]
     t.ok(types == ["ControlPlaneHealthy"], "only ControlPlaneHealthy is written (no SystemComponentsHealthy)",
          diag=types)
-    c.stop()
+    t.eq(0, c.stop(), "the controller stops cleanly (exit 0; under ASan: no leak)")
     rc, out = env.replay_check()
     t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
 finally:

@@ -200,7 +200,7 @@ try:
          "the access Secret and the ManagedResources' Secrets are deleted, the credentials stay",
          diag=(current, left))
     t.eq([], get(MRS)["items"], "no ManagedResource is left")
-    c.stop()
+    t.eq(0, c.stop(), "the controller stops cleanly (exit 0; under ASan: no leak)")
     rc, out = env.replay_check()
     t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
 finally:
