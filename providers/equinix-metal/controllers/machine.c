@@ -909,7 +909,8 @@ static void eval_class(const struct ctx *c, const char *cname) {
   const char *uid = S(obj, "metadata.uid");
   bool has = has_str(jsonx_path(obj, "metadata.finalizers"), MCM_FINALIZER);
   bool deleting = *S(obj, "metadata.deletionTimestamp") != 0;
-  bool used = class_used(c, cname);
+  /* Only a missing finalizer or a deletion needs the (linear) count of users. */
+  bool used = (!has || deleting) ? class_used(c, cname) : true;
   if (!deleting && used && !has) {
     char *step = xasprintf("finalizer-add-%s", S(obj, "metadata.resourceVersion"));
     plan(e, c, "c", cname, uid, step, "kube.patch", GK_CLASS, c->ns, cname,
@@ -968,15 +969,19 @@ static void eval_secret(const struct ctx *c, const char *sname) {
 
 /* Is device d (id, hostname) claimed by a Machine? */
 static bool claimed(const struct ctx *c, const char *id, const char *hostname) {
-  const char *k;
-  json_t *o;
-  json_object_foreach(json_object_get(c->state, "machines"), k, o) {
+  json_t *machines = json_object_get(c->state, "machines");
+  /* Our devices are named after their Machine: look there first. */
+  const json_t *o = json_object_get(machines, hostname);
+  if (o) {
     const char *dev = machine_device(o);
+    if (!dev || !strcmp(dev, id) || step_running(o, "create"))
+      return true; /* bound to it, or still being created: its device may be this one */
+  }
+  const char *k;
+  json_t *m;
+  json_object_foreach(machines, k, m) {
+    const char *dev = machine_device(m);
     if (dev && !strcmp(dev, id))
-      return true;
-    if (!strcmp(k, hostname) && !dev)
-      return true; /* still being created: its device may be this one */
-    if (!strcmp(k, hostname) && (step_running(o, "create")))
       return true;
   }
   return false;
@@ -1043,6 +1048,31 @@ static void touch_all_orphans(const struct ctx *c, struct keylist *touched) {
 
 /* ---- folding events ----------------------------------------------------------------------------- */
 
+/* The devices a change of Machine name can claim or release: its own, and those named after it. */
+static void touch_related_orphans(const struct ctx *c, const char *name, struct keylist *t) {
+  const json_t *m = json_object_get(json_object_get(c->state, "machines"), name);
+  const char *dev = m ? machine_device(m) : NULL;
+  if (dev) {
+    char *key = xasprintf("o/%s", dev);
+    keylist_add(t, key);
+    free(key);
+  }
+  const char *k;
+  json_t *d;
+  json_object_foreach(json_object_get(c->state, "devices"), k, d) {
+    if (!strcmp(S(d, "hostname"), name)) {
+      char *key = xasprintf("o/%s", k);
+      keylist_add(t, key);
+      free(key);
+    }
+  }
+  json_object_foreach(json_object_get(c->state, "orphans"), k, d) {
+    char *key = xasprintf("o/%s", k);
+    keylist_add(t, key);
+    free(key);
+  }
+}
+
 static void touch(struct keylist *t, const char *scope, const char *name) {
   char *key = xasprintf("%s/%s", scope, name);
   keylist_add(t, key);
@@ -1078,7 +1108,7 @@ static void on_machine(const struct ctx *c, const struct reduce_event *ev, bool 
   if (!deleted)
     touch(t, "c", S(ev->payload, "spec.class.name"));
   free(cls_old);
-  touch_all_orphans(c, t);
+  touch_related_orphans(c, name, t);
 }
 
 static void on_class(const struct ctx *c, const struct reduce_event *ev, bool deleted,
@@ -1195,16 +1225,9 @@ static void on_device(const struct ctx *c, const struct reduce_event *ev, struct
                         json_pack("{s:s,s:s,s:o}", "hostname", S(p, "hostname"), "state", state,
                                   "tags", json_is_array(tags) ? json_deep_copy(tags) : json_array()));
   }
+  /* Its machine: devices are named after their Machine. */
   touch(t, "m", S(p, "hostname"));
   touch(t, "o", id);
-  /* The machine bound to this device, by id. */
-  const char *k;
-  json_t *m;
-  json_object_foreach(json_object_get(c->state, "machines"), k, m) {
-    const char *dev = machine_device(m);
-    if (dev && !strcmp(dev, id))
-      touch(t, "m", k);
-  }
 }
 
 static void on_device_set(const struct ctx *c, const struct reduce_event *ev, struct keylist *t) {
@@ -1324,7 +1347,7 @@ static void on_result(const struct ctx *c, const struct reduce_event *ev, struct
   }
   touch(t, scope, name);
   if (!strcmp(scope, "m"))
-    touch_all_orphans(c, t);
+    touch_related_orphans(c, name, t);
 }
 
 static void on_timer(const struct ctx *c, const struct reduce_event *ev, struct keylist *t) {
