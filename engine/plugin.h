@@ -16,6 +16,7 @@
 struct ev_loop;
 struct kube_config;
 struct health;
+struct executor;
 
 struct run_plugin {
   const char *name;
@@ -32,6 +33,9 @@ struct run_plugin {
   /* Stop and free what start made; safe when start was not called or failed. */
   void (*stop)(void *self);
   void *self;
+  /* Optional: after a successful start, register the handlers of the action kinds the plugin
+   * carries out (e.g. the webhook server's "webhook.shoot-webhooks"); NULL when it has none. */
+  void (*register_actions)(void *self, struct executor *x);
 };
 
 #endif

@@ -4,10 +4,12 @@
 #include "engine/base/common.h"
 #include "run_plugin.h"
 #include "cli_options.h"
+#include "engine/act/executor.h"
 #include "engine/obs/health.h"
 #include "engine/kube/client.h"
 #include "engine/kube/kubeconfig.h"
 #include "server.h"
+#include "engine/base/xalloc.h"
 
 #include <string.h>
 
@@ -18,6 +20,15 @@ struct wh_plugin {
   struct kube_client *seed, *garden;
   struct webhook_server *srv;
   struct health *health;
+  struct shoot_call *calls; /* "webhook.shoot-webhooks" actions in flight */
+};
+
+/* One "webhook.shoot-webhooks" action: create or update the ManagedResource of a shoot. */
+struct shoot_call {
+  struct wh_plugin *p;
+  struct exec_call *call;
+  struct wh_shoot_hooks *h;
+  struct shoot_call *next;
 };
 
 static struct wh_plugin self;
@@ -70,8 +81,71 @@ static enum eng_err wh_start(void *ud, struct ev_loop *loop, const struct kube_c
   return health_add_check(health, HEALTH_READYZ, "webhook-server", wh_ready, p, err);
 }
 
+static void shoot_call_unlink(struct shoot_call *c) {
+  for (struct shoot_call **pp = &c->p->calls; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+}
+
+static void shoot_done(void *ud, enum eng_err rc, const json_t *obj, const struct eng_error *err) {
+  (void)obj;
+  struct shoot_call *c = ud;
+  shoot_call_unlink(c);
+  if (rc == ENG_OK) {
+    struct exec_outcome o = {true, NULL, NULL, NULL, 0, false};
+    executor_done(c->call, &o);
+  } else {
+    struct eng_error e;
+    if (err)
+      e = *err;
+    else
+      eng_error_set(&e, rc, "%s", eng_strerror(rc));
+    struct exec_outcome o = {false, NULL, &e, NULL, 0, eng_err_retryable(rc)};
+    executor_done(c->call, &o);
+  }
+  free(c);
+}
+
+/* "webhook.shoot-webhooks" (target: the ManagedResource extension-controlplane-shoot-webhooks of a
+ * shoot namespace): ship the shoot webhook configuration (an empty one when the shoot webhooks are
+ * disabled) in that namespace, creating the ManagedResource and its Secret when missing. */
+static void shoot_start(void *ud, struct exec_call *call, const struct action *a, bool resolving) {
+  (void)resolving; /* applies are idempotent */
+  struct wh_plugin *p = ud;
+  if (!p->srv || !p->seed || !a->ns || !*a->ns) {
+    struct eng_error e;
+    eng_error_set(&e, ENG_UNAVAILABLE,
+                  "the webhook server is not running; the shoot webhooks of "
+                  "%s cannot be shipped yet",
+                  a->ns ? a->ns : "?");
+    struct exec_outcome o = {false, NULL, &e, NULL, 0, true};
+    executor_done(call, &o);
+    return;
+  }
+  struct shoot_call *c = xcalloc(1, sizeof(*c));
+  c->p = p;
+  c->call = call;
+  c->next = p->calls;
+  p->calls = c;
+  json_t *cfg = webhook_server_shoot_webhook_config(p->srv);
+  c->h = webhook_shoot_webhooks_reconcile(p->set, p->seed, a->ns, cfg, true, shoot_done, c);
+  json_decref(cfg);
+}
+
+static void wh_register_actions(void *ud, struct executor *x) {
+  executor_handle(x, "webhook.shoot-webhooks", shoot_start, ud);
+}
+
 static void wh_stop(void *ud) {
   struct wh_plugin *p = ud;
+  while (p->calls) {
+    struct shoot_call *c = p->calls;
+    p->calls = c->next;
+    webhook_shoot_webhooks_cancel(c->h);
+    free(c);
+  }
   if (p->health)
     health_remove_check(p->health, HEALTH_READYZ, "webhook-server");
   webhook_server_free(p->srv);
@@ -84,8 +158,14 @@ static void wh_stop(void *ud) {
   p->set = set;
 }
 
-static const struct run_plugin plugin = {"webhook-server", wh_options, wh_check, wh_disabled,
-                                         wh_start,         wh_stop,    &self};
+static const struct run_plugin plugin = {.name = "webhook-server",
+                                         .options = wh_options,
+                                         .check = wh_check,
+                                         .disabled = wh_disabled,
+                                         .start = wh_start,
+                                         .stop = wh_stop,
+                                         .self = &self,
+                                         .register_actions = wh_register_actions};
 
 const struct run_plugin *webhook_run_plugin(const struct wh_set *set) {
   self.set = set;

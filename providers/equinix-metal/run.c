@@ -84,7 +84,8 @@ struct app {
   /* ControlPlane: its ManagedResources first, then the ControlPlanes. */
   struct kube_informer *inf_cp, *inf_mr, *inf_ccm;
   bool cp_started;
-  json_t *images; /* the image vector, {name: image} */
+  bool plugin_actions; /* a started plugin carries out actions (webhook.shoot-webhooks) */
+  json_t *images;      /* the image vector, {name: image} */
   bool worker_started;
   struct exec_secret_from *xs;
   struct kube_leader *leader;
@@ -331,6 +332,7 @@ static json_t *start_payload(const struct app *a) {
   json_object_set_new(ctl, "worker", json_deep_copy(cfg));
   json_t *cp = json_deep_copy(cfg);
   json_object_set_new(cp, "images", a->images ? json_incref(a->images) : json_object());
+  json_object_set_new(cp, "shootWebhooks", json_boolean(a->plugin_actions));
   json_object_set_new(ctl, "controlplane", cp);
   json_object_set_new(ctl, "healthcheck",
                       json_pack("{s:I}", "syncPeriodMs", (json_int_t)a->o.hc_period * 1000));
@@ -516,6 +518,10 @@ static int setup_and_run(struct app *a) {
       return EXIT_FAIL;
     }
     a->plugin_started[i] = true;
+    if (p->register_actions) {
+      p->register_actions(p->self, runtime_executor(a->rt));
+      a->plugin_actions = true;
+    }
   }
 
   /* engine.start, then the watches: their first events meet the start's "first sight" rules. */

@@ -92,6 +92,12 @@ static enum eng_err plan_reconcile(const struct ext_plan_in *in, struct ext_step
           image(in, "metallb-controller", "quay.io/metallb/controller:v0.12.1"),
       .img_metallb_speaker = image(in, "metallb-speaker", "quay.io/metallb/speaker:v0.12.1"),
   };
+  /* Gardener's step 1: the shoot webhooks ManagedResource, shipped by the webhook server (it
+   * holds the configuration and its CA bundle) when it runs in this process. */
+  if (jsonx_bool(in->config, "shootWebhooks", false))
+    ext_steps_add_to_own(
+        steps, "shoot-webhooks", "webhook.shoot-webhooks", MR_GK, ns, CP_MR_WEBHOOKS, json_object(),
+        "ship the shoot webhook configuration in the ManagedResource " CP_MR_WEBHOOKS);
   add_apply(steps, "access-secret", "/Secret", cp_access_secret(ns),
             "apply the shoot access Secret " CP_ACCESS_SECRET
             " (the resource manager fills in the token of kube-system/cloud-controller-manager)");
