@@ -198,7 +198,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
   ev_break(a->loop, EVBREAK_ALL);
 }
 
-/* ---- observation -------------------------------------------------------------------------------- */
+/* ---- observation --------------------------------------------------------------------------------
+ */
 
 /* Poll the cluster's devices with the credentials the MachineClasses name. */
 static void class_seen(void *ud, const json_t *obj) {
@@ -515,8 +516,8 @@ static void teardown(struct app *a, int code) {
 }
 
 /* A Go duration flag into ms (0 allowed only when zero_ok). */
-static bool duration_flag(const struct cli_spec *spec, const char *flag, const char *v,
-                          int64_t *ms, bool zero_ok, int *code) {
+static bool duration_flag(const struct cli_spec *spec, const char *flag, const char *v, int64_t *ms,
+                          bool zero_ok, int *code) {
   if (!machine_parse_duration(v, ms) || (!zero_ok && *ms <= 0)) {
     *code = cli_usage_error(spec,
                             "--%s must be a positive Go duration such as 20m, 90s or 1h30m, not "
@@ -619,9 +620,8 @@ int metal_machine_controller(int argc, char **argv) {
       {"machine-safety-orphan-vms-grace", CLI_STRING, &o->orphan_grace, "DURATION",
        "grace period of an unclaimed device before it is deleted (default: the orphan period)",
        NULL},
-      {"machine-safety-apiserver-statuscheck-timeout", CLI_STRING, &o->status_timeout,
-       "DURATION", "accepted for MCM compatibility; the API-server freeze is not implemented",
-       NULL},
+      {"machine-safety-apiserver-statuscheck-timeout", CLI_STRING, &o->status_timeout, "DURATION",
+       "accepted for MCM compatibility; the API-server freeze is not implemented", NULL},
       {"machine-safety-apiserver-statuscheck-period", CLI_STRING, &o->status_period, "DURATION",
        "accepted for MCM compatibility (must be at least the timeout)", NULL},
       {"machine-pv-detach-timeout", CLI_STRING, &o->pv_detach, "DURATION",
@@ -658,8 +658,8 @@ int metal_machine_controller(int argc, char **argv) {
        "accepted for MCM compatibility; watches relist on their own schedule", NULL},
       {"kube-api-content-type", CLI_STRING, &o->kube_content_type, "TYPE",
        "accepted for MCM compatibility; JSON is always used", NULL},
-      {"cloud-provider", CLI_STRING, &o->cloud_provider, "NAME",
-       "accepted for MCM compatibility", NULL},
+      {"cloud-provider", CLI_STRING, &o->cloud_provider, "NAME", "accepted for MCM compatibility",
+       NULL},
       {"profiling", CLI_BOOL, &o->profiling, NULL, "accepted for MCM compatibility", NULL},
       {"contention-profiling", CLI_BOOL, &o->contention_profiling, NULL,
        "accepted for MCM compatibility", NULL},
@@ -699,12 +699,11 @@ int metal_machine_controller(int argc, char **argv) {
     lvl = LOG_DEBUG;
   log_setup(lvl, fmt, 2);
   int code = EXIT_USAGE;
-  if (!duration_flag(&spec, "machine-creation-timeout", o->creation_timeout, &a.ms_creation,
-                     false, &code) ||
+  if (!duration_flag(&spec, "machine-creation-timeout", o->creation_timeout, &a.ms_creation, false,
+                     &code) ||
       !duration_flag(&spec, "machine-health-timeout", o->health_timeout, &a.ms_health, false,
                      &code) ||
-      !duration_flag(&spec, "machine-drain-timeout", o->drain_timeout, &a.ms_drain, false,
-                     &code) ||
+      !duration_flag(&spec, "machine-drain-timeout", o->drain_timeout, &a.ms_drain, false, &code) ||
       !duration_flag(&spec, "machine-safety-orphan-vms-period", o->orphan_period, &a.ms_orphan,
                      false, &code) ||
       !duration_flag(&spec, "machine-safety-apiserver-statuscheck-timeout", o->status_timeout,
@@ -715,12 +714,11 @@ int metal_machine_controller(int argc, char **argv) {
                      true, &code) ||
       !duration_flag(&spec, "machine-evict-retry-interval", o->evict_retry, &a.ms_evict_retry,
                      false, &code) ||
-      !duration_flag(&spec, "leader-elect-lease-duration", o->le_duration, &a.ms_le_duration,
-                     false, &code) ||
+      !duration_flag(&spec, "leader-elect-lease-duration", o->le_duration, &a.ms_le_duration, false,
+                     &code) ||
       !duration_flag(&spec, "leader-elect-renew-deadline", o->le_renew, &a.ms_le_renew, false,
                      &code) ||
-      !duration_flag(&spec, "leader-elect-retry-period", o->le_retry, &a.ms_le_retry, false,
-                     &code))
+      !duration_flag(&spec, "leader-elect-retry-period", o->le_retry, &a.ms_le_retry, false, &code))
     return code;
   int64_t unused;
   if (!duration_flag(&spec, "machine-pv-detach-timeout", o->pv_detach, &unused, true, &code) ||
@@ -728,9 +726,8 @@ int metal_machine_controller(int argc, char **argv) {
       !duration_flag(&spec, "min-resync-period", o->min_resync, &unused, true, &code))
     return code;
   a.ms_grace = a.ms_orphan;
-  if (*o->orphan_grace &&
-      !duration_flag(&spec, "machine-safety-orphan-vms-grace", o->orphan_grace, &a.ms_grace, false,
-                     &code))
+  if (*o->orphan_grace && !duration_flag(&spec, "machine-safety-orphan-vms-grace", o->orphan_grace,
+                                         &a.ms_grace, false, &code))
     return code;
   if (a.ms_exhausted == 0)
     a.ms_exhausted = 600000;

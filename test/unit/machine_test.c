@@ -47,7 +47,8 @@ static void test_userdata(void) {
                                   "abc123.0123456789abcdef", "m-1");
   ASSERT_STR_EQ("t=abc123.0123456789abcdef n=m-1 t2=abc123.0123456789abcdef", u);
   free(u);
-  u = exec_machine_userdata("t=%3C%3CBOOTSTRAP_TOKEN%3E%3E&n=%3C%3CMACHINE_NAME%3E%3E", "a.b", "m 1");
+  u = exec_machine_userdata("t=%3C%3CBOOTSTRAP_TOKEN%3E%3E&n=%3C%3CMACHINE_NAME%3E%3E", "a.b",
+                            "m 1");
   ASSERT_STR_EQ("t=a.b&n=m%201", u);
   free(u);
   u = exec_machine_userdata("nothing to replace", "a.b", "m");
@@ -70,13 +71,14 @@ static void feed(struct decider *d, const char *src, const char *type, const cha
 
 #define NS "shoot--a--b"
 #define CLASS_NOFIN                                                                                \
-  "{\"metadata\":{\"name\":\"c1\",\"namespace\":\"" NS "\",\"uid\":\"u-c1\",\"resourceVersion\":" \
-  "\"5\"},\"providerSpec\":{\"projectID\":\"p\",\"OS\":\"flatcar_stable\",\"machineType\":"       \
-  "\"c3.small.x86\",\"metro\":\"sv\",\"tags\":[\"kubernetes.io/cluster/x\",\"kubernetes.io/role/" \
-  "node\"]},\"secretRef\":{\"name\":\"c1\"},\"credentialsSecretRef\":{\"name\":\"cloudprovider\"}}"
+  "{\"metadata\":{\"name\":\"c1\",\"namespace\":\"" NS "\",\"uid\":\"u-c1\",\"resourceVersion\":"  \
+  "\"5\"},\"providerSpec\":{\"projectID\":\"p\",\"OS\":\"flatcar_stable\",\"machineType\":"        \
+  "\"c3.small.x86\",\"metro\":\"sv\",\"tags\":[\"kubernetes.io/cluster/x\",\"kubernetes.io/role/"  \
+  "node\"]},\"secretRef\":{\"name\":\"c1\"},\"credentialsSecretRef\":{\"name\":\"cloudprovider\"}" \
+  "}"
 #define MACHINE                                                                                    \
-  "{\"metadata\":{\"name\":\"m1\",\"namespace\":\"" NS "\",\"uid\":\"u-m1\",\"resourceVersion\":" \
-  "\"7\",\"creationTimestamp\":\"2026-12-01T00:00:00Z\",\"labels\":{\"name\":\"pool\"}},"           \
+  "{\"metadata\":{\"name\":\"m1\",\"namespace\":\"" NS "\",\"uid\":\"u-m1\",\"resourceVersion\":"  \
+  "\"7\",\"creationTimestamp\":\"2026-12-01T00:00:00Z\",\"labels\":{\"name\":\"pool\"}},"          \
   "\"spec\":{\"class\":{\"kind\":\"MachineClass\",\"name\":\"c1\"}}}"
 
 static bool has_kind(const struct action_list *l, const char *kind, const char *name) {
@@ -108,8 +110,8 @@ static void test_reducer_inert_without_config(void) {
 static void test_reducer_first_steps(void) {
   struct action_list all = {0};
   run_scenario(true, &all);
-  ASSERT(has_kind(&all, "kube.patch", "m1"));  /* the Machine's finalizer */
-  ASSERT(has_kind(&all, "kube.patch", "c1"));  /* the class's finalizer: a Machine uses it */
+  ASSERT(has_kind(&all, "kube.patch", "m1")); /* the Machine's finalizer */
+  ASSERT(has_kind(&all, "kube.patch", "c1")); /* the class's finalizer: a Machine uses it */
   ASSERT(!has_kind(&all, "machine.token.ensure", NULL)); /* the class lacks our finalizer yet */
   ASSERT(!has_kind(&all, "metal.device.create", NULL));
   struct action_list again = {0};

@@ -25,10 +25,10 @@ struct metal_creds;
 struct exec_machine;
 
 struct exec_machine_opts {
-  struct kube_client *seed;            /* class Secrets when not in the cache */
-  struct kube_informer *seed_secrets;  /* watch cache of the namespace's Secrets (may be NULL) */
-  struct kube_client *shoot;           /* the target cluster */
-  struct metal_creds *creds;           /* Metal clients per credentials Secret */
+  struct kube_client *seed;           /* class Secrets when not in the cache */
+  struct kube_informer *seed_secrets; /* watch cache of the namespace's Secrets (may be NULL) */
+  struct kube_client *shoot;          /* the target cluster */
+  struct metal_creds *creds;          /* Metal clients per credentials Secret */
 };
 
 struct exec_machine *exec_machine_new(const struct exec_machine_opts *o);

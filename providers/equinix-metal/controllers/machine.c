@@ -125,7 +125,8 @@ static int64_t parse_time(const char *s) {
 static bool has_str(const json_t *arr, const char *s) {
   size_t i;
   json_t *v;
-  json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s)) return true;
+  json_array_foreach(arr, i,
+                     v) if (json_is_string(v) && !strcmp(json_string_value(v), s)) return true;
   return false;
 }
 
@@ -303,8 +304,8 @@ static int64_t machine_timeout(const struct ctx *c, const json_t *obj, const cha
   int64_t ms;
   json_t *ann = jsonx_path(obj, "metadata.annotations");
   if (!strcmp(spec_key, "creationTimeout")) {
-    const char *a =
-        json_string_value(json_object_get(ann, "node.machine.sapcloud.io/effective-creation-timeout"));
+    const char *a = json_string_value(
+        json_object_get(ann, "node.machine.sapcloud.io/effective-creation-timeout"));
     if (a && machine_parse_duration(a, &ms))
       return ms;
   }
@@ -361,15 +362,14 @@ static void want_status(json_t *m, const struct ctx *c, const char *phase, const
     if (w)
       pat = (int64_t)jsonx_int(w, "pat", c->now);
     else {
-      int64_t t = parse_time(
-          S(json_object_get(m, "obj"), "status.currentStatus.lastUpdateTime"));
+      int64_t t = parse_time(S(json_object_get(m, "obj"), "status.currentStatus.lastUpdateTime"));
       pat = t ? t : c->now;
     }
   }
   json_object_set_new(m, "want",
                       json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:I}", "phase", phase, "pat",
-                                (json_int_t)pat, "desc", desc, "state", state, "type", type,
-                                "code", code ? code : "", "at", (json_int_t)c->now));
+                                (json_int_t)pat, "desc", desc, "state", state, "type", type, "code",
+                                code ? code : "", "at", (json_int_t)c->now));
 }
 
 static bool status_matches(const json_t *obj, const json_t *w) {
@@ -393,9 +393,9 @@ static void plan_status(json_t *m, const struct ctx *c, const char *name, const 
   if (*S(w, "code"))
     json_object_set_new(lo, "errorCode", json_string(S(w, "code")));
   bool timeout_active = !strcmp(phase, "Pending") || !strcmp(phase, "Unknown");
-  json_t *patch = json_pack("{s:{s:o,s:{s:s,s:b,s:s}}}", "status", "lastOperation", lo,
-                            "currentStatus", "phase", phase, "timeoutActive", timeout_active,
-                            "lastUpdateTime", pat);
+  json_t *patch =
+      json_pack("{s:{s:o,s:{s:s,s:b,s:s}}}", "status", "lastOperation", lo, "currentStatus",
+                "phase", phase, "timeoutActive", timeout_active, "lastUpdateTime", pat);
   char *h = canon_hash(w);
   char *step = xasprintf("status-%s", h);
   char *reason = xasprintf("set phase %s, lastOperation %s %s: %s", phase, S(w, "type"),
@@ -409,8 +409,8 @@ static void plan_status(json_t *m, const struct ctx *c, const char *name, const 
 
 /* ---- node health ---------------------------------------------------------------------------- */
 
-static bool node_healthy(const struct ctx *c, const json_t *node, const json_t *mobj,
-                         char *why, size_t whylen) {
+static bool node_healthy(const struct ctx *c, const json_t *node, const json_t *mobj, char *why,
+                         size_t whylen) {
   snprintf(why, whylen, "%s", "");
   if (!node) {
     snprintf(why, whylen, "%s", "the node is not registered");
@@ -420,7 +420,8 @@ static bool node_healthy(const struct ctx *c, const json_t *node, const json_t *
     snprintf(why, whylen, "Ready=%s", *S(node, "ready") ? S(node, "ready") : "Unknown");
     return false;
   }
-  const char *list = json_string_value(json_object_get(json_object_get(mobj, "spec"), "nodeConditions"));
+  const char *list =
+      json_string_value(json_object_get(json_object_get(mobj, "spec"), "nodeConditions"));
   if (!list || !*list)
     list = S(c->cfg, "nodeConditions");
   json_t *bad = json_object_get(node, "conds");
@@ -553,8 +554,7 @@ static void eval_create(json_t *m, const struct ctx *c, const char *name) {
   const char *cname = S(obj, "spec.class.name");
   json_t *centry = json_object_get(json_object_get(c->state, "classes"), cname);
   json_t *cls = json_object_get(centry, "obj");
-  if (!*cname || !cls ||
-      !has_str(jsonx_path(cls, "metadata.finalizers"), MCM_FINALIZER))
+  if (!*cname || !cls || !has_str(jsonx_path(cls, "metadata.finalizers"), MCM_FINALIZER))
     return; /* the class event re-evaluates the machine */
   const char *phase = phase_of(m);
   const char *dev = machine_device(m);
@@ -580,9 +580,9 @@ static void eval_create(json_t *m, const struct ctx *c, const char *name) {
     json_t *tp = json_pack("{s:s,s:s,s:I,s:s}", "machine", name, "tokenID", tid, "expirySeconds",
                            (json_int_t)(ctimeout / 1000), "authExtraGroups",
                            S(c->cfg, "bootstrapTokenAuthExtraGroups"));
-    bool token = plan(m, c, "m", name, uid, "token", "machine.token.ensure", GK_SECRET,
-                      "kube-system", tname, tp,
-                      "create the bootstrap token Secret of the machine in the shoot");
+    bool token =
+        plan(m, c, "m", name, uid, "token", "machine.token.ensure", GK_SECRET, "kube-system", tname,
+             tp, "create the bootstrap token Secret of the machine in the shoot");
     if (token) {
       char *reason = xasprintf("create the Equinix Metal device %s (%s in %s)", name,
                                S(spec, "machineType"), S(spec, "metro"));
@@ -595,8 +595,9 @@ static void eval_create(json_t *m, const struct ctx *c, const char *name) {
     json_t *cs = json_object_get(json_object_get(m, "st"), "create");
     if (jsonx_bool(cs, "fail", false)) {
       const char *code = S(cs, "code");
-      char *d = xasprintf("Cloud provider message - machine codes error: code = [%s] message = [%s]",
-                          *code ? code : "Unknown", S(cs, "err"));
+      char *d =
+          xasprintf("Cloud provider message - machine codes error: code = [%s] message = [%s]",
+                    *code ? code : "Unknown", S(cs, "err"));
       bool late = created && c->now - created > ctimeout;
       want_status(m, c, late ? "Failed" : "CrashLoopBackOff", d, "Failed", "Create",
                   *code ? code : "Unknown");
@@ -665,11 +666,10 @@ static void eval_create(json_t *m, const struct ctx *c, const char *name) {
       free(desc);
       json_object_set_new(m, "joined", json_true());
     } else if (dev_failed || (created && c->now - created >= ctimeout)) {
-      char *desc =
-          dev_failed
-              ? xasprintf("Machine %s failed: %s.", name, why)
-              : xasprintf("Machine %s failed to join the cluster in %" PRId64 " minutes.", name,
-                          ctimeout / 60000);
+      char *desc = dev_failed
+                       ? xasprintf("Machine %s failed: %s.", name, why)
+                       : xasprintf("Machine %s failed to join the cluster in %" PRId64 " minutes.",
+                                   name, ctimeout / 60000);
       /* MCM limits only health-timeout failures (meltdown); a machine that never joined fails. */
       want_status(m, c, "Failed", desc, "Failed", "Create", NULL);
       free(desc);
@@ -701,8 +701,8 @@ static void eval_create(json_t *m, const struct ctx *c, const char *name) {
       char *desc = xasprintf("Machine %s successfully re-joined the cluster", name);
       want_status(m, c, "Running", desc, "Successful", "HealthCheck", NULL);
       free(desc);
-    } else if (c->now - since >= htimeout && !jsonx_bool(json_object_get(obj, "spec"),
-                                                         "disableHealthTimeout", false)) {
+    } else if (c->now - since >= htimeout &&
+               !jsonx_bool(json_object_get(obj, "spec"), "disableHealthTimeout", false)) {
       char *desc = xasprintf("Machine %s health checks failing since last %" PRId64
                              " minutes. Updating machine phase to Failed. Node Conditions: %s",
                              name, htimeout / 60000, why);
@@ -797,8 +797,8 @@ static void eval_delete(json_t *m, const struct ctx *c, const char *name) {
                             jsonx_int(out, "blocked", 0));
         want_status(m, c, "Terminating", d, "Failed", "Delete", NULL);
         free(d);
-        int64_t done_at = (int64_t)jsonx_int(json_object_get(json_object_get(m, "st"), step),
-                                             "doneAt", c->now);
+        int64_t done_at =
+            (int64_t)jsonx_int(json_object_get(json_object_get(m, "st"), step), "doneAt", c->now);
         int64_t next = done_at + cfg_ms(c, "evictRetryMs", 20000);
         if (c->now < next) {
           wake_at(m, c, next);
@@ -810,7 +810,8 @@ static void eval_delete(json_t *m, const struct ctx *c, const char *name) {
   }
   if (!strcmp(stage, "vm")) {
     const char *cname = S(obj, "spec.class.name");
-    json_t *cls = json_object_get(json_object_get(json_object_get(c->state, "classes"), cname), "obj");
+    json_t *cls =
+        json_object_get(json_object_get(json_object_get(c->state, "classes"), cname), "obj");
     const char *dev = machine_device(m);
     char key[33];
     action_key(uid, "machine", "metal.device", name, key);
@@ -822,7 +823,8 @@ static void eval_delete(json_t *m, const struct ctx *c, const char *name) {
     }
     json_t *p = json_pack("{s:s,s:s,s:o,s:s}", "id", dev ? dev : "", "key", key,
                           "credentialsSecretRef", cref, "reason", "the Machine is being deleted");
-    char *reason = xasprintf("delete the Equinix Metal device %s of the Machine", dev ? dev : "(by tag)");
+    char *reason =
+        xasprintf("delete the Equinix Metal device %s of the Machine", dev ? dev : "(by tag)");
     bool done = plan(m, c, "m", name, uid, "delete-device", "metal.device.delete", GK_MACHINE,
                      c->ns, name, p, reason);
     free(reason);
@@ -842,8 +844,9 @@ static void eval_delete(json_t *m, const struct ctx *c, const char *name) {
     machine_token_id(name, tid);
     char *tname = xasprintf("bootstrap-token-%s", tid);
     if (!step_ok(m, "token-delete"))
-      done &= plan(m, c, "m", name, uid, "delete-token", "machine.token.delete", GK_SECRET,
-                   "kube-system", tname, json_object(), "delete the bootstrap token of the machine");
+      done &=
+          plan(m, c, "m", name, uid, "delete-token", "machine.token.delete", GK_SECRET,
+               "kube-system", tname, json_object(), "delete the bootstrap token of the machine");
     free(tname);
     if (!done)
       return;
@@ -932,7 +935,8 @@ static bool secret_used(const struct ctx *c, const char *sname) {
   json_t *o;
   json_object_foreach(json_object_get(c->state, "classes"), k, o) {
     const json_t *obj = json_object_get(o, "obj");
-    if (!strcmp(S(obj, "secretRef.name"), sname) || !strcmp(S(obj, "credentialsSecretRef.name"), sname))
+    if (!strcmp(S(obj, "secretRef.name"), sname) ||
+        !strcmp(S(obj, "credentialsSecretRef.name"), sname))
       return true;
   }
   return false;
@@ -965,7 +969,8 @@ static void eval_secret(const struct ctx *c, const char *sname) {
   plan_timer(e, c, "s", sname, uid, GK_SECRET, sname);
 }
 
-/* ---- orphans ---------------------------------------------------------------------------------- */
+/* ---- orphans ----------------------------------------------------------------------------------
+ */
 
 /* Is device d (id, hostname) claimed by a Machine? */
 static bool claimed(const struct ctx *c, const char *id, const char *hostname) {
@@ -1046,7 +1051,8 @@ static void touch_all_orphans(const struct ctx *c, struct keylist *touched) {
   }
 }
 
-/* ---- folding events ----------------------------------------------------------------------------- */
+/* ---- folding events -----------------------------------------------------------------------------
+ */
 
 /* The devices a change of Machine name can claim or release: its own, and those named after it. */
 static void touch_related_orphans(const struct ctx *c, const char *name, struct keylist *t) {
@@ -1094,7 +1100,8 @@ static void on_machine(const struct ctx *c, const struct reduce_event *ev, bool 
     if (!m) {
       m = json_object();
       json_object_set_new(ms, name, m);
-    } else if (strcmp(S(json_object_get(m, "obj"), "metadata.uid"), S(ev->payload, "metadata.uid"))) {
+    } else if (strcmp(S(json_object_get(m, "obj"), "metadata.uid"),
+                      S(ev->payload, "metadata.uid"))) {
       /* Another Machine of the same name: start over. */
       json_object_clear(m);
     }
@@ -1133,7 +1140,8 @@ static void on_class(const struct ctx *c, const struct reduce_event *ev, bool de
     /* The credentials of the cluster (for orphan deletion). */
     json_t *cref = json_object_get(ev->payload, "credentialsSecretRef");
     if (json_is_object(cref) && *S(cref, "name"))
-      json_object_set_new(obj_child(c->state, "cfg"), "credentialsSecretRef", ref_json(cref, c->ns));
+      json_object_set_new(obj_child(c->state, "cfg"), "credentialsSecretRef",
+                          ref_json(cref, c->ns));
   }
   touch(t, "c", name);
   const char *k;
@@ -1160,7 +1168,8 @@ static void on_secret(const struct ctx *c, const struct reduce_event *ev, bool d
     json_object_set_new(e, "meta",
                         json_pack("{s:s,s:s,s:s,s:o,s:s}", "name", S(md, "name"), "uid",
                                   S(md, "uid"), "resourceVersion", S(md, "resourceVersion"),
-                                  "finalizers", json_is_array(fins) ? json_deep_copy(fins) : json_array(),
+                                  "finalizers",
+                                  json_is_array(fins) ? json_deep_copy(fins) : json_array(),
                                   "deletionTimestamp", S(md, "deletionTimestamp")));
   }
   touch(t, "s", ev->name);
@@ -1223,7 +1232,8 @@ static void on_device(const struct ctx *c, const struct reduce_event *ev, struct
     json_t *tags = json_object_get(p, "tags");
     json_object_set_new(ds, id,
                         json_pack("{s:s,s:s,s:o}", "hostname", S(p, "hostname"), "state", state,
-                                  "tags", json_is_array(tags) ? json_deep_copy(tags) : json_array()));
+                                  "tags",
+                                  json_is_array(tags) ? json_deep_copy(tags) : json_array()));
   }
   /* Its machine: devices are named after their Machine. */
   touch(t, "m", S(p, "hostname"));
@@ -1384,8 +1394,8 @@ static void m_apply(const struct reducer *r, json_t *state, const struct reduce_
   }
   if (!jsonx_bool(state, "on", false))
     return;
-  struct ctx c = {state, json_object_get(state, "cfg"), S(json_object_get(state, "cfg"), "namespace"),
-                  ev->recorded_ms};
+  struct ctx c = {state, json_object_get(state, "cfg"),
+                  S(json_object_get(state, "cfg"), "namespace"), ev->recorded_ms};
   struct keylist t = {0};
   if (!strcmp(src, "executor") && !strcmp(type, "executor.result")) {
     if (!strcmp(S(ev->payload, "controller"), MACHINE_CONTROLLER))
@@ -1479,5 +1489,5 @@ static void m_keys(const struct reducer *r, const json_t *state, struct keylist 
   }
 }
 
-const struct reducer metal_machine_reducer = {MACHINE_CONTROLLER, NULL, m_init, m_apply, m_desire,
-                                              m_keys};
+const struct reducer metal_machine_reducer = {MACHINE_CONTROLLER, NULL,  m_init, m_apply,
+                                              m_desire,           m_keys};
