@@ -67,7 +67,7 @@ static void push(struct fielderr_list *l, char *item) {
 static void add(struct fielderr_list *l, enum fielderr_type t, const char *path,
                 const json_t *value, const char *detail) {
   struct buf b;
-  buf_init(&b, SIZE_MAX);
+  buf_init(&b, BUF_MAX_DERIVED);
   if (buf_printf(&b, "%s: %s", path, type_text(t))) {
   }
   if (t == FIELDERR_INVALID || t == FIELDERR_NOTSUPPORTED || t == FIELDERR_DUPLICATE ||
@@ -99,7 +99,7 @@ void fielderr_add(struct fielderr_list *l, enum fielderr_type t, const char *pat
 void fielderr_add_unsupported(struct fielderr_list *l, const char *path, const json_t *value,
                               const char *const *supported, size_t nsupported) {
   struct buf b;
-  buf_init(&b, SIZE_MAX);
+  buf_init(&b, BUF_MAX_DERIVED);
   if (buf_appends(&b, "supported values: ")) {
   }
   for (size_t i = 0; i < nsupported; i++) {
@@ -118,7 +118,7 @@ char *fielderr_message(const struct fielderr_list *l) {
   if (l->n == 1)
     return xstrdup(l->items[0]);
   struct buf b;
-  buf_init(&b, SIZE_MAX);
+  buf_init(&b, BUF_MAX_DERIVED);
   for (size_t i = 0; i < l->n; i++) {
     if (buf_printf(&b, "%s%s", i ? ", " : "[", l->items[i])) {
     }

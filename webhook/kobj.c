@@ -104,8 +104,8 @@ static char *join(const json_t *parts, const char *prefix, const char *sep) {
   json_t *e;
   json_array_foreach(parts, i, e) n += json_string_length(e) + strlen(sep);
   char *out = xmalloc(n);
-  strcpy(out, prefix);
   size_t o = strlen(prefix);
+  memcpy(out, prefix, o + 1);
   json_array_foreach(parts, i, e) {
     if (i > 0) {
       memcpy(out + o, sep, strlen(sep));

@@ -184,7 +184,7 @@ void sdunit_release(struct sdunit *u) {
 
 char *sdunit_serialize(const struct sdunit *u) {
   struct buf out;
-  buf_init(&out, SIZE_MAX);
+  buf_init(&out, BUF_MAX_DERIVED);
   bool *done = xcalloc(u->n ? u->n : 1, sizeof(bool));
   bool first = true;
   for (size_t i = 0; i < u->n; i++) {
@@ -271,7 +271,7 @@ void cmdline_ensure_prefix(struct cmdline *c, const char *prefix, const char *va
 
 char *cmdline_join(const struct cmdline *c, size_t n, const char *sep) {
   struct buf out;
-  buf_init(&out, SIZE_MAX);
+  buf_init(&out, BUF_MAX_DERIVED);
   for (size_t i = 0; i < c->argc; i++) {
     if (i > 0)
       if (buf_appends(&out, (c->argc <= n || i < n) ? " " : (n == 0 || i > n) ? sep : " ")) {

@@ -14,7 +14,7 @@ void buf_init(struct buf *b, size_t max) {
   b->data = NULL;
   b->len = 0;
   b->cap = 0;
-  b->max = max;
+  b->max = max > BUF_MAX_ANY ? BUF_MAX_ANY : max;
 }
 
 void buf_release(struct buf *b) {
@@ -30,7 +30,10 @@ void buf_reset(struct buf *b) {
 }
 
 static enum eng_err buf_grow(struct buf *b, size_t extra) {
-  if (extra > b->max || b->len > b->max - extra)
+  /* With max <= BUF_MAX_ANY (far below SIZE_MAX) and len <= max, neither the subtraction nor
+   * len + extra + 1 below can wrap, whatever a caller stored in b->max. */
+  size_t max = b->max > BUF_MAX_ANY ? BUF_MAX_ANY : b->max;
+  if (b->len > max || extra > max - b->len)
     return ENG_TOOLARGE;
   size_t need = b->len + extra + 1;
   if (need <= b->cap)

@@ -22,7 +22,13 @@ struct buf {
 #define BUF_MAX_HTTP_BODY   (64u * 1024 * 1024) /* any API response body */
 #define BUF_MAX_WATCH_EVENT (16u * 1024 * 1024) /* one watch event line */
 #define BUF_MAX_SMALL       (1u * 1024 * 1024)  /* config files, headers */
+/* Text built from input that is already in memory and capped by one of the limits above
+ * (journal rows, scrubbed log lines, responses and messages derived from a request). */
+#define BUF_MAX_DERIVED (256u * 1024 * 1024)
+/* No buffer is larger: buf_init() lowers any greater max (SIZE_MAX included) to this. */
+#define BUF_MAX_ANY BUF_MAX_DERIVED
 
+/* max above BUF_MAX_ANY is lowered to BUF_MAX_ANY: there is no unbounded buffer. */
 void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b);
 void buf_reset(struct buf *b); /* len = 0, keeps memory */

@@ -647,8 +647,9 @@ static int emit_value(yaml_emitter_t *e, const json_t *v) {
       if (strtod(num, NULL) == d)
         break;
     }
-    if (!strpbrk(num, ".eEn"))
-      strcat(num, ".0");
+    size_t nl = strlen(num);
+    if (!strpbrk(num, ".eEn") && nl + 2 < sizeof(num))
+      memcpy(num + nl, ".0", 3);
     return emit_scalar(e, num, strlen(num), false);
   }
   case JSON_TRUE:

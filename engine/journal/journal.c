@@ -235,7 +235,7 @@ enum eng_err journal_row_append(struct buf *b, int64_t seq, int64_t recorded_ms,
 char *journal_row_bytes(int64_t seq, int64_t recorded_ms, const char *const strs[JS__COUNT],
                         const char *payload, size_t payload_len, size_t *len) {
   struct buf b;
-  buf_init(&b, SIZE_MAX / 2);
+  buf_init(&b, BUF_MAX_DERIVED);
   if (journal_row_append(&b, seq, recorded_ms, strs, payload, payload_len) != ENG_OK) {
     buf_release(&b);
     return NULL; /* an identity string is not UTF-8: no canonical form */
@@ -579,7 +579,7 @@ const char *journal_id(const struct journal *j) { return j->id; }
 
 char *journal_clean_json(const json_t *v, enum redact_hint hint) {
   struct buf b;
-  buf_init(&b, SIZE_MAX / 2);
+  buf_init(&b, BUF_MAX_DERIVED);
   enum eng_err e = journal_clean_append(&b, v, hint);
   if (e) {
     buf_release(&b);

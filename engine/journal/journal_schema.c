@@ -270,7 +270,7 @@ static enum eng_err init_meta(struct journal *j, struct eng_error *err) {
 static enum eng_err migrate(struct journal *j, struct eng_error *err) {
   for (size_t i = 0; i < schema_sql_count; i++) {
     int want = (int)i + 1;
-    if (atoi(schema_sql_files[i].name) != want)
+    if (strtol(schema_sql_files[i].name, NULL, 10) != want)
       return eng_error_set(err, ENG_INTERNAL,
                            "built-in schema file %s is out of sequence (expected number %04d)",
                            schema_sql_files[i].name, want);

@@ -519,11 +519,11 @@ struct metrics_metric *metrics_find(struct metrics_registry *r, const char *name
 
 void metrics_format_value(double v, char out[32]) {
   if (isnan(v)) {
-    strcpy(out, "NaN");
+    snprintf(out, 32, "NaN");
     return;
   }
   if (isinf(v)) {
-    strcpy(out, v > 0 ? "+Inf" : "-Inf");
+    snprintf(out, 32, "%s", v > 0 ? "+Inf" : "-Inf");
     return;
   }
   /* Integers (bucket counts, most counters) without the round-trip search. */

@@ -178,7 +178,7 @@ static bool open_fds(void *ud, double *v) {
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] == '.')
       continue;
-    if (atoi(e->d_name) == own)
+    if (strtol(e->d_name, NULL, 10) == own)
       continue; /* the descriptor of this very listing */
     n++;
   }

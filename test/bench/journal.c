@@ -178,7 +178,7 @@ int main(void) {
   if (!mkdtemp(dir))
     die("mkdtemp", dir);
   const char *sc = getenv("EQXM_BENCH_SCALE");
-  int scale = sc && atoi(sc) > 0 ? atoi(sc) : 1;
+  int scale = sc && strtol(sc, NULL, 10) > 0 ? (int)strtol(sc, NULL, 10) : 1;
   make_payload();
   const struct {
     int batch, n;

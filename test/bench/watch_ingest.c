@@ -177,8 +177,8 @@ int main(void) {
   xalloc_init();
   size_t n = 100000;
   const char *env = getenv("EQXM_BENCH_EVENTS");
-  if (env && atol(env) > 0)
-    n = (size_t)atol(env);
+  if (env && strtol(env, NULL, 10) > 0)
+    n = (size_t)strtol(env, NULL, 10);
   size_t len;
   char *stream = generate(n, &len);
   printf("watch_ingest: %zu events, %.1f MiB stream, %d-byte chunks\n", n, (double)len / 1048576.0,

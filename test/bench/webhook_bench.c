@@ -76,7 +76,7 @@ int main(void) {
   xalloc_init();
   const char *root = getenv("EQXM_ROOT") ? getenv("EQXM_ROOT") : ".";
   const char *cases[] = {"controlplane-osc-reconcile", "controlplane-kube-apiserver"};
-  int scale = getenv("EQXM_BENCH_SCALE") ? atoi(getenv("EQXM_BENCH_SCALE")) : 1;
+  int scale = getenv("EQXM_BENCH_SCALE") ? (int)strtol(getenv("EQXM_BENCH_SCALE"), NULL, 10) : 1;
   struct eng_error err;
   json_t *cluster = jsonx_parse(cluster_json, strlen(cluster_json), "cluster", &err);
   int rc = 0;

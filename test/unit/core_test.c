@@ -37,6 +37,19 @@ static void test_buf_cap(void) {
   buf_release(&b);
 }
 
+/* A cap of SIZE_MAX is lowered to BUF_MAX_ANY, and a length near SIZE_MAX cannot wrap the check. */
+static void test_buf_no_unbounded(void) {
+  struct buf b;
+  buf_init(&b, SIZE_MAX);
+  ASSERT_EQ(BUF_MAX_ANY, b.max);
+  ASSERT_EQ(ENG_OK, buf_appends(&b, "ab"));
+  b.max = SIZE_MAX; /* even a hand-set cap must not let len + extra + 1 wrap to 0 */
+  ASSERT_EQ(ENG_TOOLARGE, buf_append(&b, "x", SIZE_MAX - 2));
+  ASSERT_EQ(ENG_TOOLARGE, buf_append(&b, "x", SIZE_MAX));
+  ASSERT_EQ(2, b.len);
+  buf_release(&b);
+}
+
 static void test_buf_printf_long(void) {
   struct buf b;
   buf_init(&b, 4096);
@@ -249,6 +262,7 @@ int main(void) {
   xalloc_init();
   TEST(test_buf_cap);
   TEST(test_buf_printf_long);
+  TEST(test_buf_no_unbounded);
   TEST(test_b64_roundtrip);
   TEST(test_b64_strict_padding);
   TEST(test_timefmt);

@@ -84,11 +84,10 @@ static void test_addr_parse(void) {
   /* A host that fills the field exactly is refused, not cut or overrun (found by fuzzing). */
   char longhost[HTTPD_HOST_MAX + 8];
   memset(longhost, 'h', sizeof(longhost));
-  strcpy(longhost + HTTPD_HOST_MAX, ":80");
+  memcpy(longhost + HTTPD_HOST_MAX, ":80", 4);
   ASSERT_EQ(ENG_USAGE, httpd_addr_parse("--x", longhost, NULL, &a, &err));
   ASSERT_CONTAINS(err.msg, "too long");
-  longhost[HTTPD_HOST_MAX - 1] = '\0';
-  strcat(longhost, ":80");
+  memcpy(longhost + HTTPD_HOST_MAX - 1, ":80", 4);
   ASSERT_EQ(ENG_OK, httpd_addr_parse("--x", longhost, NULL, &a, &err));
   ASSERT_EQ(HTTPD_HOST_MAX - 1, strlen(a.host));
   ASSERT_EQ(ENG_USAGE, httpd_addr_parse("--x", "::1:80", NULL, &a, &err));
@@ -543,17 +542,16 @@ FIXTURE_TEST(test_malformed_requests) {
   char many[8000] = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
   for (int i = 0; i < HTTPD_MAX_HEADERS + 1; i++)
     snprintf(many + strlen(many), sizeof(many) - strlen(many), "X-%d: y\r\n", i);
-  strcat(many, "\r\n");
+  snprintf(many + strlen(many), sizeof(many) - strlen(many), "\r\n");
   expect_status(many, 0, "HTTP/1.1 431 ");
 }
 
 FIXTURE_TEST(test_oversized_header) {
   /* A header over the cap, then more: 431 and close, even though the client keeps writing. */
   static char big[HTTPD_MAX_HEADER_BYTES + 4096];
-  strcpy(big, "GET /metrics HTTP/1.1\r\nHost: t\r\nX-Big: ");
-  size_t l = strlen(big);
+  size_t l = (size_t)snprintf(big, sizeof(big), "GET /metrics HTTP/1.1\r\nHost: t\r\nX-Big: ");
   memset(big + l, 'a', HTTPD_MAX_HEADER_BYTES + 1000);
-  strcpy(big + l + HTTPD_MAX_HEADER_BYTES + 1000, "\r\n\r\n");
+  memcpy(big + l + HTTPD_MAX_HEADER_BYTES + 1000, "\r\n\r\n", 5);
   struct raw r = {.port = httpd_port(fx.srv)};
   r.parts[0] = big;
   run_raw(&r);
@@ -561,11 +559,11 @@ FIXTURE_TEST(test_oversized_header) {
   ASSERT_CONTAINS(r.resp, "Connection: close\r\n");
   /* Just under the cap is fine. */
   memset(big, 0, sizeof(big));
-  strcpy(big, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Big: ");
-  l = strlen(big);
+  l = (size_t)snprintf(big, sizeof(big),
+                       "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Big: ");
   size_t fill = HTTPD_MAX_HEADER_BYTES - l - 4;
   memset(big + l, 'a', fill);
-  strcpy(big + l + fill, "\r\n\r\n");
+  memcpy(big + l + fill, "\r\n\r\n", 5);
   ASSERT_EQ(HTTPD_MAX_HEADER_BYTES, strlen(big));
   struct raw ok = {.port = httpd_port(fx.srv)};
   ok.parts[0] = big;

@@ -102,10 +102,10 @@ static void test_refusals(void) {
   big[sizeof(big) - 1] = '\0';
   expect_error(big, 431, "too large");
   char *many = malloc(8192);
-  strcpy(many, "GET / HTTP/1.1\r\nHost: x\r\n");
+  size_t ml = (size_t)snprintf(many, 8192, "GET / HTTP/1.1\r\nHost: x\r\n");
   for (int i = 0; i < 70; i++)
-    strcat(many, "A: b\r\n");
-  strcat(many, "\r\n");
+    ml += (size_t)snprintf(many + ml, 8192 - ml, "A: b\r\n");
+  snprintf(many + ml, 8192 - ml, "\r\n");
   struct httpreq_limits wide = {8192, 10};
   struct httpreq r;
   ASSERT_EQ(HTTPREQ_ERROR, httpreq_parse(many, strlen(many), &wide, &r));
@@ -113,7 +113,7 @@ static void test_refusals(void) {
   free(many);
   char target[2100] = "GET /";
   memset(target + 5, 'x', 2060);
-  strcpy(target + 2065, " HTTP/1.1\r\nHost: x\r\n\r\n");
+  snprintf(target + 2065, sizeof(target) - 2065, " HTTP/1.1\r\nHost: x\r\n\r\n");
   struct httpreq_limits big_hdr = {8192, 10};
   ASSERT_EQ(HTTPREQ_ERROR, httpreq_parse(target, strlen(target), &big_hdr, &r));
   ASSERT_EQ(414, r.status);

@@ -218,12 +218,12 @@ static int page_of(const char *path) {
   const char *p = strstr(path, "page=");
   while (p && p > path && p[-1] == '_') /* skip per_page= */
     p = strstr(p + 1, "page=");
-  return p ? atoi(p + 5) : 1;
+  return p ? (int)strtol(p + 5, NULL, 10) : 1;
 }
 
 static int per_page_of(const char *path) {
   const char *p = strstr(path, "per_page=");
-  return p ? atoi(p + 9) : 10;
+  return p ? (int)strtol(p + 9, NULL, 10) : 10;
 }
 
 /* ---- handlers ---- */

@@ -83,9 +83,9 @@ static void test_error_text_huge(void) {
   free(b);
   size_t m = 100000;
   b = xmalloc(m + 32);
-  strcpy(b, "{\"error\":\"");
+  memcpy(b, "{\"error\":\"", 10);
   memset(b + 10, 'y', m);
-  strcpy(b + 10 + m, "\\n\\u0001\"}");
+  memcpy(b + 10 + m, "\\n\\u0001\"}", 11);
   t = metal_error_text(b, strlen(b));
   ASSERT(strlen(t) <= METAL_ERR_SNIPPET + 3);
   ASSERT(!strchr(t, '\n'));

@@ -154,7 +154,7 @@ static void test_oversized_event(void) {
   kube_watchdec_init(&d, 1000);
   char *one = xcalloc(1, 3100);
   memcpy(one, big, sizeof(big));
-  strcat(one, "\"}}");
+  memcpy(one + strlen(one), "\"}}", 4);
   ASSERT_EQ(ENG_TOOLARGE, kube_watchdec_feed(&d, one, strlen(one), collect_fn, &got, &err));
   kube_watchdec_release(&d);
   free(one);

@@ -326,10 +326,15 @@ static char *failed_machines_message(const json_t *mds, const json_t *names) {
     for (size_t k = 0; k < items.n; k++)
       len += strlen(items.v[k]) + 2;
     char *joined = xcalloc(1, len);
+    size_t o = 0;
     for (size_t k = 0; k < items.n; k++) {
-      if (k)
-        strcat(joined, ", ");
-      strcat(joined, items.v[k]);
+      if (k) {
+        memcpy(joined + o, ", ", 2);
+        o += 2;
+      }
+      size_t il = strlen(items.v[k]);
+      memcpy(joined + o, items.v[k], il);
+      o += il;
     }
     out = xasprintf("machine(s) failed: %zu errors occurred: [%s]", items.n, joined);
     free(joined);

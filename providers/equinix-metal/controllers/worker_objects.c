@@ -290,10 +290,14 @@ static void machine_configuration(const json_t *pool, json_t *spec) {
     json_t *c;
     json_array_foreach(v, i, c) len += strlen(json_is_string(c) ? json_string_value(c) : "") + 1;
     char *joined = xcalloc(1, len);
+    size_t o = 0;
     json_array_foreach(v, i, c) {
       if (i)
-        strcat(joined, ",");
-      strcat(joined, json_is_string(c) ? json_string_value(c) : "");
+        joined[o++] = ',';
+      const char *cs = json_is_string(c) ? json_string_value(c) : "";
+      size_t cl = strlen(cs);
+      memcpy(joined + o, cs, cl);
+      o += cl;
     }
     json_object_set_new(spec, "nodeConditions", json_string(joined));
     free(joined);

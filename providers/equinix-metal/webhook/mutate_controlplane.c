@@ -166,16 +166,17 @@ static char *joined_networks(const char *cidrs) {
   for (size_t i = 0; i < k; i++)
     len += strlen(parts[i]) + 1;
   char *out = xmalloc(len);
-  out[0] = '\0';
-  bool first = true;
+  size_t o = 0;
   for (size_t i = 0; i < k; i++) {
     if (i > 0 && !strcmp(parts[i], parts[i - 1]))
       continue;
-    if (!first)
-      strcat(out, ",");
-    strcat(out, parts[i]);
-    first = false;
+    if (o)
+      out[o++] = ',';
+    size_t pl = strlen(parts[i]);
+    memcpy(out + o, parts[i], pl);
+    o += pl;
   }
+  out[o] = '\0';
   free(parts);
   free(copy);
   return out;
