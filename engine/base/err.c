@@ -49,6 +49,26 @@ bool eng_err_retryable(enum eng_err e) {
   }
 }
 
+/* Cut s (of length n) so it does not end inside a UTF-8 sequence; returns the new length. */
+static size_t utf8_trim(char *s, size_t n) {
+  size_t lead = n;
+  while (lead > 0 && lead > n - 4 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+    lead--;
+  if (lead == 0)
+    return n;
+  unsigned char c = (unsigned char)s[lead - 1];
+  size_t want = c < 0x80             ? 1
+                : (c & 0xE0) == 0xC0 ? 2
+                : (c & 0xF0) == 0xE0 ? 3
+                : (c & 0xF8) == 0xF0 ? 4
+                                     : 1;
+  if (n - (lead - 1) < want) {
+    s[lead - 1] = '\0';
+    return lead - 1;
+  }
+  return n;
+}
+
 void eng_error_clear(struct eng_error *err) {
   if (!err)
     return;
@@ -66,8 +86,10 @@ enum eng_err eng_error_set(struct eng_error *err, enum eng_err code, const char 
   err->retry_after_ms = -1;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+  int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
   va_end(ap);
+  if (n >= (int)sizeof(err->msg)) /* cut: never inside a UTF-8 sequence (jansson drops such text) */
+    utf8_trim(err->msg, sizeof(err->msg) - 1);
   return code;
 }
 
@@ -90,9 +112,12 @@ enum eng_err eng_error_prefix(struct eng_error *err, const char *fmt, ...) {
     memcpy(joined + n, err->msg, ol);
     n += ol;
   }
-  if (n >= sizeof(err->msg))
+  bool cut = n >= sizeof(err->msg);
+  if (cut)
     n = sizeof(err->msg) - 1;
   memcpy(err->msg, joined, n);
   err->msg[n] = '\0';
+  if (cut)
+    utf8_trim(err->msg, n);
   return err->code;
 }

@@ -50,6 +50,31 @@ static void test_buf_no_unbounded(void) {
   buf_release(&b);
 }
 
+/* A message cut at ENG_ERROR_MSG_MAX never ends inside a UTF-8 sequence (jansson would drop it). */
+static void test_error_utf8_cut(void) {
+  char big[2 * ENG_ERROR_MSG_MAX];
+  for (int shift = 0; shift < 4; shift++) {
+    memset(big, 'a', (size_t)shift);
+    size_t o = (size_t)shift;
+    while (o + 3 < sizeof(big) - 1) {
+      memcpy(big + o, "\xe2\x82\xac", 3); /* the euro sign */
+      o += 3;
+    }
+    big[o] = '\0';
+    struct eng_error err;
+    eng_error_set(&err, ENG_INVALID, "%s", big);
+    json_t *s = json_string(err.msg);
+    ASSERT_MSG(s != NULL, "shift %d: the cut message is not valid UTF-8", shift);
+    json_decref(s);
+    eng_error_set(&err, ENG_INVALID, "x");
+    eng_error_prefix(&err, "%s", big);
+    s = json_string(err.msg);
+    ASSERT_MSG(s != NULL, "shift %d: the cut prefixed message is not valid UTF-8", shift);
+    ASSERT(strlen(err.msg) >= ENG_ERROR_MSG_MAX - 4);
+    json_decref(s);
+  }
+}
+
 static void test_buf_printf_long(void) {
   struct buf b;
   buf_init(&b, 4096);
@@ -263,6 +288,7 @@ int main(void) {
   TEST(test_buf_cap);
   TEST(test_buf_printf_long);
   TEST(test_buf_no_unbounded);
+  TEST(test_error_utf8_cut);
   TEST(test_b64_roundtrip);
   TEST(test_b64_strict_padding);
   TEST(test_timefmt);
