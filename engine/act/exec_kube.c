@@ -3,6 +3,7 @@
  */
 #include "engine/base/common.h"
 #include "engine/act/exec_kube.h"
+#include "engine/base/b64.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/xalloc.h"
 
@@ -186,8 +187,27 @@ static void start_write(void *ud, struct exec_call *call, const struct action *a
                                  jsonx_str(a->params, "propagationPolicy")};
     kc->kc = kube_delete(k->c, r, a->ns, a->name, &o, write_done, kc);
   } else {
-    kc->kc =
-        kube_apply(k->c, r, a->ns, a->name, obj, EXEC_KUBE_FIELD_MANAGER, true, write_done, kc);
+    /* params.manifests {key: object}: data of a Secret made here, each object as canonical JSON
+     * in base64, so that the journal holds the objects and not a Secret's data (which it would
+     * keep only as digests, e.g. in snapshots of the desired actions). */
+    json_t *manifests = json_object_get(a->params, "manifests"), *full = NULL;
+    if (json_is_object(manifests)) {
+      full = json_deep_copy(obj);
+      json_t *data = json_object();
+      const char *key;
+      json_t *m;
+      json_object_foreach(manifests, key, m) {
+        char *text = jsonx_canonical(m);
+        char *enc = b64_encode(text, strlen(text));
+        json_object_set_new(data, key, json_string(enc));
+        free(enc);
+        free(text);
+      }
+      json_object_set_new(full, "data", data);
+    }
+    kc->kc = kube_apply(k->c, r, a->ns, a->name, full ? full : obj, EXEC_KUBE_FIELD_MANAGER, true,
+                        write_done, kc);
+    json_decref(full);
   }
 }
 

@@ -15,7 +15,9 @@ import sys
 
 ROOT = os.environ.get("EQXM_ROOT", ".")
 sys.path.insert(0, os.path.join(ROOT, "test/lib"))
-from e2e import Env, last_op  # noqa: E402
+import subprocess  # noqa: E402
+
+from e2e import BIN, Env, last_op  # noqa: E402
 from tap import Tap  # noqa: E402
 from workerenv import diff, normalise, wait  # noqa: E402
 
@@ -201,6 +203,15 @@ try:
          diag=(current, left))
     t.eq([], get(MRS)["items"], "no ManagedResource is left")
     t.eq(0, c.stop(), "the controller stops cleanly (exit 0; under ASan: no leak)")
+    p = subprocess.run([BIN, "journal", "export", "--type", "engine.action", env.journal], capture_output=True,
+                       text=True, timeout=60)
+    acts = [json.loads(l)["payload"]["action"] for l in p.stdout.splitlines() if l.strip().startswith("{")]
+    mr_secret_acts = [a for a in acts if a.get("kind") == "kube.apply" and (a.get("target") or {}).get("name", "").startswith("extension-controlplane-seed-")]
+    t.ok(mr_secret_acts and all("data" not in a["params"]["object"] and
+                                any(k.startswith("deployment__") for k in a["params"].get("manifests", {}))
+                                for a in mr_secret_acts),
+         "the journal holds the ManagedResource objects as manifests, not as Secret data (kept only as digests)",
+         diag=(p.returncode, p.stderr[-500:], [a.get("params", {}).keys() for a in mr_secret_acts][:2]))
     rc, out = env.replay_check()
     t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
 finally:

@@ -51,13 +51,17 @@ static void add_apply(struct ext_step_list *steps, const char *step, const char 
 
 static void add_mr(struct ext_step_list *steps, const char *ns, const char *mr, bool seed,
                    json_t *objects, const char *what) {
-  json_t *secret, *m;
-  cp_managed_resource(ns, mr, seed, objects, &secret, &m);
+  json_t *secret, *manifests, *m;
+  cp_managed_resource(ns, mr, seed, objects, &secret, &manifests, &m);
   char *step = xasprintf("secret-%s", mr);
   char *reason = xasprintf("apply the Secret %s with the %zu object(s) of the ManagedResource %s "
                            "(%s)",
                            jsonx_str(secret, "metadata.name"), json_array_size(objects), mr, what);
-  add_apply(steps, step, "/Secret", secret, reason);
+  json_t *p = json_object();
+  json_object_set_new(p, "object", secret);
+  json_object_set_new(p, "manifests", manifests);
+  ext_steps_add_to_own(steps, step, "kube.apply", "/Secret", ns, jsonx_str(secret, "metadata.name"),
+                       p, reason);
   free(step);
   free(reason);
   step = xasprintf("managedresource-%s", mr);

@@ -30,11 +30,13 @@ json_t *cp_access_secret(const char *ns);
 
 /*
  * The Secret carrying objects for the ManagedResource mr (data keys
- * "<kind>__<namespace>__<name>.json", lower-case kind, one JSON document each),
- * immutable and named "<mr>-<first 8 hex digits of SHA-256 over its data>", and
- * the ManagedResource referencing it (class "seed" when seed_class). Both new.
+ * "<kind>__<namespace>__<name>.json", lower-case kind, one canonical JSON document
+ * each), immutable and named "<mr>-<first 8 hex digits of SHA-256 over its data>",
+ * without its data: *manifests_out maps each data key to its object (kube.apply
+ * params.manifests; the executor encodes them). And the ManagedResource referencing
+ * it (class "seed" when seed_class). All new.
  */
 void cp_managed_resource(const char *ns, const char *mr, bool seed_class, const json_t *objects,
-                         json_t **secret_out, json_t **mr_out);
+                         json_t **secret_out, json_t **manifests_out, json_t **mr_out);
 
 #endif

@@ -519,8 +519,8 @@ static char *b64(const char *s, size_t n) {
 }
 
 void cp_managed_resource(const char *ns, const char *mr, bool seed_class, const json_t *objects,
-                         json_t **secret_out, json_t **mr_out) {
-  json_t *data = json_object();
+                         json_t **secret_out, json_t **manifests_out, json_t **mr_out) {
+  json_t *data = json_object(), *manifests = json_object();
   size_t i;
   json_t *o;
   json_array_foreach(objects, i, o) {
@@ -533,6 +533,7 @@ void cp_managed_resource(const char *ns, const char *mr, bool seed_class, const 
     char *doc = jsonx_canonical(o);
     char *enc = b64(doc, strlen(doc));
     json_object_set_new(data, key, json_string(enc));
+    json_object_set(manifests, key, o);
     free(enc);
     free(doc);
     free(key);
@@ -548,7 +549,7 @@ void cp_managed_resource(const char *ns, const char *mr, bool seed_class, const 
   set_label(s, "resources.gardener.cloud/garbage-collectable-reference", "true");
   json_object_set_new(s, "type", json_string("Opaque"));
   json_object_set_new(s, "immutable", json_true());
-  json_object_set_new(s, "data", data);
+  json_decref(data);
 
   json_t *m = obj("resources.gardener.cloud/v1alpha1", "ManagedResource", mr, ns);
   if (!seed_class)
@@ -561,5 +562,6 @@ void cp_managed_resource(const char *ns, const char *mr, bool seed_class, const 
   json_object_set_new(m, "spec", spec);
   free(sname);
   *secret_out = s;
+  *manifests_out = manifests;
   *mr_out = m;
 }
