@@ -85,6 +85,8 @@ struct app {
   struct health *health;
   struct httpd *hs;
   ev_signal sigterm, sigint;
+  ev_timer gauges;
+  struct metrics_metric *m_items, *m_phase, *m_frozen;
   int exit_code;
   bool stopping;
   const struct kube_resource *kres[3];
@@ -144,6 +146,40 @@ static enum eng_err check_informers(void *ud, struct eng_error *err) {
       return eng_error_set(err, ENG_UNAVAILABLE, "the first list of %s has not completed", n);
     }
   return ENG_OK;
+}
+
+/* MCM's machine metrics that gardenlet's ServiceMonitor keeps, from the watch cache. */
+static int phase_value(const char *p) {
+  static const struct {
+    const char *phase;
+    int v;
+  } t[] = {{"Terminating", -4}, {"Failed", -3}, {"CrashLoopBackOff", -2},
+           {"Unknown", -1},     {"Pending", 0}, {"Running", 1}};
+  for (size_t i = 0; i < ARRAY_SIZE(t); i++)
+    if (!strcmp(p, t[i].phase))
+      return t[i].v;
+  return 0;
+}
+
+static bool machine_gauge(void *ud, const json_t *obj) {
+  struct app *a = ud;
+  const char *phase = jsonx_str(obj, "status.currentStatus.phase");
+  const char *name = jsonx_str(obj, "metadata.name");
+  metrics_gauge_set(a->m_phase, (const char *const[]){name ? name : "", a->o.ns},
+                    (double)phase_value(phase ? phase : ""));
+  return true;
+}
+
+static void gauges_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)loop;
+  (void)revents;
+  struct app *a = w->data;
+  if (!a->inf_machine || !a->m_items)
+    return;
+  metrics_reset(a->m_phase);
+  metrics_gauge_set(a->m_items, NULL, (double)kube_informer_len(a->inf_machine));
+  metrics_gauge_set(a->m_frozen, NULL, 0);
+  kube_informer_foreach(a->inf_machine, machine_gauge, a);
 }
 
 /* ---- leadership and shutdown ----------------------------------------------------------------- */
@@ -424,6 +460,20 @@ static int setup_and_run(struct app *a) {
     log_error("cannot serve metrics and health probes", "error", err.msg, NULL);
     return EXIT_FAIL;
   }
+  static const char *const phase_labels[] = {"name", "namespace", NULL};
+  if (!(a->m_items = metrics_gauge_new(a->reg, "mcm_machine_items_total",
+                                       "Count of Machines in the namespace.", NULL, &err)) ||
+      !(a->m_phase = metrics_gauge_new(a->reg, "mcm_machine_current_status_phase",
+                                       "Phase of each Machine (Terminating -4, Failed -3, "
+                                       "CrashLoopBackOff -2, Unknown -1, Pending 0, Running 1).",
+                                       phase_labels, &err)) ||
+      !(a->m_frozen = metrics_gauge_new(a->reg, "mcm_machine_controller_frozen",
+                                        "1 while the machine controller is frozen (never: the "
+                                        "API-server freeze is not implemented).",
+                                        NULL, &err))) {
+    log_error("cannot set up metrics", "error", err.msg, NULL);
+    return EXIT_FAIL;
+  }
   httpd_route(a->hs, "/metrics", metrics_http_handler, a->reg);
   health_mount(a->health, a->hs);
   char p[16];
@@ -465,6 +515,9 @@ static int setup_and_run(struct app *a) {
   kube_informer_start(a->inf_class);
   kube_informer_start(a->inf_node);
   kube_informer_start(a->inf_machine);
+  ev_timer_init(&a->gauges, gauges_cb, 1., 1.);
+  a->gauges.data = a;
+  ev_timer_start(a->loop, &a->gauges);
   if (a->leader)
     kube_leader_start(a->leader);
   ev_signal_init(&a->sigterm, on_signal, SIGTERM);
@@ -485,6 +538,7 @@ static void teardown(struct app *a, int code) {
   if (a->loop) {
     ev_signal_stop(a->loop, &a->sigterm);
     ev_signal_stop(a->loop, &a->sigint);
+    ev_timer_stop(a->loop, &a->gauges);
   }
   kube_informer_free(a->inf_machine);
   kube_informer_free(a->inf_class);

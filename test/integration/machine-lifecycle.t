@@ -7,6 +7,7 @@ down drains, deletes the devices, the Nodes and the Machines; the journal verifi
 the same actions."""
 import os
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.environ.get("EQXM_ROOT", "."), "test/lib"))
 from machine_env import MachineEnv, phase, last_op  # noqa: E402
@@ -90,6 +91,18 @@ def main(env):
     nodes = {n["metadata"]["name"]: n for n in env.nodes_list()}
     t.ok(all(n not in nodes for n in gone), "no node of pool-b is left")
     t.eq(3, len([d for d in env.devices() if d["state"] not in ("deprovisioning",)]), "pool-a's three devices remain")
+    port = c.wait_log("serving metrics and health probes")["port"]
+
+    def scrape(path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    text = env.wait("mcm metrics", lambda: (lambda x: "mcm_machine_items_total 3" in x and x)(scrape("/metrics")[1]),
+                    controller=c)
+    a0 = env.machines("pool-a")[0]["metadata"]["name"]
+    t.ok(f'mcm_machine_current_status_phase{{name="{a0}",namespace="{env.ns}"}} 1' in text,
+         "/metrics has MCM's machine items and phases (Running = 1)",
+         diag=[l for l in text.splitlines() if l.startswith("mcm_")][:10])
+    t.eq((200, "ok"), (lambda r: (r[0], r[1].strip()))(scrape("/healthz")), "/healthz is ok on the same port")
     t.eq(0, c.stop(), "SIGTERM exits 0")
     rc, out = env.journal_verify()
     t.ok(rc == 0, "journal verify passes", diag=out[-2000:])
