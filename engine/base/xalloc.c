@@ -4,6 +4,7 @@
 #include "engine/base/common.h"
 #include "engine/base/xalloc.h"
 
+#include <malloc.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,4 +75,14 @@ void xfree_secret(char *s) {
 
 static void *json_xmalloc(size_t n) { return xmalloc(n); }
 
-void xalloc_init(void) { json_set_alloc_funcs(json_xmalloc, free); }
+void xalloc_init(void) {
+  json_set_alloc_funcs(json_xmalloc, free);
+#ifdef __GLIBC__
+  /* Large transient buffers (HTTP bodies, listing pages, journal snapshots) get their own
+   * mappings and go back to the system when freed. glibc's default threshold grows after the
+   * first such free (up to 32 MiB), after which they are carved from the heap and leave it
+   * fragmented: measured at 1,000 shoots, that kept RSS near twice the live heap. */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+#endif
+}

@@ -132,8 +132,8 @@ json_t *decider_snapshot(const struct decider *d) {
   json_t *s = json_object();
   json_object_set_new(s, "version", json_integer(SNAPSHOT_VERSION));
   json_object_set_new(s, "seq", json_integer(d->last_seq));
-  json_object_set_new(s, "states", json_deep_copy(d->states));
-  json_object_set_new(s, "desired", json_deep_copy(d->desired));
+  json_object_set(s, "states", d->states);
+  json_object_set(s, "desired", d->desired);
   return s;
 }
 

@@ -43,7 +43,11 @@ int64_t decider_last_seq(const struct decider *d);
 /* The state document of one reducer (borrowed), or NULL. */
 const json_t *decider_state(const struct decider *d, const char *reducer);
 
-/* A snapshot: {"version":1,"seq":N,"states":{...},"desired":{...}}. New reference. */
+/*
+ * A snapshot: {"version":1,"seq":N,"states":{...},"desired":{...}}. New reference that shares
+ * the decider's live state documents (no copy: at 1,000 shoots a deep copy was the largest
+ * allocation of the process), so serialise or drop it before the decider folds again.
+ */
 json_t *decider_snapshot(const struct decider *d);
 /* Replace the decider's state by a snapshot. ENG_INVALID/ENG_VERSION with a message. */
 enum eng_err decider_restore(struct decider *d, const json_t *snap,

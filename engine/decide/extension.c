@@ -731,7 +731,9 @@ static void on_cluster(const struct ctx *c, struct keylist *touched, bool delete
   if (deleted)
     json_object_del(clusters, name);
   else if (json_is_object(c->ev->payload))
-    json_object_set_new(clusters, name, json_deep_copy(c->ev->payload));
+    /* Shared, not copied: every extension controller keeps the Cluster, which is large (shoot,
+     * seed, cloud profile); payloads are never modified after they are journaled. */
+    json_object_set(clusters, name, (json_t *)c->ev->payload);
   /* Objects of this namespace that waited for their Cluster start now. */
   json_t *objs = objects(c->state);
   const char *key;

@@ -18,6 +18,7 @@
 #include "engine/base/clock.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/log.h"
+#include "engine/base/sha256.h"
 #include "engine/base/xalloc.h"
 
 #include <ev.h>
@@ -34,7 +35,8 @@ struct seen {
   char *id;
   char *hostname;
   char *state;
-  char *canon;  /* canonical JSON of the last summary emitted */
+  uint8_t digest[SHA256_LEN]; /* of the canonical JSON of the last summary emitted */
+  bool emitted;
   bool present; /* in the listing of the current poll */
   struct confirm *confirm;
 };
@@ -98,7 +100,6 @@ static void seen_clear(struct seen *s) {
   free(s->id);
   free(s->hostname);
   free(s->state);
-  free(s->canon);
 }
 
 static void remove_seen(struct metal_poller *p, const char *id) {
@@ -134,6 +135,9 @@ static void emit(struct metal_poller *p, const char *type, const char *kind, con
 static void observe(struct metal_poller *p, const struct metal_device *d) {
   json_t *sum = metal_device_summary(d);
   char *canon = jsonx_canonical(sum);
+  uint8_t digest[SHA256_LEN];
+  sha256(canon, strlen(canon), digest);
+  free(canon);
   struct seen *s = find(p, d->id);
   if (!s) {
     if (p->n == p->cap) {
@@ -146,13 +150,12 @@ static void observe(struct metal_poller *p, const struct metal_device *d) {
     p->set_dirty = true;
   }
   s->present = true;
-  if (s->canon && strcmp(s->canon, canon) == 0) {
-    free(canon);
+  if (s->emitted && memcmp(s->digest, digest, SHA256_LEN) == 0) {
     json_decref(sum);
     return;
   }
-  free(s->canon);
-  s->canon = canon;
+  memcpy(s->digest, digest, SHA256_LEN);
+  s->emitted = true;
   free(s->hostname);
   s->hostname = xstrdup(d->hostname);
   free(s->state);
