@@ -46,5 +46,7 @@ void log_forget_secret(const char *secret);
 void log_forget_all_secrets(void);
 /* Copy of text with every registered secret replaced by "[REDACTED]"; caller frees. */
 char *log_scrub(const char *text);
+/* Whether text contains a registered secret (one pass over text, however many are registered). */
+bool log_has_secret(const char *text);
 
 #endif

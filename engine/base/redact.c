@@ -58,7 +58,7 @@ static bool normalise_key(const char *key, char *out, size_t outsz) {
 
 static bool in_list(const char *norm, const char *const *list, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (strcmp(norm, list[i]) == 0)
+    if (list[i][0] == norm[0] && strcmp(norm, list[i]) == 0)
       return true;
   return false;
 }
@@ -67,12 +67,6 @@ bool redact_is_credential_key(const char *key) {
   char norm[32];
   return normalise_key(key, norm, sizeof(norm)) &&
          in_list(norm, credential_keys, ARRAY_SIZE(credential_keys));
-}
-
-static bool is_content_key(const char *key) {
-  char norm[32];
-  return normalise_key(key, norm, sizeof(norm)) &&
-         in_list(norm, content_keys, ARRAY_SIZE(content_keys));
 }
 
 enum redact_hint redact_hint_for_kind(const char *group_kind) {
@@ -246,11 +240,18 @@ static enum member_rule member_rule(const char *k, const json_t *val, struct obj
     return M_DIGEST_RAW;
   if (c.secret && strcmp(k, "metadata") == 0 && json_is_object(val))
     return M_SECRET_META;
-  if (redact_is_credential_key(k) &&
-      ((json_is_string(val) && json_string_length(val) > 0) || json_is_number(val)))
-    return M_REDACT;
-  if (is_content_key(k) && json_is_string(val) && json_string_length(val) > 0)
-    return M_DIGEST;
+  /* Only non-empty strings and numbers can be credentials: the key is looked at (normalised
+   * once) for those alone, not for every member of every object. */
+  bool str = json_is_string(val) && json_string_length(val) > 0;
+  if (str || json_is_number(val)) {
+    char norm[32];
+    if (normalise_key(k, norm, sizeof(norm))) {
+      if (in_list(norm, credential_keys, ARRAY_SIZE(credential_keys)))
+        return M_REDACT;
+      if (str && in_list(norm, content_keys, ARRAY_SIZE(content_keys)))
+        return M_DIGEST;
+    }
+  }
   if (c.pass_hint && (strcmp(k, "items") == 0 || strcmp(k, "object") == 0))
     return M_WALK_SECRET;
   return M_WALK;

@@ -605,6 +605,8 @@ enum eng_err journal_clean_append(struct buf *b, const json_t *v, enum redact_hi
   /* Second line of defence: a credential registered with log_register_secret()
    * that survived redaction (free text, an unknown key) is scrubbed, and the
    * result re-canonicalised (a key may have changed, and with it the order). */
+  if (!log_has_secret(b->data + start))
+    return ENG_OK; /* the common case: no copy */
   char *scrubbed = log_scrub(b->data + start);
   if (strcmp(scrubbed, b->data + start) != 0) {
     json_t *parsed = json_loads(scrubbed, JSON_DECODE_ANY, NULL);

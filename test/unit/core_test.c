@@ -240,6 +240,31 @@ static void test_cli_parse(void) {
   ASSERT_EQ(CLI_ERROR, cli_parse(&spec, 0, NULL, &npos, pos)); /* missing FILE */
 }
 
+/* Many secrets (one token per credentials set): every one is still found, short ones too,
+ * at the start, the end and in the middle of a text; texts without one are left alone. */
+static void test_log_many_secrets(void) {
+  char tok[64];
+  for (int i = 0; i < 500; i++) {
+    snprintf(tok, sizeof(tok), "tok-%04d-0123456789abcdef", i);
+    log_register_secret(tok);
+  }
+  log_register_secret("shrt5");
+  ASSERT(!log_has_secret("{\"projectID\":\"tok-0500-0123456789abcdef\"}"));
+  ASSERT(!log_has_secret("tok-0001-0123456789abcde")); /* a prefix is not the secret */
+  ASSERT(log_has_secret("tok-0000-0123456789abcdef"));
+  ASSERT(log_has_secret("x tok-0499-0123456789abcdef"));
+  ASSERT(log_has_secret("{\"a\":\"tok-0250-0123456789abcdef\",\"b\":1}"));
+  ASSERT(log_has_secret("ends with shrt5"));
+  char *s = log_scrub("a tok-0123-0123456789abcdef b shrt5 c");
+  ASSERT_STR_EQ("a [REDACTED] b [REDACTED] c", s);
+  free(s);
+  log_forget_secret("tok-0250-0123456789abcdef");
+  ASSERT(!log_has_secret("tok-0250-0123456789abcdef"));
+  ASSERT(log_has_secret("tok-0251-0123456789abcdef"));
+  log_forget_all_secrets();
+  ASSERT(!log_has_secret("tok-0251-0123456789abcdef"));
+}
+
 static void test_log_scrub(void) {
   log_register_secret("s3cr3t-token-value");
   log_register_secret("ab"); /* too short: ignored */
@@ -296,6 +321,7 @@ int main(void) {
   TEST(test_err_prefix);
   TEST(test_cli_parse);
   TEST(test_log_scrub);
+  TEST(test_log_many_secrets);
   TEST(test_sha256);
   return tap_done();
 }
