@@ -25,7 +25,7 @@ def events(env, type_):
     return [json.loads(l) for l in out.splitlines() if l.strip()]
 
 
-def wait(pred, timeout=30):
+def wait(pred, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = pred()

@@ -8,6 +8,7 @@
 #include "engine/base/common.h"
 #include "engine/base/log.h"
 #include "engine/obs/metrics.h"
+#include "providers/equinix-metal/observe/device_watch.h"
 #include "engine/obs/metrics_process.h"
 #include "engine/obs/metrics_std.h"
 #include "engine/base/xalloc.h"
@@ -383,6 +384,8 @@ static void test_std_metrics_documented(void) {
   ASSERT(metrics_std.actions_total == NULL);
   metrics_counter_inc(metrics_std.actions_total, V("a", "b", "c"), 1); /* no-op before init */
   ASSERT_EQ(ENG_OK, metrics_std_init(r, &err));
+  /* run also registers the provider's device polling metric, documented in the same file */
+  ASSERT_EQ(ENG_OK, device_watch_metrics(r, &err));
   struct metrics_metric *const *all = (struct metrics_metric *const *)&metrics_std;
   size_t n = sizeof(metrics_std) / sizeof(*all);
   for (size_t i = 0; i < n; i++)
