@@ -233,9 +233,12 @@ const char *gardener_error_code(enum eng_err e) {
   case ENG_QUOTA:
     return "ERR_INFRA_QUOTA_EXCEEDED";
   case ENG_CONFIG:
+  case ENG_INVALID:
     return "ERR_CONFIGURATION_PROBLEM";
   case ENG_UNAVAILABLE:
   case ENG_TIMEOUT:
+  case ENG_PROTOCOL:
+  case ENG_IO:
     return "ERR_RETRYABLE_INFRA_DEPENDENCIES";
   default:
     return NULL;

@@ -64,8 +64,12 @@ json_t *gardener_last_operation(enum gardener_op op, const char *state, int prog
  * (FormatLastErrDescription); caller frees. */
 char *gardener_error_description(const char *description, const char *message);
 
-/* Gardener error code for an engine error, or NULL (e.g. ENG_UNAUTHENTICATED →
- * "ERR_INFRA_UNAUTHENTICATED"). */
+/* The one error-class → Gardener code table (every API client uses it): ENG_UNAUTHENTICATED
+ * ERR_INFRA_UNAUTHENTICATED, FORBIDDEN ERR_INFRA_UNAUTHORIZED, RATELIMIT
+ * ERR_INFRA_RATE_LIMITS_EXCEEDED, DEPLETED ERR_INFRA_RESOURCES_DEPLETED, QUOTA
+ * ERR_INFRA_QUOTA_EXCEEDED, CONFIG and INVALID ERR_CONFIGURATION_PROBLEM, UNAVAILABLE, TIMEOUT,
+ * PROTOCOL and IO ERR_RETRYABLE_INFRA_DEPENDENCIES; NULL for the rest. Retrying is decided by
+ * eng_err_retryable() alone, and agrees with gardener_code_non_retryable() (metal_test). */
 const char *gardener_error_code(enum eng_err e);
 /* Codes after which Gardener (and we) stop retrying until something changes. */
 bool gardener_code_non_retryable(const char *code);

@@ -5,6 +5,7 @@
  */
 #include "engine/base/common.h"
 #include "engine/base/log.h"
+#include "engine/decide/gardener.h"
 #include "providers/equinix-metal/api/metal_bucket.h"
 #include "providers/equinix-metal/api/metal_client.h"
 #include "providers/equinix-metal/api/metal_decode.h"
@@ -700,6 +701,24 @@ static void test_transitional(void) {
   ASSERT(!metal_state_transitional(NULL));
 }
 
+/* One table, one rule: the Metal client's code and retry answers are the engine's, and nothing
+ * is retried that Gardener treats as unrecoverable (or the other way round). */
+static void test_one_error_table(void) {
+  for (int c = 0; c < ENG__COUNT; c++) {
+    struct eng_error e;
+    eng_error_set(&e, (enum eng_err)c, "x");
+    const char *g = gardener_error_code((enum eng_err)c);
+    const char *m = metal_gardener_code(&e);
+    ASSERT_MSG((g == NULL) == (m == NULL) && (!g || !strcmp(g, m)), "%s: gardener %s, metal %s",
+               eng_err_name((enum eng_err)c), g ? g : "-", m ? m : "-");
+    ASSERT_MSG(metal_retryable(&e) == eng_err_retryable((enum eng_err)c), "%s: retry rules differ",
+               eng_err_name((enum eng_err)c));
+    if (g && gardener_code_non_retryable(g))
+      ASSERT_MSG(!eng_err_retryable((enum eng_err)c), "%s is retried but %s is unrecoverable",
+                 eng_err_name((enum eng_err)c), g);
+  }
+}
+
 int main(void) {
   xalloc_init();
   TEST(test_error_text_single);
@@ -745,6 +764,7 @@ int main(void) {
   TEST(test_decode_sshkeys);
   TEST(test_decode_ips);
   TEST(test_transitional);
+  TEST(test_one_error_table);
   log_forget_all_secrets();
   return tap_done();
 }

@@ -3,6 +3,7 @@
  * Gardener codes, and operator sentences. No I/O: the caller passes the clock.
  */
 #include "engine/base/common.h"
+#include "engine/decide/gardener.h"
 #include "providers/equinix-metal/api/metal_errors.h"
 #include "engine/base/buf.h"
 #include "engine/base/log.h"
@@ -363,48 +364,12 @@ enum eng_err metal_error_bad_reply(struct eng_error *err, const struct metal_err
   return code;
 }
 
+/* The one error-class table and the one retry rule are the engine's; Metal adds nothing. */
 const char *metal_gardener_code(const struct eng_error *err) {
-  if (!err)
-    return NULL;
-  switch (err->code) {
-  case ENG_UNAUTHENTICATED:
-    return "ERR_INFRA_UNAUTHENTICATED";
-  case ENG_FORBIDDEN:
-    return "ERR_INFRA_UNAUTHORIZED";
-  case ENG_RATELIMIT:
-    return "ERR_INFRA_RATE_LIMITS_EXCEEDED";
-  case ENG_DEPLETED:
-    return "ERR_INFRA_RESOURCES_DEPLETED";
-  case ENG_QUOTA:
-    return "ERR_INFRA_QUOTA_EXCEEDED";
-  case ENG_CONFIG:
-  case ENG_INVALID:
-    return "ERR_CONFIGURATION_PROBLEM";
-  case ENG_UNAVAILABLE:
-  case ENG_TIMEOUT:
-  case ENG_PROTOCOL:
-  case ENG_IO:
-    return "ERR_RETRYABLE_INFRA_DEPENDENCIES";
-  default:
-    return NULL;
-  }
+  return err ? gardener_error_code(err->code) : NULL;
 }
 
-bool metal_retryable(const struct eng_error *err) {
-  if (!err)
-    return false;
-  switch (err->code) {
-  case ENG_RATELIMIT:
-  case ENG_UNAVAILABLE:
-  case ENG_TIMEOUT:
-  case ENG_PROTOCOL:
-  case ENG_IO:
-  case ENG_CONFLICT:
-    return true;
-  default:
-    return false;
-  }
-}
+bool metal_retryable(const struct eng_error *err) { return err && eng_err_retryable(err->code); }
 
 bool metal_ambiguous(const struct eng_error *err) {
   if (!err)

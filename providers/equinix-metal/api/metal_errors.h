@@ -66,9 +66,11 @@ enum eng_err metal_error_bad_reply(struct eng_error *err, const struct metal_err
 /* The class of a 422 text: ENG_DEPLETED, ENG_QUOTA or ENG_CONFIG. */
 enum eng_err metal_classify_422(const char *text);
 
-/* Gardener error code of err ("ERR_INFRA_UNAUTHENTICATED", ...), NULL when none applies. */
+/* Gardener error code of err ("ERR_INFRA_UNAUTHENTICATED", ...), NULL when none applies:
+ * gardener_error_code(err->code), the one table. */
 const char *metal_gardener_code(const struct eng_error *err);
-/* Whether the same request may succeed later without a change (429, 5xx, timeouts, resets). */
+/* Whether the same request may succeed later without a change (429, 5xx, timeouts, resets):
+ * eng_err_retryable(err->code), the one rule. */
 bool metal_retryable(const struct eng_error *err);
 /* Whether a failed create may nevertheless have created the object (timeout, reset, 5xx,
  * unreadable 2xx): such a create must not be repeated before a lookup. */
