@@ -14,7 +14,8 @@
 #   make hook-me         tunnel a seed's webhook Service to `make start` (hack/hook-me.sh)
 #   make docker-images   the container image (Dockerfile: Debian build, slim non-root runtime)
 #
-# Variants: VARIANT=release (default, build/release) or VARIANT=asan (build/asan, -fsanitize=address,undefined).
+# Variants: VARIANT=release (default, build/release) or VARIANT=asan (build/asan,
+# -fsanitize=address,undefined,float-cast-overflow).
 # Sources are discovered by wildcard: a new engine/*.c, providers/equinix-metal/*.c, webhook/*.c,
 # test/unit/*_test.c, test/tools/*.c or test/bench/*.c file needs no Makefile change.
 
@@ -35,8 +36,9 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -DEQXM_VERSION='"$(VERSION)"' -DPROG_NAME='"$(NAME)"' $(WARN) \
                  -I. -I$(B)/gen $(PKG_CFLAGS) -MMD -MP
 ifeq ($(VARIANT),asan)
-  OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-  LDOPT   := -fsanitize=address,undefined
+  OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
+             -fno-sanitize-recover=all
+  LDOPT   := -fsanitize=address,undefined,float-cast-overflow
 else
   OPT     := -O2 -g
   LDOPT   :=

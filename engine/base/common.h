@@ -15,6 +15,18 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The longest wait a server may ask for (Retry-After, retryAfterSeconds, X-RateLimit-Reset). */
+#define RETRY_WAIT_MAX_S (24LL * 3600)
+/* A server-requested wait of secs seconds in milliseconds, saturated to [0, RETRY_WAIT_MAX_S]
+ * before multiplying, so hostile values (99999999999999999) cannot overflow. */
+static inline long retry_wait_ms(long long secs) {
+  if (secs < 0)
+    secs = 0;
+  if (secs > RETRY_WAIT_MAX_S)
+    secs = RETRY_WAIT_MAX_S;
+  return (long)(secs * 1000);
+}
+
 #if defined(__GNUC__)
 #define WARN_UNUSED            __attribute__((warn_unused_result))
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))

@@ -489,7 +489,7 @@ static void build_result(struct kube_call *call, const struct http_response *res
     res->message = or_(json_string_value(json_object_get(b, "message")), "");
     json_int_t ra = jsonx_int(b, "details.retryAfterSeconds", -1);
     if (ra >= 0 && res->retry_after_ms < 0)
-      res->retry_after_ms = (long)ra * 1000;
+      res->retry_after_ms = retry_wait_ms(ra);
   }
   res->body = b;
   res->err = kube_map_status(resp->status, res->reason);
@@ -749,7 +749,7 @@ static void watch_finish(struct kube_call *call, const struct http_response *res
     if (!strcmp(res.reason, "Expired") || !strcmp(res.reason, "Gone"))
       res.err = ENG_GONE;
     json_int_t ra = jsonx_int(st, "details.retryAfterSeconds", -1);
-    res.retry_after_ms = ra >= 0 ? (long)ra * 1000 : -1;
+    res.retry_after_ms = ra >= 0 ? retry_wait_ms(ra) : -1;
     eng_error_set(&res.error, res.err,
                   "%s: the API server ended the watch with an error (%ld %s): %s", call->what, code,
                   res.reason, res.message);
@@ -874,7 +874,7 @@ static void http_done_cb(void *ud, const struct http_response *resp) {
       json_t *b = json_loadb(resp->body, resp->body_len, 0, &jerr);
       json_int_t ra = b ? jsonx_int(b, "details.retryAfterSeconds", -1) : -1;
       json_decref(b);
-      wait = ra >= 0 ? (long)ra * 1000 : 1000;
+      wait = ra >= 0 ? retry_wait_ms(ra) : 1000;
     }
     call->retries++;
     log_debug("the API server asks to retry later", "what", call->what, NULL);

@@ -118,15 +118,15 @@ static long parse_retry_after(const char *v) {
   while (*v == ' ')
     v++;
   char *end;
-  long secs = strtol(v, &end, 10);
+  long long secs = strtoll(v, &end, 10); /* LLONG_MAX on overflow, saturated below */
   if (end != v && (*end == '\0' || *end == '\r' || *end == ' '))
-    return secs < 0 ? 0 : secs * 1000;
+    return retry_wait_ms(secs);
   struct tm tm;
   memset(&tm, 0, sizeof(tm));
   if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
     time_t when = timegm(&tm);
     time_t now = time(NULL);
-    return when > now ? (long)(when - now) * 1000 : 0;
+    return when > now ? retry_wait_ms((long long)(when - now)) : 0;
   }
   return -1;
 }

@@ -527,7 +527,7 @@ void metrics_format_value(double v, char out[32]) {
     return;
   }
   /* Integers (bucket counts, most counters) without the round-trip search. */
-  if (v == (double)(int64_t)v && fabs(v) < 1e15) {
+  if (fabs(v) < 1e15 && v == (double)(int64_t)v) { /* range first: (int64_t)1e300 is UB */
     snprintf(out, 32, "%" PRId64, (int64_t)v);
     return;
   }

@@ -80,6 +80,9 @@ static void *serve_conn(void *arg) {
     } else if (!strcmp(path, "/retry")) {
       send_str(fd,
                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Length: 4\r\n\r\nslow");
+    } else if (!strcmp(path, "/retry-huge")) {
+      send_str(fd, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 99999999999999999\r\n"
+                   "Content-Length: 4\r\n\r\nslow");
     } else if (!strcmp(path, "/big")) {
       char big[10000];
       memset(big, 'b', sizeof(big));
@@ -187,8 +190,8 @@ static void test_buffered_get(void) {
 static void test_post_headers_and_status(void) {
   struct ev_loop *loop = ev_loop_new(0);
   struct http_client *c = http_client_new(loop, NULL);
-  struct result res = {0}, res2 = {0}, res3 = {0};
-  char *u1 = url("/echo"), *u2 = url("/retry"), *u3 = url("/missing");
+  struct result res = {0}, res2 = {0}, res3 = {0}, res4 = {0};
+  char *u1 = url("/echo"), *u2 = url("/retry"), *u3 = url("/missing"), *u4 = url("/retry-huge");
   const char *hdrs[] = {"X-Test: hello", NULL};
   struct http_request r1 = {.method = "POST",
                             .url = u1,
@@ -199,24 +202,30 @@ static void test_post_headers_and_status(void) {
                             .ud = &res};
   struct http_request r2 = {.url = u2, .on_done = on_done, .ud = &res2};
   struct http_request r3 = {.url = u3, .on_done = on_done, .ud = &res3};
+  struct http_request r4 = {.url = u4, .on_done = on_done, .ud = &res4};
   ASSERT(http_submit(c, &r1));
   ASSERT(http_submit(c, &r2));
   ASSERT(http_submit(c, &r3));
-  ASSERT_EQ(3, http_client_inflight(c));
+  ASSERT(http_submit(c, &r4));
+  ASSERT_EQ(4, http_client_inflight(c));
   int total = 0;
-  for (int i = 0; i < 100000 && total < 3; i++) {
+  for (int i = 0; i < 100000 && total < 4; i++) {
     ev_run(loop, EVRUN_ONCE);
-    total = res.done + res2.done + res3.done;
+    total = res.done + res2.done + res3.done + res4.done;
   }
   ASSERT_EQ(201, res.status);
   ASSERT_STR_EQ("POST hello payload", res.body);
   ASSERT_EQ(429, res2.status);
   ASSERT_EQ(3000, res2.retry_after_ms);
+  /* a hostile Retry-After saturates at a day instead of overflowing */
+  ASSERT_EQ(429, res4.status);
+  ASSERT_EQ(RETRY_WAIT_MAX_S * 1000, res4.retry_after_ms);
   ASSERT_EQ(404, res3.status);
   ASSERT_EQ(0, http_client_inflight(c));
   free(u1);
   free(u2);
   free(u3);
+  free(u4);
   http_client_free(c);
   ev_loop_destroy(loop);
 }

@@ -174,6 +174,9 @@ static void test_classify_429_reset(void) {
   ASSERT_EQ(0, e.retry_after_ms);
   metal_error_from_http(&e, &create_ctx, 429, "", 0, -1, "soon", 1000250);
   ASSERT_EQ(-1, e.retry_after_ms);
+  /* a hostile reset is clamped before it is multiplied: a day at most */
+  metal_error_from_http(&e, &create_ctx, 429, "", 0, -1, "9223372036854775807", 1000250);
+  ASSERT_EQ(RETRY_WAIT_MAX_S * 1000, e.retry_after_ms);
 }
 
 static void test_classify_422_capacity(void) {

@@ -127,6 +127,8 @@ static void test_format_value(void) {
                {1e-9, "1e-09"},
                {123456789, "123456789"},
                {1e21, "1e+21"},
+               {1e300, "1e+300"}, /* no (int64_t) conversion out of range */
+               {-1e300, "-1e+300"},
                {INFINITY, "+Inf"},
                {-INFINITY, "-Inf"}};
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

@@ -208,12 +208,12 @@ static long reset_wait_ms(const char *reset, int64_t now_ms) {
     end++;
   if (*end)
     return -1;
+  /* Clamp before multiplying: a hostile reset (9223372036854775807) must not overflow. */
+  int64_t now_s = now_ms / 1000;
+  if (at > now_s + RETRY_WAIT_MAX_S)
+    return retry_wait_ms(RETRY_WAIT_MAX_S);
   int64_t wait = (int64_t)at * 1000 - now_ms;
-  if (wait < 0)
-    return 0;
-  if (wait > 24LL * 3600 * 1000)
-    wait = 24LL * 3600 * 1000;
-  return (long)wait;
+  return wait < 0 ? 0 : (long)wait;
 }
 
 enum eng_err metal_error_from_http(struct eng_error *err, const struct metal_err_ctx *ctx,
