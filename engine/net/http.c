@@ -43,7 +43,7 @@ struct http_call {
   struct curl_slist *headers;
   char *body;
   struct buf resp_body;
-  struct buf resp_headers; /* raw "Name: value\r\n" lines of the final response */
+  size_t resp_header_bytes; /* size of the current response's header block */
   http_chunk_fn on_chunk;
   http_done_fn on_done;
   void *ud;
@@ -108,7 +108,6 @@ static void call_free(struct http_call *call) {
     free(call->body);
   }
   buf_release(&call->resp_body);
-  buf_release(&call->resp_headers);
   free(call);
 }
 
@@ -131,40 +130,20 @@ static long parse_retry_after(const char *v) {
   return -1;
 }
 
-static const char *header_lookup(const struct buf *hdrs, const char *name, char *out,
-                                 size_t outsz) {
-  if (!hdrs->data)
+/* A header of the final response (after redirects and 100 Continue), by libcurl's header API
+ * (curl_easy_header, libcurl >= 7.83): case-insensitive, first occurrence, without surrounding
+ * whitespace. The value lives until the handle is cleaned up, i.e. through on_done. */
+static const char *header_lookup(CURL *easy, const char *name) {
+  struct curl_header *h = NULL;
+  if (!easy || curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
     return NULL;
-  size_t nl = strlen(name);
-  const char *p = hdrs->data;
-  while (*p) {
-    const char *eol = strstr(p, "\r\n");
-    size_t linelen = eol ? (size_t)(eol - p) : strlen(p);
-    if (linelen > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-      const char *v = p + nl + 1;
-      while (*v == ' ' || *v == '\t')
-        v++;
-      size_t vl = linelen - (size_t)(v - p);
-      while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-        vl--;
-      if (vl >= outsz)
-        vl = outsz - 1;
-      memcpy(out, v, vl);
-      out[vl] = '\0';
-      return out;
-    }
-    if (!eol)
-      break;
-    p = eol + 2;
-  }
-  return NULL;
+  return h->value;
 }
 
 const char *http_response_header(const struct http_response *resp, const char *name) {
-  static char value[8192];
   if (!resp->call)
     return NULL;
-  return header_lookup(&resp->call->resp_headers, name, value, sizeof(value));
+  return header_lookup(resp->call->easy, name);
 }
 
 static enum eng_err map_curl(CURLcode cc) {
@@ -223,9 +202,7 @@ static void finish_call(struct http_client *c, struct http_call *call, CURLcode 
   char *ct = NULL;
   curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &ct);
   resp.content_type = ct ? ct : "";
-  char ra[128];
-  resp.retry_after_ms =
-      parse_retry_after(header_lookup(&call->resp_headers, "Retry-After", ra, sizeof(ra)));
+  resp.retry_after_ms = parse_retry_after(header_lookup(call->easy, "Retry-After"));
   double t = 0;
   curl_easy_getinfo(call->easy, CURLINFO_TOTAL_TIME, &t);
   resp.elapsed_s = t;
@@ -428,13 +405,15 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
 static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
   struct http_call *call = ud;
   size_t n = size * nmemb;
-  /* A new status line starts a new header block (100 Continue, redirects). */
+  /* Only the size is kept here (libcurl keeps the headers, see header_lookup): a header block
+   * over HTTP_MAX_HEADER_BYTES ends the call. A status line starts a new block. */
   if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-    buf_reset(&call->resp_headers);
+    call->resp_header_bytes = 0;
     return n;
   }
-  if (buf_append(&call->resp_headers, ptr, n))
+  if (n > HTTP_MAX_HEADER_BYTES - call->resp_header_bytes)
     return 0;
+  call->resp_header_bytes += n;
   return n;
 }
 
@@ -447,7 +426,6 @@ struct http_call *http_submit(struct http_client *c, const struct http_request *
   call->on_done = req->on_done;
   call->ud = req->ud;
   buf_init(&call->resp_body, req->max_body ? req->max_body : BUF_MAX_HTTP_BODY);
-  buf_init(&call->resp_headers, HTTP_MAX_HEADER_BYTES);
   call->easy = curl_easy_init();
   if (!call->easy) {
     free(call);

@@ -882,16 +882,17 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
     double h = strtod(o->retention_age, &end);
     if (end == o->retention_age || *end || !(h > 0) || !(h <= 876000)) { /* also NaN, inf */
       code = cli_usage_error(
-          &spec, "--journal-retention-hours must be a positive number of hours up to 876000 "
-                 "(100 years), not '%s'.",
+          &spec,
+          "--journal-retention-hours must be a positive number of hours up to 876000 "
+          "(100 years), not '%s'.",
           o->retention_age);
       goto out;
     }
   }
   if (o->retention_mb < 0 || o->retention_mb > 1048576L * 1024) { /* MiB → bytes must fit */
-    code = cli_usage_error(&spec,
-                           "--journal-retention-megabytes must be between 0 and 1073741824, not %ld.",
-                           o->retention_mb);
+    code = cli_usage_error(
+        &spec, "--journal-retention-megabytes must be between 0 and 1073741824, not %ld.",
+        o->retention_mb);
     goto out;
   }
   if (o->config_file && *o->config_file && access(o->config_file, R_OK) != 0) {
