@@ -130,6 +130,59 @@ clean:
 
 # ---- Gardener workflow targets (CONTRIBUTING.md) -------------------------------------------------
 
+# `make start` runs the controller from this checkout against the seed in KUBECONFIG, as the Go
+# original's Makefile (same variables; WEBHOOK_CONFIG_SERICE_PORT is the contributing guide's spelling).
+EXTENSION_PREFIX            := gardener-extension
+EXT_NAME                    := provider-equinix-metal
+REGISTRY                    ?= europe-docker.pkg.dev/gardener-project/public/gardener
+IMAGE_PREFIX                ?= $(REGISTRY)/extensions
+LEADER_ELECTION             ?= false
+IGNORE_OPERATION_ANNOTATION ?= true
+WEBHOOK_CONFIG_PORT         ?= 8443
+WEBHOOK_CONFIG_MODE         ?= url
+WEBHOOK_CONFIG_URL          ?= host.docker.internal:$(WEBHOOK_CONFIG_PORT)
+WEBHOOK_CONFIG_SERICE_PORT  ?= 443
+WEBHOOK_CONFIG_SERVICE_PORT ?= $(WEBHOOK_CONFIG_SERICE_PORT)
+EXTENSION_NAMESPACE         ?=
+START_JOURNAL               ?= ./dev/journal.db
+ifeq ($(WEBHOOK_CONFIG_MODE),service)
+  WEBHOOK_PARAM := --webhook-config-namespace=$(EXTENSION_NAMESPACE)
+else
+  WEBHOOK_PARAM := --webhook-config-url=$(WEBHOOK_CONFIG_URL)
+endif
+
+start: build
+	@if [ "$(WEBHOOK_CONFIG_MODE)" = service ] && [ -z "$(EXTENSION_NAMESPACE)" ]; then \
+	  echo "make start: WEBHOOK_CONFIG_MODE=service needs EXTENSION_NAMESPACE (the namespace of the extension's webhook Service)" >&2; exit 2; fi
+	@mkdir -p $(dir $(START_JOURNAL))
+	LEADER_ELECTION_NAMESPACE=garden $(BIN) run \
+	  --config-file=./example/00-componentconfig.yaml \
+	  --journal=$(START_JOURNAL) \
+	  --ignore-operation-annotation=$(IGNORE_OPERATION_ANNOTATION) \
+	  --leader-election=$(LEADER_ELECTION) \
+	  --webhook-config-server-host=0.0.0.0 \
+	  --webhook-config-server-port=$(WEBHOOK_CONFIG_PORT) \
+	  --webhook-config-service-port=$(WEBHOOK_CONFIG_SERVICE_PORT) \
+	  --webhook-config-mode=$(WEBHOOK_CONFIG_MODE) \
+	  --webhook-config-cert-dir=./dev/webhook-certs \
+	  --image-vector=providers/equinix-metal/imagevector/images.yaml \
+	  --metrics-bind-address=127.0.0.1:8080 --health-bind-address=127.0.0.1:8081 \
+	  --log-format=text \
+	  $(WEBHOOK_PARAM) $(START_ARGS)
+
+# Arguments in the order of hack/hook-me.sh: service, namespace, port.
+hook-me:
+	@bash hack/hook-me.sh $(EXTENSION_PREFIX)-$(EXT_NAME) $(EXTENSION_NAMESPACE) $(WEBHOOK_CONFIG_PORT)
+
+docker-images:
+	docker build -t $(IMAGE_PREFIX)/$(EXT_NAME):v$(VERSION) -t $(IMAGE_PREFIX)/$(EXT_NAME):latest \
+	  -f Dockerfile -m 6g --target $(NAME) .
+
+# The whole lifecycle on loopback test servers (README's first command); journal and logs in ./demo/.
+demo: install-requirements
+	@$(MAKE) --no-print-directory build
+	@hack/demo.sh
+
 generate:
 	@hack/generate-controller-registration.sh $(VERSION)
 
