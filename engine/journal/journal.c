@@ -514,6 +514,7 @@ enum eng_err journal_open(const char *path, const struct journal_options *opt, s
   j->dir = xstrdup(dir_of(path, dbuf, sizeof(dbuf)));
   j->read_only = opt->read_only;
   j->batch_max = opt->batch_max ? opt->batch_max : JOURNAL_DEFAULT_BATCH;
+  j->now_ms = opt->now_ms ? opt->now_ms : clock_now_ms;
   buf_init(&j->scratch, 2 * JOURNAL_PAYLOAD_MAX + 64 * 1024);
   enum eng_err e = journal_schema_prepare(j, opt, err);
   if (!e)
@@ -658,7 +659,7 @@ int64_t journal_append(struct journal *j, const struct jevent *ev, struct eng_er
                     JOURNAL_PAYLOAD_MAX);
     return -1;
   }
-  int64_t now = clock_now_ms();
+  int64_t now = j->now_ms();
   struct journal_pending p = {.seq = j->last_seq + 1,
                               .recorded_ms = now > j->last_ms ? now : j->last_ms};
   /* One block per row: the identity strings (each NUL-terminated), then the payload. */

@@ -51,6 +51,9 @@ struct journal_options {
   /* Test hook: cap the database at this many pages (PRAGMA max_page_count), so a
    * test can provoke a full disk. 0 = no cap. */
   long max_page_count;
+  /* Test hook: the wall clock recorded_ms comes from (NULL = clock_now_ms), so
+   * test tools can write journals with chosen times (golden timelines). */
+  int64_t (*now_ms)(void);
 };
 
 /*

@@ -42,6 +42,7 @@ struct journal {
   bool may_lack_wal;      /* ...and the newest event is not a clean stop: a copy without its -wal? */
   char *scratch_dir; /* read-only handle reading a scratch copy (see journal_open_reader), or NULL */
   size_t batch_max;
+  int64_t (*now_ms)(void); /* clock_now_ms unless a test replaced it */
   int schema_version;
   char id[40];
   sqlite3_stmt *st_insert; /* prepared on first commit */
