@@ -275,6 +275,26 @@ struct journal_backup_result {
 enum eng_err journal_backup(struct journal *j, const char *dst, struct journal_backup_result *res,
                             struct eng_error *err) WARN_UNUSED;
 
+/* ---- read-only SQL ----------------------------------------------------------------------- */
+
+/* The views (and tables) a query may read, NULL-terminated; docs/journal.md describes them. */
+extern const char *const journal_sql_views[];
+
+/* One result row: n columns, their names, and the values as JSON (integer,
+ * real, string, null; blobs as hex strings), borrowed for the call. */
+typedef void (*journal_sql_row_fn)(void *ud, int n, const char *const *names, const json_t *vals);
+
+/*
+ * Run one read-only SQL statement on a read-only handle, over the tables and
+ * the TEMP views of journal_sql_views. An authorizer refuses, before anything
+ * runs, writes (INSERT, UPDATE, DELETE, CREATE, DROP, ALTER), ATTACH and
+ * DETACH, transactions, and every pragma except a list that only reports;
+ * ENG_FORBIDDEN says what was refused. ENG_USAGE: not SQL, more than one
+ * statement, or a failing query (SQLite's message).
+ */
+enum eng_err journal_sql_query(struct journal *j, const char *sql, journal_sql_row_fn fn, void *ud,
+                               struct eng_error *err) WARN_UNUSED;
+
 /* ---- canonical rows (documented in docs/journal.md) ------------------------------------- */
 
 /* The row bytes of the hash chain: the canonical JSON array

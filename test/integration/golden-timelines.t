@@ -95,6 +95,18 @@ def main():
     t.ok(rc == 0 and "ERR_INFRA_RESOURCES_DEPLETED" in out, "audit errors names the capacity error", diag=out)
     golden("errors", out, "audit errors")
 
+    rc, out, err = run("audit", "sql", "SELECT state, count(*) AS n FROM device_states GROUP BY state "
+                       "ORDER BY state", j)
+    t.ok(rc == 0 and out.splitlines()[0].split() == ["state", "n"] and "provisioning  2" in out,
+         "audit sql over the device_states view", diag=out + err)
+    rc, out, err = run("audit", "sql", "--output", "json", "SELECT gardener_code FROM errors", j)
+    t.ok(rc == 0 and json.loads(out.splitlines()[0]) == {"gardener_code": "ERR_INFRA_RESOURCES_DEPLETED"},
+         "audit sql --output json over the errors view", diag=out + err)
+    rc, out, err = run("audit", "sql", "DELETE FROM events", j)
+    t.ok(rc == 2 and "read-only" in err, "audit sql refuses a write", diag=err)
+    rc, out, err = run("audit", "sql", "ATTACH 'x.db' AS x", j)
+    t.ok(rc == 2 and "ATTACH is refused" in err, "audit sql refuses ATTACH", diag=err)
+
 
 try:
     t.run("capacity then recovery", main)
