@@ -579,8 +579,16 @@ static int setup_and_run(struct app *a) {
   a->sigterm.data = a->sigint.data = a;
   ev_signal_start(a->loop, &a->sigterm);
   ev_signal_start(a->loop, &a->sigint);
+  /* Say plainly which controllers run: the known ones that --controllers and
+   * --disable-controllers leave enabled. */
+  char running[256] = "";
+  for (size_t c = 0; c < ARRAY_SIZE(known_controllers); c++)
+    if (enabled(a, known_controllers[c]))
+      snprintf(running + strlen(running), sizeof(running) - strlen(running), "%s%s",
+               running[0] ? "," : "", known_controllers[c]);
   log_info("controller running", "version", EQXM_VERSION, "kubernetes", kube_client_server(a->kube),
-           "leaderElection", a->o.leader_election ? "true" : "false", NULL);
+           "leaderElection", a->o.leader_election ? "true" : "false", "controllers",
+           running[0] ? running : "none", NULL);
 
   ev_run(a->loop, 0);
 

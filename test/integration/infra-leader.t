@@ -35,7 +35,9 @@ def main(env):
     a = env.controller(*LEASE, journal=ja, leader_election=True, name="a")
     a.wait_log("became leader; acting")
     b = env.controller(*LEASE, journal=jb, leader_election=True, name="b")
-    b.wait_log("controller running")
+    line = b.wait_log("controller running")
+    t.ok(line.get("controllers", "").split(",")[:1] == ["infrastructure"] and "heartbeat" in line.get("controllers", ""),
+         "the start-up line names the controllers that run", diag=line)
     env.infrastructure("shoot--le--one")
     env.wait_infra("shoot--le--one", lambda o: last_op(o).get("state") == "Succeeded", controller=a)
     time.sleep(1)
