@@ -24,6 +24,18 @@ def events(env, type_):
     return [json.loads(l) for l in out.splitlines() if l.strip()]
 
 
+def device_polls(env):
+    """How many device lists the Metal API has answered (one per poll of a project)."""
+    return len([r for r in env.metal.requests() if r.get("method") == "GET"
+                and r.get("path", "").split("?")[0].endswith("/devices")])
+
+
+def more_polls(env, n):
+    """Wait until n more polls have been answered: the positive signal that polls happened."""
+    p0 = device_polls(env)
+    return wait(lambda: device_polls(env) >= p0 + n, timeout=30)
+
+
 def wait(pred, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -51,14 +63,14 @@ def main(env):
     t.ok(sets and sorted(d["id"] for d in sets[-1]["payload"]["devices"]) == sorted(ours),
          "a device-set marker lists the complete set")
     n_before = len(devs)
-    time.sleep(3)  # three more polls
+    t.ok(more_polls(env, 3), "three more polls were answered")
     t.eq(n_before, len(events(env, "metal.device")), "unchanged devices are not journaled again on every poll")
 
     env.metal.set_device_state(ours[0], "failed", hold=True)
     failed = wait(lambda: [e for e in events(env, "metal.device") if e["uid"] == ours[0]
                            and e["payload"]["state"] == "failed"])
     t.eq(1, len(failed or []), "a device that fails is journaled once as failed")
-    time.sleep(2.5)
+    t.ok(more_polls(env, 2), "two more polls were answered while the device stays failed")
     t.eq(1, len([e for e in events(env, "metal.device") if e["uid"] == ours[0] and e["payload"]["state"] == "failed"]),
          "and not again while it stays failed")
 

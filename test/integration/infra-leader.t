@@ -40,7 +40,16 @@ def main(env):
          "the start-up line names the controllers that run", diag=line)
     env.infrastructure("shoot--le--one")
     env.wait_infra("shoot--le--one", lambda o: last_op(o).get("state") == "Succeeded", controller=a)
-    time.sleep(1)
+    # positive signal instead of a sleep: the standby has journaled the Succeeded Infrastructure,
+    # i.e. it saw the whole reconcile the leader did (and had every chance to act on it)
+    deadline = time.monotonic() + 20
+    seen = False
+    while not seen and time.monotonic() < deadline:
+        seen = any(e.get("type", "").startswith("kube.") and '"Succeeded"' in json.dumps(e.get("payload"))
+                   for e in export(jb, "--type-prefix", "kube."))
+        if not seen:
+            time.sleep(0.1)
+    t.ok(seen, "the standby journaled the Succeeded Infrastructure")
     ia, ib = export(ja, "--type", "executor.intent"), export(jb, "--type", "executor.intent")
     t.ok(len(ia) >= 4, "the leader journaled intents", diag=len(ia))
     t.eq(0, len(ib), "the standby never journaled an intent: it does not act")
