@@ -74,7 +74,19 @@ def main(env):
     t.eq(0, c.stop(), "SIGTERM exits 0")
     c2 = env.controller(name="restart")
     c2.wait_log("controller running")
-    time.sleep(1.5)
+    # positive signal instead of a sleep: the restarted controller is ready (its informers listed
+    # the Succeeded Infrastructure and the decider folded it)
+    hs2 = c2.wait_log("serving health probes")
+    deadline = time.monotonic() + 20
+    ready = False
+    while not ready and time.monotonic() < deadline:
+        try:
+            ready = scrape(hs2["port"], "/readyz")[0] == 200
+        except OSError:  # urllib's HTTPError for 5xx while not ready
+            ready = False
+        if not ready:
+            time.sleep(0.05)
+    t.ok(ready, "the restarted controller becomes ready")
     obj2 = env.get_infra(NS)
     t.eq(obj["metadata"]["resourceVersion"], obj2["metadata"]["resourceVersion"],
          "after a restart the Succeeded Infrastructure is left alone")
