@@ -11,6 +11,7 @@
 #include "engine/base/jsonx.h"
 #include "engine/base/progress.h"
 #include "engine/cmd/replay.h"
+#include "engine/cmd/replay_explain.h"
 #include "engine/base/timefmt.h"
 #include "engine/base/xalloc.h"
 
@@ -159,7 +160,7 @@ static void on_step(void *ud, const struct replay_step *s) {
 int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers, size_t n) {
   const char *object = NULL, *format = "text";
   long until = 0;
-  bool check = false, show_state = false, quiet = false, show_progress = false;
+  bool check = false, show_state = false, quiet = false, show_progress = false, explain = false;
   const struct cli_opt opts[] = {
       {"object", CLI_STRING, &object, "[KIND/]NS/NAME", "show only this object (and its Cluster)",
        NULL},
@@ -167,6 +168,10 @@ int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers
       {"check", CLI_BOOL, &check, NULL,
        "verify that replayed actions equal the recorded ones (exit 1 if not)", NULL},
       {"show-state", CLI_BOOL, &show_state, NULL, "print the reducer state of --object at the end",
+       NULL},
+      {"explain", CLI_BOOL, &explain, NULL,
+       "with --object: say in sentences why the object is in its state (states and how long, "
+       "decisions and their reasons, failures, restarts, Secret changes)",
        NULL},
       {"quiet", CLI_BOOL, &quiet, NULL, "no timeline, only the summary (with --check)", NULL},
       {"format", CLI_STRING, &format, "text|json", "timeline as text or JSON lines", NULL},
@@ -198,6 +203,8 @@ int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers
   sh.json = !strcmp(format, "json");
   if (show_state && !object)
     return cli_usage_error(&spec, "--show-state needs --object."), EXIT_USAGE;
+  if (explain && !object)
+    return cli_usage_error(&spec, "--explain needs --object KIND/NS/NAME."), EXIT_USAGE;
   if (object && !parse_object(object, &sh.f)) {
     free(sh.f.kind);
     free(sh.f.ns);
@@ -212,6 +219,14 @@ int cmd_replay_main(int argc, char **argv, const struct reducer *const *reducers
     free(sh.f.ns);
     free(sh.f.name);
     return EXIT_FAIL;
+  }
+  if (explain) {
+    int xrc = replay_explain(j, sh.f.kind, sh.f.ns, sh.f.name);
+    journal_close(j);
+    free(sh.f.kind);
+    free(sh.f.ns);
+    free(sh.f.name);
+    return xrc ? EXIT_FAIL : EXIT_OK;
   }
   struct eng_error err;
   eng_error_clear(&err);

@@ -102,6 +102,21 @@ def main():
     rc, out, err = run("audit", "sql", "--output", "json", "SELECT gardener_code FROM errors", j)
     t.ok(rc == 0 and json.loads(out.splitlines()[0]) == {"gardener_code": "ERR_INFRA_RESOURCES_DEPLETED"},
          "audit sql --output json over the errors view", diag=out + err)
+    m1 = f"Machine/{NS}/{NS}-pool-a-x1"
+    rc, out, err = run("replay", "--explain", "--object", m1, j)
+    t.ok(rc == 0 and "was provisioning for 34 min 5 s" in out and "past the 20m creation timeout" in out
+         and "metal.device.delete" in out and "seq 17" in out,
+         "replay --explain: the device was provisioning 34 min, past the timeout, replaced at seq 17",
+         diag=out + err)
+    t.ok("ERR_INFRA_RESOURCES_DEPLETED" in out, "replay --explain names the capacity error", diag=out)
+    t.ok("the Secret shoot--dev--capacity/cloudprovider changed at seq 10" in out,
+         "replay --explain shows the Secret change the retry waited for", diag=out)
+    golden("explain", out, "replay --explain")
+    rc, out, err = run("replay", "--explain", j)
+    t.ok(rc == 2, "replay --explain without --object is a usage error", diag=err)
+    rc, out, err = run("replay", "--explain", "--object", f"Machine/{NS}/nope", j)
+    t.ok(rc == 0 and "nothing in the journal is about this object" in out, "explain of an unknown object",
+         diag=out)
     rc, out, err = run("audit", "sql", "DELETE FROM events", j)
     t.ok(rc == 2 and "read-only" in err, "audit sql refuses a write", diag=err)
     rc, out, err = run("audit", "sql", "ATTACH 'x.db' AS x", j)
