@@ -22,8 +22,8 @@
  * 400 INVALID; 413 TOOLARGE; 429 RATELIMIT (retry_after_ms set); 5xx and transport
  * failures UNAVAILABLE (TIMEOUT when the request timed out).
  *
- * Synchronous wrappers (kube_*_sync) run the client's loop until the call ends;
- * use them from commands and tests, never from inside a callback of that loop.
+ * Synchronous wrappers (kube_*_sync, test/lib/kube_sync.h, test-only) run the client's loop until
+ * the call ends; use them from commands and tests, never from inside a callback of that loop.
  * kube_client_new(NULL, ...) gives a client with its own private loop for that.
  */
 #ifndef EQXM_KUBE_CLIENT_H
@@ -260,35 +260,6 @@ struct kube_request {
 };
 struct kube_call *kube_request(struct kube_client *c, const struct kube_request *req,
                                kube_done_fn done, void *ud);
-
-/* ---- synchronous wrappers --------------------------------------------------------------- */
-/* Each returns the call's err; *out (may be NULL) receives a new reference to the body on
- * success (caller json_decref()s); err receives the sentence, HTTP status and retry-after. */
-
-enum eng_err kube_get_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
-                           const char *name, json_t **out, struct eng_error *err) WARN_UNUSED;
-enum eng_err kube_list_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
-                            const struct kube_list_opts *opts, json_t **out,
-                            struct eng_error *err) WARN_UNUSED;
-enum eng_err kube_create_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
-                              const json_t *obj, json_t **out, struct eng_error *err) WARN_UNUSED;
-enum eng_err kube_update_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
-                              const char *name, const json_t *obj, json_t **out,
-                              struct eng_error *err) WARN_UNUSED;
-enum eng_err kube_update_status_sync(struct kube_client *c, const struct kube_resource *r,
-                                     const char *ns, const char *name, const json_t *obj,
-                                     json_t **out, struct eng_error *err) WARN_UNUSED;
-enum eng_err kube_patch_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
-                             const char *name, enum kube_patch_type type, const json_t *patch,
-                             json_t **out, struct eng_error *err) WARN_UNUSED;
-enum eng_err kube_delete_sync(struct kube_client *c, const struct kube_resource *r, const char *ns,
-                              const char *name, const struct kube_delete_opts *opts, json_t **out,
-                              struct eng_error *err) WARN_UNUSED;
-enum eng_err kube_update_retry_sync(struct kube_client *c, const struct kube_resource *r,
-                                    const char *ns, const char *name, const json_t *cached,
-                                    bool status, kube_mutate_fn mutate, void *mutate_ud,
-                                    int max_attempts, json_t **out,
-                                    struct eng_error *err) WARN_UNUSED;
 
 /* Map an HTTP status (and Status reason) to enum eng_err, as described above. */
 enum eng_err kube_map_status(long status, const char *reason);

@@ -89,15 +89,6 @@ const char *http_response_header(const struct http_response *resp, const char *n
 size_t http_client_inflight(const struct http_client *c);
 
 /*
- * Synchronous convenience for commands and tests: runs a private loop until the
- * call ends. On return *status, *body (caller frees, NUL-terminated) and
- * *retry_after_ms describe the response; the return value is the transport
- * result (ENG_OK when any HTTP response arrived).
- */
-enum eng_err http_fetch_sync(const struct http_request *req, long *status, char **body,
-                             size_t *body_len, struct eng_error *err) WARN_UNUSED;
-
-/*
  * Make in-memory PEM usable where libcurl wants a path: the bytes go to an
  * anonymous memory file (memfd, never on disk) and *path becomes
  * "/proc/self/fd/N". Close *fd when the path is no longer needed.

@@ -25,6 +25,7 @@
 #include "engine/base/cli.h"
 #include "engine/base/jsonx.h"
 #include "engine/kube/client.h"
+#include "test/lib/kube_sync.h"
 #include "engine/kube/events.h"
 #include "engine/kube/kubeconfig.h"
 #include "engine/kube/lease.h"

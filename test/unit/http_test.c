@@ -5,6 +5,7 @@
  */
 #include "engine/base/common.h"
 #include "engine/net/http.h"
+#include "test/lib/http_sync.h"
 #include "engine/base/xalloc.h"
 
 #include "test/tap.h"
