@@ -2,7 +2,7 @@
  * event.h - one observation or decision, as handed to the journal.
  *
  * Everything the engine learns enters as a struct jevent: Kubernetes watch and
- * list events (source "kube"), cloud provider resource states (source "metal"),
+ * list events (source "kube"), cloud provider resource states (a source the provider names),
  * action intents and outcomes ("executor"), process and leadership events
  * ("engine"), timer firings ("clock"). Observers never write to the journal
  * themselves: they call a jevent_sink, which the composition root connects to
@@ -18,13 +18,13 @@
 #include <jansson.h>
 
 #define JEV_SOURCE_KUBE     "kube"
-#define JEV_SOURCE_METAL    "metal"
 #define JEV_SOURCE_EXECUTOR "executor"
 #define JEV_SOURCE_ENGINE   "engine"
 #define JEV_SOURCE_CLOCK    "clock"
 
 struct jevent {
-  const char *source;           /* one of JEV_SOURCE_* */
+  const char *source;           /* JEV_SOURCE_* for the engine's own observers; a provider names
+                                 * its own (e.g. a cloud poller: "metal") */
   const char *type;             /* dotted, e.g. "kube.added", "metal.device", "executor.intent" */
   const char *group_kind;       /* "extensions.gardener.cloud/Infrastructure", "/Secret", "" */
   const char *ns;               /* namespace or "" */

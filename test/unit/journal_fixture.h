@@ -99,7 +99,7 @@ static UNUSED int64_t fx_append(struct journal *j, int i, struct eng_error *err)
   snprintf(uid, sizeof(uid), "uid-%d", i % 3);
   snprintf(rv, sizeof(rv), "%d", 1000 + i);
   json_t *payload = json_pack("{s:i,s:s,s:{s:s}}", "i", i, "zeta", "last", "spec", "name", name);
-  struct jevent ev = {.source = i % 2 ? JEV_SOURCE_KUBE : JEV_SOURCE_METAL,
+  struct jevent ev = {.source = i % 2 ? JEV_SOURCE_KUBE : "metal",
                       .type = i % 2 ? "kube.modified" : "metal.device",
                       .group_kind =
                           i % 2 ? "extensions.gardener.cloud/Infrastructure" : "metal/Device",

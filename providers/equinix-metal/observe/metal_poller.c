@@ -22,6 +22,10 @@
 #include "engine/base/xalloc.h"
 
 #include <ev.h>
+
+/* The journal source of Metal observations (the engine has no name for it; the string is what
+ * journals have always held, so old journals read the same). */
+#define METAL_JEV_SOURCE "metal"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +121,7 @@ static void remove_seen(struct metal_poller *p, const char *id) {
 static void emit(struct metal_poller *p, const char *type, const char *kind, const char *name,
                  const char *uid, json_t *payload) {
   struct jevent ev = {
-      .source = JEV_SOURCE_METAL,
+      .source = METAL_JEV_SOURCE,
       .type = type,
       .group_kind = kind,
       .ns = p->ns,
