@@ -115,21 +115,22 @@ static int serve(int argc, char **argv) {
       rc = EXIT_FAIL;
     }
   }
+  /* The handlers are installed before the server says it listens, so a SIGTERM sent as soon
+   * as "webhook server listening" is logged is a clean shutdown, not a kill. */
+  ev_signal sigterm, sigint;
+  ev_signal_init(&sigterm, on_signal, SIGTERM);
+  ev_signal_init(&sigint, on_signal, SIGINT);
+  ev_signal_start(loop, &sigterm);
+  ev_signal_start(loop, &sigint);
   struct webhook_server *srv = NULL;
   if (rc == EXIT_OK && webhook_server_start(loop, &o, seed, garden, &srv, &err) != ENG_OK) {
     fprintf(stderr, CMD " serve: %s\n", err.msg);
     rc = EXIT_FAIL;
   }
-  if (rc == EXIT_OK) {
-    ev_signal sigterm, sigint;
-    ev_signal_init(&sigterm, on_signal, SIGTERM);
-    ev_signal_init(&sigint, on_signal, SIGINT);
-    ev_signal_start(loop, &sigterm);
-    ev_signal_start(loop, &sigint);
+  if (rc == EXIT_OK)
     ev_run(loop, 0);
-    ev_signal_stop(loop, &sigterm);
-    ev_signal_stop(loop, &sigint);
-  }
+  ev_signal_stop(loop, &sigterm);
+  ev_signal_stop(loop, &sigint);
   webhook_server_free(srv);
   kube_client_free(garden);
   kube_client_free(seed);
