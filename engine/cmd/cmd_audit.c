@@ -59,11 +59,12 @@ struct inflight {
 
 static void inflight_intent(struct inflight *f, const struct journal_row *r) {
   const json_t *p = r->payload;
-  json_t *rec = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "seq", (json_int_t)r->seq,
-                          "ms", (json_int_t)r->recorded_ms, "actionId", jsonx_str(p, "actionId") ?: "",
-                          "correlation", r->correlation_id, "kind", jsonx_str(p, "kind") ?: "",
-                          "groupKind", r->group_kind, "namespace", r->ns, "name", r->name, "attempt",
-                          jsonx_int(p, "attempt", 0), "resolving", jsonx_bool(p, "resolving", false));
+  json_t *rec =
+      json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "seq", (json_int_t)r->seq, "ms",
+                (json_int_t)r->recorded_ms, "actionId", jsonx_str(p, "actionId") ?: "",
+                "correlation", r->correlation_id, "kind", jsonx_str(p, "kind") ?: "", "groupKind",
+                r->group_kind, "namespace", r->ns, "name", r->name, "attempt",
+                jsonx_int(p, "attempt", 0), "resolving", jsonx_bool(p, "resolving", false));
   json_object_set_new(f->open, jsonx_str(p, "actionId") ?: "", rec);
 }
 
@@ -85,11 +86,11 @@ static json_t *op_of(struct ops *o, const char *corr, const char *gk, const char
                      const char *name, int64_t ms) {
   json_t *op = json_object_get(o->ops, corr);
   if (!op) {
-    op = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:i,s:i,s:i,s:i,s:i}", "correlation", corr,
-                   "kind", audit_kind_of(gk), "namespace", ns, "name", name, "startMs",
-                   (json_int_t)ms, "endMs", (json_int_t)ms, "operation", "", "outcome",
-                   "Processing", "actions", 0, "attempts", 0, "failures", 0, "interrupted", 0,
-                   "resumed", 0);
+    op =
+        json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:i,s:i,s:i,s:i,s:i}", "correlation", corr,
+                  "kind", audit_kind_of(gk), "namespace", ns, "name", name, "startMs",
+                  (json_int_t)ms, "endMs", (json_int_t)ms, "operation", "", "outcome", "Processing",
+                  "actions", 0, "attempts", 0, "failures", 0, "interrupted", 0, "resumed", 0);
     json_object_set_new(o->ops, corr, op);
     json_array_append_new(o->order, json_string(corr));
   }
@@ -112,9 +113,10 @@ static void ops_visit(void *ud, const struct journal_row *r) {
       if (!op)
         continue;
       inc(op, "interrupted");
-      char *msg = xasprintf("the controller restarted (seq %" PRId64 ") during attempt %" JSON_INTEGER_FORMAT
-                            " of %s; no result was journaled",
-                            r->seq, jsonx_int(in, "attempt", 0), jsonx_str(in, "kind") ?: "");
+      char *msg =
+          xasprintf("the controller restarted (seq %" PRId64
+                    ") during attempt %" JSON_INTEGER_FORMAT " of %s; no result was journaled",
+                    r->seq, jsonx_int(in, "attempt", 0), jsonx_str(in, "kind") ?: "");
       json_object_set_new(op, "lastError", json_string(msg));
       free(msg);
     }
@@ -156,11 +158,11 @@ static void ops_visit(void *ud, const struct journal_row *r) {
 
 static int cmd_operations(int argc, char **argv) {
   struct audit_query q = {0};
-  const struct cli_opt opts[] = {
-      AUDIT_COMMON_OPTS(q),
-      {"state", CLI_STRING, &q.state, "STATE",
-       "only operations whose outcome is Succeeded, Error or Processing", NULL},
-      {0}};
+  const struct cli_opt opts[] = {AUDIT_COMMON_OPTS(q),
+                                 {"state", CLI_STRING, &q.state, "STATE",
+                                  "only operations whose outcome is Succeeded, Error or Processing",
+                                  NULL},
+                                 {0}};
   const struct cli_spec spec = {
       AUDIT_CMD " operations",
       "[options] JOURNAL",
@@ -197,10 +199,10 @@ static int cmd_operations(int argc, char **argv) {
       json_array_append(rows, op);
     }
     static const struct audit_col cols[] = {
-        {"STARTED", "startMs", COL_TIME},       {"OBJECT", "object", COL_STR},
-        {"OPERATION", "operation", COL_STR},    {"OUTCOME", "outcome", COL_STR},
-        {"DURATION", "durationMs", COL_DUR},    {"ACTIONS", "actions", COL_INT},
-        {"ATTEMPTS", "attempts", COL_INT},      {"FAILURES", "failures", COL_INT},
+        {"STARTED", "startMs", COL_TIME},        {"OBJECT", "object", COL_STR},
+        {"OPERATION", "operation", COL_STR},     {"OUTCOME", "outcome", COL_STR},
+        {"DURATION", "durationMs", COL_DUR},     {"ACTIONS", "actions", COL_INT},
+        {"ATTEMPTS", "attempts", COL_INT},       {"FAILURES", "failures", COL_INT},
         {"INTERRUPTED", "interrupted", COL_INT}, {"LAST ERROR", "lastError", COL_STR}};
     audit_print(&q, cols, ARRAY_SIZE(cols), rows, "(no operations match)");
     json_decref(rows);
@@ -214,7 +216,8 @@ static int cmd_operations(int argc, char **argv) {
   return rc;
 }
 
-/* ---- actions ----------------------------------------------------------------------------------- */
+/* ---- actions -----------------------------------------------------------------------------------
+ */
 
 struct acts {
   struct audit_query *q;
@@ -236,11 +239,11 @@ static void act_row(struct acts *a, json_t *rec) {
 }
 
 static json_t *interrupted_row(const json_t *in, const char *result, const char *why) {
-  json_t *rec = json_pack("{s:I,s:I,s:s,s:s,s:I,s:s,s:b,s:s}", "seq", jsonx_int(in, "seq", 0),
-                          "startedMs", jsonx_int(in, "ms", 0), "actionId",
-                          jsonx_str(in, "actionId") ?: "", "kind", jsonx_str(in, "kind") ?: "",
-                          "attempt", jsonx_int(in, "attempt", 0), "result", result, "ok", false,
-                          "errorMessage", why);
+  json_t *rec =
+      json_pack("{s:I,s:I,s:s,s:s,s:I,s:s,s:b,s:s}", "seq", jsonx_int(in, "seq", 0), "startedMs",
+                jsonx_int(in, "ms", 0), "actionId", jsonx_str(in, "actionId") ?: "", "kind",
+                jsonx_str(in, "kind") ?: "", "attempt", jsonx_int(in, "attempt", 0), "result",
+                result, "ok", false, "errorMessage", why);
   json_object_set_new(rec, "resumed", json_boolean(jsonx_bool(in, "resolving", false)));
   return rec;
 }
@@ -263,8 +266,7 @@ static void acts_visit(void *ud, const struct journal_row *r) {
     json_object_clear(a->f.open);
     return;
   }
-  if (!strcmp(r->type, "engine.stop") ||
-      !audit_object_matches(a->q, r->group_kind, r->ns, r->name))
+  if (!strcmp(r->type, "engine.stop") || !audit_object_matches(a->q, r->group_kind, r->ns, r->name))
     return;
   if (!strcmp(r->type, "engine.action")) {
     json_object_set_new(a->reasons, jsonx_str(p, "action.id") ?: "",
@@ -278,12 +280,12 @@ static void acts_visit(void *ud, const struct journal_row *r) {
   const char *id = jsonx_str(p, "actionId") ?: "";
   json_t *in = json_object_get(a->f.open, id);
   bool ok = jsonx_bool(p, "ok", false);
-  json_t *rec = json_pack("{s:I,s:I,s:s,s:s,s:I,s:s,s:b,s:I,s:b}", "seq", (json_int_t)r->seq,
-                          "startedMs", in ? jsonx_int(in, "ms", 0) : (json_int_t)r->recorded_ms,
-                          "actionId", id, "kind", jsonx_str(p, "kind") ?: "", "attempt",
-                          jsonx_int(p, "attempt", 0), "result", ok ? "ok" : "FAILED", "ok", ok,
-                          "durationMs", jsonx_int(p, "durationMs", 0), "resumed",
-                          jsonx_bool(p, "resolving", false));
+  json_t *rec =
+      json_pack("{s:I,s:I,s:s,s:s,s:I,s:s,s:b,s:I,s:b}", "seq", (json_int_t)r->seq, "startedMs",
+                in ? jsonx_int(in, "ms", 0) : (json_int_t)r->recorded_ms, "actionId", id, "kind",
+                jsonx_str(p, "kind") ?: "", "attempt", jsonx_int(p, "attempt", 0), "result",
+                ok ? "ok" : "FAILED", "ok", ok, "durationMs", jsonx_int(p, "durationMs", 0),
+                "resumed", jsonx_bool(p, "resolving", false));
   if (!ok) {
     json_object_set(rec, "error", json_object_get(p, "error"));
     json_object_set_new(rec, "errorMessage", json_string(jsonx_str(p, "error.message") ?: ""));
@@ -319,18 +321,18 @@ static int cmd_actions(int argc, char **argv) {
   if (rc == EXIT_OK) {
     const char *id;
     json_t *in;
-    json_object_foreach(a.f.open, id, in) act_row(
-        &a, interrupted_row(in, "IN FLIGHT", "no result yet at the end of the journal"));
+    json_object_foreach(a.f.open, id, in)
+        act_row(&a, interrupted_row(in, "IN FLIGHT", "no result yet at the end of the journal"));
     for (size_t i = 0; i < json_array_size(a.rows); i++) {
       json_t *r = json_array_get(a.rows, i);
       json_object_set_new(r, "resumedMark",
                           json_string(jsonx_bool(r, "resumed", false) ? "yes" : ""));
     }
     static const struct audit_col cols[] = {
-        {"STARTED", "startedMs", COL_TIME},  {"KIND", "kind", COL_STR},
-        {"RESULT", "result", COL_STR},       {"DURATION", "durationMs", COL_DUR},
-        {"ATTEMPT", "attempt", COL_INT},     {"RESUMED", "resumedMark", COL_STR},
-        {"ACTION", "actionId", COL_STR},     {"ERROR", "errorMessage", COL_STR}};
+        {"STARTED", "startedMs", COL_TIME}, {"KIND", "kind", COL_STR},
+        {"RESULT", "result", COL_STR},      {"DURATION", "durationMs", COL_DUR},
+        {"ATTEMPT", "attempt", COL_INT},    {"RESUMED", "resumedMark", COL_STR},
+        {"ACTION", "actionId", COL_STR},    {"ERROR", "errorMessage", COL_STR}};
     audit_print(&q, cols, ARRAY_SIZE(cols), a.rows, "(no actions match)");
   }
   json_decref(a.f.open);
@@ -341,7 +343,8 @@ static int cmd_actions(int argc, char **argv) {
   return rc;
 }
 
-/* ---- errors ------------------------------------------------------------------------------------ */
+/* ---- errors ------------------------------------------------------------------------------------
+ */
 
 struct errs {
   struct audit_query *q;
@@ -427,12 +430,12 @@ static int cmd_errors(int argc, char **argv) {
     json_t *rows = json_array();
     size_t i;
     json_t *k;
-    json_array_foreach(e.order, i, k) json_array_append(rows,
-                                                        json_object_get(e.groups, json_string_value(k)));
+    json_array_foreach(e.order, i, k)
+        json_array_append(rows, json_object_get(e.groups, json_string_value(k)));
     static const struct audit_col cols[] = {
-        {"OBJECT", "object", COL_STR},  {"CODE", "code", COL_STR},
-        {"COUNT", "count", COL_INT},    {"FIRST", "firstMs", COL_TIME},
-        {"LAST", "lastMs", COL_TIME},   {"LAST MESSAGE", "lastMessage", COL_STR}};
+        {"OBJECT", "object", COL_STR}, {"CODE", "code", COL_STR},
+        {"COUNT", "count", COL_INT},   {"FIRST", "firstMs", COL_TIME},
+        {"LAST", "lastMs", COL_TIME},  {"LAST MESSAGE", "lastMessage", COL_STR}};
     audit_print(&q, cols, ARRAY_SIZE(cols), rows, "(no failed attempts)");
     json_decref(rows);
   }
@@ -444,7 +447,8 @@ static int cmd_errors(int argc, char **argv) {
   return rc;
 }
 
-/* ---- restarts ---------------------------------------------------------------------------------- */
+/* ---- restarts ----------------------------------------------------------------------------------
+ */
 
 struct rst {
   struct audit_query *q;
@@ -532,13 +536,11 @@ static int cmd_restarts(int argc, char **argv) {
   struct rst s = {.q = &q, .f = {json_object()}, .rows = json_array()};
   rc = audit_walk(j, &q, NULL, rst_visit, &s);
   if (rc == EXIT_OK) {
-    static const struct audit_col cols[] = {{"STARTED", "startedMs", COL_TIME},
-                                            {"SEQ", "seq", COL_INT},
-                                            {"VERSION", "version", COL_STR},
-                                            {"PREVIOUS RUN", "previousRun", COL_STR},
-                                            {"DOWNTIME", "downtimeMs", COL_DUR},
-                                            {"INTERRUPTED", "interrupted", COL_INT},
-                                            {"RESUMED", "resumed", COL_INT}};
+    static const struct audit_col cols[] = {
+        {"STARTED", "startedMs", COL_TIME},  {"SEQ", "seq", COL_INT},
+        {"VERSION", "version", COL_STR},     {"PREVIOUS RUN", "previousRun", COL_STR},
+        {"DOWNTIME", "downtimeMs", COL_DUR}, {"INTERRUPTED", "interrupted", COL_INT},
+        {"RESUMED", "resumed", COL_INT}};
     audit_print(&q, cols, ARRAY_SIZE(cols), s.rows, "(no starts recorded)");
   }
   json_decref(s.cur);
@@ -550,13 +552,10 @@ static int cmd_restarts(int argc, char **argv) {
 }
 
 int cmd_audit(int argc, char **argv) {
-  static const struct cli_subcommand subs[] = {{"operations", cmd_operations},
-                                               {"actions", cmd_actions},
-                                               {"errors", cmd_errors},
-                                               {"restarts", cmd_restarts},
-                                               {"devices", audit_cmd_devices},
-                                               {"machines", audit_cmd_machines},
-                                               {"sql", audit_cmd_sql},
-                                               {NULL, NULL}};
+  static const struct cli_subcommand subs[] = {
+      {"operations", cmd_operations}, {"actions", cmd_actions},
+      {"errors", cmd_errors},         {"restarts", cmd_restarts},
+      {"devices", audit_cmd_devices}, {"machines", audit_cmd_machines},
+      {"sql", audit_cmd_sql},         {NULL, NULL}};
   return cli_dispatch(AUDIT_CMD, "query", subs, top_usage, argc, argv);
 }

@@ -58,8 +58,8 @@ static void on_action(struct life *l, const struct journal_row *r) {
   /* The target, and a device named in the parameters (hostname, device id). */
   remember(l, ns, jsonx_str(a, "name"), act);
   json_t *pa = json_object_get(a, "params");
-  static const char *const keys[] = {"hostname", "deviceId", "deviceID", "device.hostname",
-                                     "device.id", "id"};
+  static const char *const keys[] = {"hostname",        "deviceId",  "deviceID",
+                                     "device.hostname", "device.id", "id"};
   for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
     remember(l, ns, jsonx_str(pa, keys[i]), act);
   json_object_set(l->actions, jsonx_str(act, "id"), act);
@@ -71,8 +71,8 @@ static void on_result(struct life *l, const struct journal_row *r) {
   if (!act || !jsonx_bool(r->payload, "ok", false))
     return;
   json_t *out = json_object_get(r->payload, "output");
-  static const char *const keys[] = {"id", "deviceId", "deviceID", "device.id", "hostname",
-                                     "device.hostname"};
+  static const char *const keys[] = {"id",        "deviceId", "deviceID",
+                                     "device.id", "hostname", "device.hostname"};
   for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
     remember(l, r->ns, jsonx_str(out, keys[i]), act);
 }
@@ -116,8 +116,8 @@ static void observe(struct life *l, const struct journal_row *r, const char *ns,
     a = b;
   json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "namespace", ns, "name",
                         jsonx_str(o, "name") ?: "", "id", jsonx_str(o, "id") ?: "", "state", state,
-                        "detail", detail ? detail : "", "fromMs", (json_int_t)r->recorded_ms,
-                        "seq", (json_int_t)r->seq);
+                        "detail", detail ? detail : "", "fromMs", (json_int_t)r->recorded_ms, "seq",
+                        (json_int_t)r->seq);
   if (a) {
     char *by = xasprintf("%s (%s, seq %" JSON_INTEGER_FORMAT ")", jsonx_str(a, "by"),
                          jsonx_str(a, "kind"), jsonx_int(a, "seq", 0));
@@ -179,9 +179,9 @@ static void life_visit(void *ud, const struct journal_row *r) {
              strcmp(r->type, "kube.relisted") != 0) {
     const char *node = jsonx_str(p, "status.node");
     const char *pid = jsonx_str(p, "spec.providerID");
-    char *detail = xasprintf("%s%s%s%s%s", node && *node ? "node " : "", node ? node : "",
-                             node && *node && pid && *pid ? ", " : "", pid && *pid ? "" : "",
-                             pid ? pid : "");
+    char *detail =
+        xasprintf("%s%s%s%s%s", node && *node ? "node " : "", node ? node : "",
+                  node && *node && pid && *pid ? ", " : "", pid && *pid ? "" : "", pid ? pid : "");
     const char *desc = jsonx_str(p, "status.lastOperation.description");
     if (desc && *desc) {
       char *d2 = xasprintf("%s%s%s", detail, *detail ? "; " : "", desc);
@@ -276,16 +276,16 @@ static int run_life(int argc, char **argv, bool machines) {
       }
     }
     static const struct audit_col dcols[] = {
-        {"DEVICE", "name", COL_STR},        {"ID", "id", COL_STR},
-        {"SHOOT", "namespace", COL_STR},    {"STATE", "state", COL_STR},
-        {"SINCE", "fromMs", COL_TIME},      {"FOR", "durationText", COL_STR},
+        {"DEVICE", "name", COL_STR},          {"ID", "id", COL_STR},
+        {"SHOOT", "namespace", COL_STR},      {"STATE", "state", COL_STR},
+        {"SINCE", "fromMs", COL_TIME},        {"FOR", "durationText", COL_STR},
         {"DECIDED BY", "decidedBy", COL_STR}, {"WHY", "reason", COL_STR},
         {"DETAIL", "detail", COL_STR}};
     static const struct audit_col mcols[] = {
-        {"MACHINE", "name", COL_STR},        {"SHOOT", "namespace", COL_STR},
-        {"PHASE", "state", COL_STR},         {"SINCE", "fromMs", COL_TIME},
-        {"FOR", "durationText", COL_STR},    {"DECIDED BY", "decidedBy", COL_STR},
-        {"WHY", "reason", COL_STR},          {"DETAIL", "detail", COL_STR}};
+        {"MACHINE", "name", COL_STR},     {"SHOOT", "namespace", COL_STR},
+        {"PHASE", "state", COL_STR},      {"SINCE", "fromMs", COL_TIME},
+        {"FOR", "durationText", COL_STR}, {"DECIDED BY", "decidedBy", COL_STR},
+        {"WHY", "reason", COL_STR},       {"DETAIL", "detail", COL_STR}};
     if (machines)
       audit_print(&q, mcols, ARRAY_SIZE(mcols), rows, "(no machines match)");
     else

@@ -27,18 +27,25 @@ struct audit_query {
 };
 
 /* The common cli_opt entries (object, shoot, since, output, format, progress). */
-#define AUDIT_COMMON_OPTS(q)                                                                       \
-  {"object", CLI_STRING, &(q).object, "[KIND/]NS/NAME", "only this object", NULL},                 \
-      {"shoot", CLI_STRING, &(q).shoot, "NAMESPACE",                                               \
-       "only objects of this shoot (its seed namespace, shoot--PROJECT--NAME)", NULL},             \
-      {"since", CLI_STRING, &(q).since, "TIME", "only what happened at or after TIME (RFC 3339)",  \
-       NULL},                                                                                      \
-      {"output", CLI_STRING, &(q).output, "table|json|csv",                                        \
-       "an aligned table (default), JSON lines, or CSV with a header row", NULL},                  \
-      {"format", CLI_STRING, &(q).format, "text|json", "the same as --output (text = table)",      \
-       NULL},                                                                                      \
-  {                                                                                                \
-    "progress", CLI_BOOL, &(q).show_progress, NULL, "report progress on stderr", NULL              \
+#define AUDIT_COMMON_OPTS(q)                                                                         \
+  {"object", CLI_STRING, &(q).object, "[KIND/]NS/NAME", "only this object", NULL},                   \
+      {"shoot",                                                                                      \
+       CLI_STRING,                                                                                   \
+       &(q).shoot,                                                                                   \
+       "NAMESPACE",                                                                                  \
+       "only objects of this shoot (its seed namespace, shoot--PROJECT--NAME)",                      \
+       NULL},                                                                                        \
+      {"since", CLI_STRING, &(q).since, "TIME", "only what happened at or after TIME (RFC 3339)",    \
+       NULL},                                                                                        \
+      {"output",                                                                                     \
+       CLI_STRING,                                                                                   \
+       &(q).output,                                                                                  \
+       "table|json|csv",                                                                             \
+       "an aligned table (default), JSON lines, or CSV with a header row",                           \
+       NULL},                                                                                        \
+      {"format", CLI_STRING, &(q).format, "text|json", "the same as --output (text = table)", NULL}, \
+  {                                                                                                  \
+    "progress", CLI_BOOL, &(q).show_progress, NULL, "report progress on stderr", NULL                \
   }
 
 /* Parse argv with spec and open the journal read-only: -1 to go on (*j is

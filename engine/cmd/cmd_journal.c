@@ -382,9 +382,9 @@ static int cmd_stats(int argc, char **argv) {
 
 static int cmd_backup(int argc, char **argv) {
   bool no_verify = false;
-  const struct cli_opt opts[] = {{"no-verify", CLI_BOOL, &no_verify, NULL,
-                                  "do not verify the hash chain of the copy", NULL},
-                                 {0}};
+  const struct cli_opt opts[] = {
+      {"no-verify", CLI_BOOL, &no_verify, NULL, "do not verify the hash chain of the copy", NULL},
+      {0}};
   const struct cli_spec spec = {
       .prog = CMD " backup",
       .usage = "[options] JOURNAL COPY",

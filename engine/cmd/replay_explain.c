@@ -39,12 +39,12 @@ struct ex {
   struct track {
     char state[128]; /* current observed state */
     int64_t ms, seq;
-  } obj, dev; /* the object itself, and its device */
-  char *subject;       /* "device X" / "Machine ns/x" */
-  json_t *secrets;     /* pending Secret changes: array of {seq, ms, name} not yet followed */
+  } obj, dev;      /* the object itself, and its device */
+  char *subject;   /* "device X" / "Machine ns/x" */
+  json_t *secrets; /* pending Secret changes: array of {seq, ms, name} not yet followed */
   bool any;
   int64_t last_ms;
-  json_t *open;        /* actionId -> intent seq */
+  json_t *open; /* actionId -> intent seq */
 };
 
 static bool is_ours(const struct ex *x, const struct journal_row *r, bool *as_device) {
@@ -72,8 +72,8 @@ static void say(struct ex *x, const struct journal_row *r, const char *fmt, cons
   x->any = true;
 }
 
-static void new_state(struct ex *x, struct track *tr, const struct journal_row *r,
-                      const char *what, const char *state) {
+static void new_state(struct ex *x, struct track *tr, const struct journal_row *r, const char *what,
+                      const char *state) {
   if (!strcmp(tr->state, state))
     return;
   char *s;
@@ -101,8 +101,10 @@ static void row(struct ex *x, const struct journal_row *r) {
     const char *id;
     json_t *v;
     json_object_foreach(x->open, id, v) {
-      char *s = xasprintf("the controller restarted while attempt %s was running (intent seq %" JSON_INTEGER_FORMAT "); the new process resumes it",
-                          id, json_integer_value(v));
+      char *s = xasprintf(
+          "the controller restarted while attempt %s was running (intent seq %" JSON_INTEGER_FORMAT
+          "); the new process resumes it",
+          id, json_integer_value(v));
       say(x, r, "%s.", s, NULL);
       free(s);
     }
@@ -111,7 +113,8 @@ static void row(struct ex *x, const struct journal_row *r) {
   }
   if (!strncmp(r->type, "kube.", 5) && !strcmp(kind_of(r->group_kind), "Secret") &&
       !strcmp(r->ns, x->ns)) {
-    json_array_append_new(x->secrets, json_pack("{s:I,s:s}", "seq", (json_int_t)r->seq, "name", r->name));
+    json_array_append_new(x->secrets,
+                          json_pack("{s:I,s:s}", "seq", (json_int_t)r->seq, "name", r->name));
     return;
   }
   bool dev = false;
@@ -152,7 +155,8 @@ static void row(struct ex *x, const struct journal_row *r) {
       free(s);
       json_array_clear(x->secrets);
     }
-    char *by = xasprintf("%s decided %s", jsonx_str(a, "controller") ?: "?", jsonx_str(a, "kind") ?: "?");
+    char *by =
+        xasprintf("%s decided %s", jsonx_str(a, "controller") ?: "?", jsonx_str(a, "kind") ?: "?");
     say(x, r, "%s: %s.", by, jsonx_str(a, "reason") ?: "");
     free(by);
   } else if (!strcmp(r->type, "executor.intent")) {
@@ -162,8 +166,9 @@ static void row(struct ex *x, const struct journal_row *r) {
     if (!jsonx_bool(p, "ok", false)) {
       json_t *codes = jsonx_path(p, "error.gardenerCodes");
       const char *code = json_string_value(json_array_get(codes, 0));
-      char *s = xasprintf("attempt %" JSON_INTEGER_FORMAT " of %s failed%s%s%s", jsonx_int(p, "attempt", 0),
-                          jsonx_str(p, "kind") ?: "", code ? " with " : "", code ? code : "", "");
+      char *s = xasprintf("attempt %" JSON_INTEGER_FORMAT " of %s failed%s%s%s",
+                          jsonx_int(p, "attempt", 0), jsonx_str(p, "kind") ?: "",
+                          code ? " with " : "", code ? code : "", "");
       say(x, r, "%s: %s.", s, jsonx_str(p, "error.message") ?: "");
       free(s);
     }

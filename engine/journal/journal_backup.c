@@ -60,8 +60,8 @@ enum eng_err journal_backup(struct journal *j, const char *dst, struct journal_b
     return e;
   char *tmp = xasprintf("%s.partial-%d", dst, (int)getpid());
   sqlite3 *out = NULL;
-  int rc = sqlite3_open_v2(tmp, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           NULL);
+  int rc = sqlite3_open_v2(tmp, &out,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK) {
     chmod(tmp, 0600); /* like the journal: for the controller and its operators only */
     sqlite3_extended_result_codes(out, 1);

@@ -39,8 +39,9 @@ struct journal {
   sqlite3 *rdb; /* read-only connection for iterators of a writable handle (lazy) */
   bool read_only;
   bool wal_header_no_wal; /* the header says WAL mode and no (or an empty) -wal file is beside it */
-  bool may_lack_wal;      /* ...and the newest event is not a clean stop: a copy without its -wal? */
-  char *scratch_dir; /* read-only handle reading a scratch copy (see journal_open_reader), or NULL */
+  bool may_lack_wal; /* ...and the newest event is not a clean stop: a copy without its -wal? */
+  char
+      *scratch_dir; /* read-only handle reading a scratch copy (see journal_open_reader), or NULL */
   size_t batch_max;
   int64_t (*now_ms)(void); /* clock_now_ms unless a test replaced it */
   int schema_version;

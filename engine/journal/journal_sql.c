@@ -40,7 +40,8 @@ static const char *const view_sql[] = {
     "json_extract(i.payload, '$.kind') AS kind, json_extract(i.payload, '$.attempt') AS attempt, "
     "json_extract(i.payload, '$.resolving') AS resolving, i.group_kind, i.namespace, i.name, "
     "i.correlation_id, r.seq AS result_seq, r.recorded_ms AS ended_ms, "
-    "json_extract(r.payload, '$.ok') AS ok, json_extract(r.payload, '$.durationMs') AS duration_ms, "
+    "json_extract(r.payload, '$.ok') AS ok, json_extract(r.payload, '$.durationMs') AS "
+    "duration_ms, "
     "json_extract(r.payload, '$.error.code') AS error_code, "
     "json_extract(r.payload, '$.error.gardenerCodes[0]') AS gardener_code, "
     "json_extract(r.payload, '$.error.message') AS error_message "
@@ -96,17 +97,17 @@ static const char *const view_sql[] = {
     "'kube.modified', 'kube.deleted')",
 };
 
-const char *const journal_sql_views[] = {"reconciles", "actions", "attempts",      "errors",
-                                         "device_states", "restarts", "objects", "events",
-                                         "snapshots",  "meta",     NULL};
+const char *const journal_sql_views[] = {"reconciles",    "actions",  "attempts", "errors",
+                                         "device_states", "restarts", "objects",  "events",
+                                         "snapshots",     "meta",     NULL};
 
 /* Pragmas that only report something. */
 static const char *const ro_pragmas[] = {
-    "table_info",   "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list",
-    "table_list",   "page_count",  "page_size",  "freelist_count", "user_version",
-    "application_id", "schema_version", "compile_options", "function_list", "pragma_list",
-    "database_list", "collation_list", "encoding", "data_version", "quick_check",
-    "integrity_check"};
+    "table_info",       "table_xinfo",    "index_list",     "index_info",      "index_xinfo",
+    "foreign_key_list", "table_list",     "page_count",     "page_size",       "freelist_count",
+    "user_version",     "application_id", "schema_version", "compile_options", "function_list",
+    "pragma_list",      "database_list",  "collation_list", "encoding",        "data_version",
+    "quick_check",      "integrity_check"};
 
 struct authz {
   char why[256];
@@ -141,8 +142,9 @@ static int authorizer(void *ud, int code, const char *a1, const char *a2, const 
       ok &= strcasecmp(a1, settable[i]) != 0;
     if (ok)
       return SQLITE_OK;
-    return deny(a, "PRAGMA %s is refused: audit sql only reads (pragmas that report, such as "
-                   "table_info, are allowed)",
+    return deny(a,
+                "PRAGMA %s is refused: audit sql only reads (pragmas that report, such as "
+                "table_info, are allowed)",
                 a1);
   }
   case SQLITE_ATTACH:
@@ -159,8 +161,9 @@ static int authorizer(void *ud, int code, const char *a1, const char *a2, const 
   case SQLITE_SAVEPOINT:
     return deny(a, "transactions (%s) are refused: audit sql runs one SELECT", a1);
   default:
-    return deny(a, "this statement is refused: audit sql is read-only and runs one SELECT over "
-                   "the views%s",
+    return deny(a,
+                "this statement is refused: audit sql is read-only and runs one SELECT over "
+                "the views%s",
                 "");
   }
 }
@@ -176,7 +179,8 @@ static enum eng_err make_views(struct journal *j, sqlite3 *db, struct eng_error 
 enum eng_err journal_sql_query(struct journal *j, const char *sql, journal_sql_row_fn fn, void *ud,
                                struct eng_error *err) {
   if (!j->read_only)
-    return eng_error_set(err, ENG_USAGE, "journal %s: SQL queries need a read-only handle", j->path);
+    return eng_error_set(err, ENG_USAGE, "journal %s: SQL queries need a read-only handle",
+                         j->path);
   sqlite3 *db = NULL;
   enum eng_err e = journal_reader_db(j, &db, err);
   if (!e)

@@ -149,7 +149,7 @@ static double replay(const char *path, long *events) {
 
 int main(void) {
   xalloc_init();
-  long n = getenv("EQXM_BENCH_EVENTS") ? atol(getenv("EQXM_BENCH_EVENTS")) : 1000000;
+  long n = getenv("EQXM_BENCH_EVENTS") ? strtol(getenv("EQXM_BENCH_EVENTS"), NULL, 10) : 1000000;
   const char *tmp = getenv("TMPDIR");
   char dir[512];
   snprintf(dir, sizeof(dir), "%s/bench-replay-XXXXXX", tmp && *tmp ? tmp : "/tmp");

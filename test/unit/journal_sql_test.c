@@ -26,17 +26,23 @@ static void test_select_views(void) {
   struct eng_error err;
   struct journal *j = fx_open(path, true, &err);
   ASSERT(j);
-  static const char *const ok[] = {
-      "SELECT count(*) FROM events",       "SELECT count(*) FROM reconciles",
-      "SELECT count(*) FROM actions",      "SELECT count(*) FROM attempts",
-      "SELECT count(*) FROM errors",       "SELECT count(*) FROM device_states",
-      "SELECT count(*) FROM restarts",     "SELECT count(*) FROM objects",
-      "PRAGMA table_info(events)",         "PRAGMA user_version",
-      "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3) SELECT count(*) FROM n"};
+  static const char *const ok[] = {"SELECT count(*) FROM events",
+                                   "SELECT count(*) FROM reconciles",
+                                   "SELECT count(*) FROM actions",
+                                   "SELECT count(*) FROM attempts",
+                                   "SELECT count(*) FROM errors",
+                                   "SELECT count(*) FROM device_states",
+                                   "SELECT count(*) FROM restarts",
+                                   "SELECT count(*) FROM objects",
+                                   "PRAGMA table_info(events)",
+                                   "PRAGMA user_version",
+                                   "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n "
+                                   "WHERE x < 3) SELECT count(*) FROM n"};
   for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
     rows_seen = 0;
     eng_error_clear(&err);
-    ASSERT_MSG(journal_sql_query(j, ok[i], count_row, NULL, &err) == ENG_OK, "%s: %s", ok[i], err.msg);
+    ASSERT_MSG(journal_sql_query(j, ok[i], count_row, NULL, &err) == ENG_OK, "%s: %s", ok[i],
+               err.msg);
     ASSERT_MSG(rows_seen >= 1, "%s gave no row", ok[i]);
   }
   rows_seen = 0;
