@@ -50,13 +50,17 @@ static void on_action(struct life *l, const struct journal_row *r) {
   json_t *a = json_object_get(r->payload, "action");
   if (!a)
     return;
-  const char *ns = jsonx_str(a, "namespace") ?: r->ns;
+  const char *kind = jsonx_str(a, "kind") ?: "";
+  /* Timers only re-check; for devices only the actions on devices decide a step. */
+  if (!strcmp(kind, "timer") || (!l->machines && strncmp(kind, "metal.", 6) != 0))
+    return;
+  const char *ns = jsonx_str(a, "target.namespace") ?: r->ns;
   json_t *act = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s}", "seq", (json_int_t)r->seq, "ms",
                           (json_int_t)r->recorded_ms, "by", jsonx_str(a, "controller") ?: "",
                           "kind", jsonx_str(a, "kind") ?: "", "reason",
                           jsonx_str(a, "reason") ?: "", "id", jsonx_str(a, "id") ?: "");
   /* The target, and a device named in the parameters (hostname, device id). */
-  remember(l, ns, jsonx_str(a, "name"), act);
+  remember(l, ns, jsonx_str(a, "target.name") ?: r->name, act);
   json_t *pa = json_object_get(a, "params");
   static const char *const keys[] = {"hostname",        "deviceId",  "deviceID",
                                      "device.hostname", "device.id", "id"};

@@ -27,14 +27,16 @@ def add(t, source, typ, gk="", ns="", name="", uid="", corr="", payload=None, rv
 
 def action(t, aid, kind, gk, ns, name, reason, params=None, controller="machine", cause=0):
     a = {"id": aid, "key": "k" * 32, "controller": controller, "kind": kind, "correlation": CORR,
-         "groupKind": gk, "namespace": ns, "name": name, "uid": "", "attempt": int(aid.rsplit("/", 1)[1]),
+         "target": {"groupKind": gk, "namespace": ns, "name": name, "uid": ""},
+         "attempt": int(aid.rsplit("/", 1)[1]),
          "params": params or {}, "reason": reason}
     add(t, "engine", "engine.action", gk, ns, name, "", CORR, {"action": a, "causeSeq": cause})
     return a
 
 
 def intent(t, a, resolving=False):
-    add(t, "executor", "executor.intent", a["groupKind"], a["namespace"], a["name"], "", CORR,
+    tg = a["target"]
+    add(t, "executor", "executor.intent", tg["groupKind"], tg["namespace"], tg["name"], "", CORR,
         {"controller": a["controller"], "actionId": a["id"], "key": a["key"], "kind": a["kind"],
          "attempt": a["attempt"], "epoch": 1, "resolving": resolving})
 
@@ -46,7 +48,8 @@ def result(t, a, ok, output=None, error=None, ms=120):
         p["output"] = output or {}
     else:
         p["error"] = error
-    add(t, "executor", "executor.result", a["groupKind"], a["namespace"], a["name"], "", CORR, p)
+    tg = a["target"]
+    add(t, "executor", "executor.result", tg["groupKind"], tg["namespace"], tg["name"], "", CORR, p)
 
 
 def device(t, did, host, state, **extra):
