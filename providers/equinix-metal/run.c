@@ -407,6 +407,7 @@ static int setup_and_run(struct app *a) {
   executor_set_concurrency(x, "worker", (int)a->o.worker_conc);
   executor_set_concurrency(x, "controlplane", (int)a->o.cp_conc);
   executor_set_concurrency(x, "healthcheck", (int)a->o.hc_conc);
+  executor_set_concurrency(x, "worker-health", (int)a->o.hc_conc);
   a->rec = kube_recorder_new(a->kube, "gardener-extension-" METAL_EXTENSION_NAME, NULL);
   size_t nk = 0;
   a->kres[nk++] = &kube_res_gardener_infrastructure;

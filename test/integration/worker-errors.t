@@ -64,6 +64,13 @@ def main(env):
     d = (w["status"].get("lastError") or {}).get("description", "")
     t.eq(f'Error reconciling Worker: machine(s) failed: 1 error occurred: "{name}-x-y": '
          "Cloud provider message - no capacity", d, "a failed machine is reported with Gardener's text")
+    cond = wait("condition EveryNodeReady False", lambda: next(
+        (x for x in (get_worker(env, ns3).get("status") or {}).get("conditions") or []
+         if x.get("type") == "EveryNodeReady" and x.get("status") == "False"
+         and "failed" in x.get("message", "")), None), controller=c, timeout=75)
+    t.eq(f'machine "{name}-x-y" failed: Cloud provider message - no capacity', cond.get("message"),
+         "the health check reports the failed machine in EveryNodeReady")
+    t.eq("HealthCheckUnsuccessful", cond.get("reason"), "with reason HealthCheckUnsuccessful")
     c.stop()
     code, out = env.replay_check()
     t.ok(code == 0, "replay --check finds no difference", diag=out[-2000:])

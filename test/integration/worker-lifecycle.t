@@ -138,6 +138,13 @@ def main(env):
     t.eq(w["metadata"]["generation"], st.get("observedGeneration"), "observedGeneration = generation")
     t.ok(st.get("lastError") is None, "no lastError")
     t.eq(["extensions.gardener.cloud/worker"], w["metadata"].get("finalizers"), "our finalizer is set")
+    cond = wait("condition EveryNodeReady True", lambda: next(
+        (x for x in (get_worker(env, NS).get("status") or {}).get("conditions") or []
+         if x.get("type") == "EveryNodeReady" and x.get("status") == "True"), None), controller=c, timeout=75)
+    t.eq(("HealthCheckSuccessful", "All health checks successful"), (cond.get("reason"), cond.get("message")),
+         "the health check reports EveryNodeReady True once the deployments are available")
+    t.ok(cond.get("lastTransitionTime") and cond.get("lastUpdateTime"), "the condition carries its times",
+         diag=str(cond))
 
     # The cluster-autoscaler scaled pool-a to 2 and someone set pool-b to 5: kept, and clamped.
     env.kube.patch(f"{MCM}/namespaces/{NS}/machinedeployments/{MD_A}", {"spec": {"replicas": 2}})

@@ -32,6 +32,8 @@
 #define MCM_PROVIDER_NAME         "EquinixMetal"
 
 extern const struct ext_controller metal_worker_controller;
+/* The health check "worker-health" (worker_health.c): condition EveryNodeReady every 30 s. */
+extern const struct reducer metal_worker_health_reducer;
 
 /*
  * Gardener's worker pool hash for rolling pools (WorkerPoolHash with the
