@@ -220,15 +220,17 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
   j->fills = json_is_array(fills) ? json_incref(fills) : json_array();
   j->target = resource_of(x, a->group_kind ? a->group_kind : "");
   if (!j->target) {
-    fail(j, ENG_INTERNAL, false, "cannot apply %s %s/%s: this kind is not registered with the "
-                                 "executor", a->group_kind, j->ns, j->name);
+    fail(j, ENG_INTERNAL, false,
+         "cannot apply %s %s/%s: this kind is not registered with the "
+         "executor",
+         a->group_kind, j->ns, j->name);
     return;
   }
   const char *n = jsonx_str(j->obj, "metadata.name");
   if (!json_is_object(obj) || !n || strcmp(n, j->name) != 0) {
     fail(j, ENG_INTERNAL, false,
-         "cannot apply %s %s/%s: the action's object must be named like its target",
-         a->group_kind, j->ns, j->name);
+         "cannot apply %s %s/%s: the action's object must be named like its target", a->group_kind,
+         j->ns, j->name);
     return;
   }
   size_t i;
@@ -245,8 +247,7 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
 }
 
 struct exec_secret_from *exec_secret_from_new(struct kube_client *c,
-                                              const struct kube_resource *const *res,
-                                              size_t nres) {
+                                              const struct kube_resource *const *res, size_t nres) {
   struct exec_secret_from *x = xcalloc(1, sizeof(*x));
   x->c = c;
   x->res = res;

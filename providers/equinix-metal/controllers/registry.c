@@ -11,8 +11,8 @@
 #include "providers/equinix-metal/controllers/worker.h"
 
 static struct reducer infra_reducer, worker_reducer, controlplane_reducer;
-static const struct reducer *reducers[] = {&infra_reducer,          &worker_reducer,
-                                           &metal_machine_reducer,  &controlplane_reducer,
+static const struct reducer *reducers[] = {&infra_reducer,           &worker_reducer,
+                                           &metal_machine_reducer,   &controlplane_reducer,
                                            &metal_cp_health_reducer, &metal_worker_health_reducer};
 
 const struct reducer *const *metal_reducers(size_t *n) {

@@ -77,7 +77,8 @@ static void judge(json_t *state, const json_t *w, const char **status, const cha
       return;
     }
     if (jsonx_int(md, "status.observedGeneration", 0) < jsonx_int(md, "metadata.generation", 0)) {
-      *message = xasprintf("machine deployment \"%s\" is not observed at its latest generation", name);
+      *message =
+          xasprintf("machine deployment \"%s\" is not observed at its latest generation", name);
       return;
     }
     const json_t *av = cond_of(md, "Available");
@@ -91,9 +92,10 @@ static void judge(json_t *state, const json_t *w, const char **status, const cha
     json_int_t want = jsonx_int(md, "spec.replicas", 0);
     json_int_t have = jsonx_int(md, "status.availableReplicas", 0);
     if (have < want) {
-      *message = xasprintf("not enough available machines in machine deployment \"%s\" (%" JSON_INTEGER_FORMAT
-                           "/%" JSON_INTEGER_FORMAT ")",
-                           name, have, want);
+      *message = xasprintf(
+          "not enough available machines in machine deployment \"%s\" (%" JSON_INTEGER_FORMAT
+          "/%" JSON_INTEGER_FORMAT ")",
+          name, have, want);
       return;
     }
     *status = "True";
@@ -102,8 +104,8 @@ static void judge(json_t *state, const json_t *w, const char **status, const cha
   *message = xstrdup("All health checks successful");
 }
 
-static json_t *action_json(const json_t *w, const char *step, const char *kind,
-                           json_t *params_own, int64_t at, const char *reason) {
+static json_t *action_json(const json_t *w, const char *step, const char *kind, json_t *params_own,
+                           int64_t at, const char *reason) {
   const char *ns = str_or(w, "metadata.namespace", ""), *name = str_or(w, "metadata.name", "");
   const char *uid = str_or(w, "metadata.uid", "");
   char k[33];
@@ -218,10 +220,11 @@ static void happly(const struct reducer *r, json_t *state, const struct reduce_e
         /* Keep what judge() reads: generation, spec.replicas, status. */
         json_t *m = json_object();
         json_t *g = jsonx_path(ev->payload, "metadata.generation");
-        json_object_set_new(m, "metadata", json_pack("{s:I}", "generation",
-                                                     json_is_integer(g) ? json_integer_value(g) : 0));
-        json_object_set_new(m, "spec", json_pack("{s:I}", "replicas",
-                                                 jsonx_int(ev->payload, "spec.replicas", 0)));
+        json_object_set_new(
+            m, "metadata",
+            json_pack("{s:I}", "generation", json_is_integer(g) ? json_integer_value(g) : 0));
+        json_object_set_new(
+            m, "spec", json_pack("{s:I}", "replicas", jsonx_int(ev->payload, "spec.replicas", 0)));
         json_t *st = json_object_get(ev->payload, "status");
         if (json_is_object(st))
           json_object_set(m, "status", st);
@@ -308,4 +311,4 @@ static void hkeys(const struct reducer *r, const json_t *state, struct keylist *
 }
 
 const struct reducer metal_worker_health_reducer = {HEALTH_CONTROLLER, NULL, hinit, happly,
-                                                    hdesire, hkeys};
+                                                    hdesire,           hkeys};

@@ -29,8 +29,8 @@ struct worker_pools {
   struct worker_pool *v;
   size_t n;
   bool hibernated;
-  json_t *provider_status;     /* WorkerStatus {apiVersion, kind, machineImages} */
-  json_t *status_deployments;  /* status.machineDeployments */
+  json_t *provider_status;    /* WorkerStatus {apiVersion, kind, machineImages} */
+  json_t *status_deployments; /* status.machineDeployments */
 };
 
 /*

@@ -84,10 +84,11 @@ static enum eng_err check_worker_config(const json_t *pc, size_t idx, struct eng
                              idx);
       continue;
     }
-    return eng_error_set(err, ENG_CONFIG,
-                         "spec.pools[%zu].providerConfig.%s: Forbidden: unknown field (WorkerConfig "
-                         "has reservationIDs and reservedDevicesOnly)",
-                         idx, k);
+    return eng_error_set(
+        err, ENG_CONFIG,
+        "spec.pools[%zu].providerConfig.%s: Forbidden: unknown field (WorkerConfig "
+        "has reservationIDs and reservedDevicesOnly)",
+        idx, k);
   }
   return ENG_OK;
 }
@@ -174,7 +175,8 @@ static void append_image(json_t *list, const char *name, const char *version, co
   json_array_append_new(list, m);
 }
 
-/* ---- pieces of the objects -------------------------------------------------------------------- */
+/* ---- pieces of the objects --------------------------------------------------------------------
+ */
 
 /* capacity {cpu, gpu, memory} of the pool: pool.nodeTemplate, else the CloudProfile's type. */
 static json_t *capacity_of(const json_t *pool, const json_t *cluster, const char *machine_type) {
@@ -244,7 +246,8 @@ static json_t *as_string(const json_t *v) {
 
 static json_t *autoscaler_annotations(const json_t *pool) {
   static const char *const map[][2] = {
-      {"scaleDownUtilizationThreshold", "autoscaler.gardener.cloud/scale-down-utilization-threshold"},
+      {"scaleDownUtilizationThreshold",
+       "autoscaler.gardener.cloud/scale-down-utilization-threshold"},
       {"scaleDownGpuUtilizationThreshold",
        "autoscaler.gardener.cloud/scale-down-gpu-utilization-threshold"},
       {"scaleDownUnneededTime", "autoscaler.gardener.cloud/scale-down-unneeded-time"},
@@ -428,8 +431,8 @@ static enum eng_err build_pool(const struct ext_plan_in *in, const json_t *pool,
     char *miss = xasprintf("user data secret %s for worker pool %s has no %s field or it's empty",
                            p->userdata_secret, p->pool, p->userdata_key);
     json_t *fills = json_array();
-    json_array_append_new(fills, fill(ns, p->userdata_secret, p->userdata_key, "data.userData",
-                                      false, nf, miss));
+    json_array_append_new(
+        fills, fill(ns, p->userdata_secret, p->userdata_key, "data.userData", false, nf, miss));
     free(nf);
     free(miss);
     p->secret_params = json_object();
@@ -490,14 +493,14 @@ static enum eng_err build_pool(const struct ext_plan_in *in, const json_t *pool,
       json_t *z0 = json_array_get(zones, 0);
       json_object_set_new(nt, "zone",
                           json_string(json_is_string(z0) ? json_string_value(z0) : region));
-      json_object_set_new(nt, "architecture",
-                          json_string(str_or(pool, "architecture", "amd64")));
+      json_object_set_new(nt, "architecture", json_string(str_or(pool, "architecture", "amd64")));
       json_object_set_new(mc, "nodeTemplate", nt);
     }
     json_t *fills = json_array();
-    json_array_append_new(
-        fills, fill(sns && *sns ? sns : ns, sname, "projectID", "providerSpec.projectID", true,
-                    "could not get credentials from secret", "missing \"projectID\" field in secret"));
+    json_array_append_new(fills,
+                          fill(sns && *sns ? sns : ns, sname, "projectID", "providerSpec.projectID",
+                               true, "could not get credentials from secret",
+                               "missing \"projectID\" field in secret"));
     p->class_params = json_object();
     json_object_set_new(p->class_params, "object", mc);
     json_object_set_new(p->class_params, "fill", fills);
@@ -507,8 +510,8 @@ static enum eng_err build_pool(const struct ext_plan_in *in, const json_t *pool,
   /* The MachineDeployment. */
   {
     p->replicas = replicas_of(in, p->deployment_name, p->minimum, p->maximum, hibernated, ca_used);
-    const json_t *existing =
-        json_object_get(json_object_get(in->related, MCM_GK_MACHINE_DEPLOYMENT), p->deployment_name);
+    const json_t *existing = json_object_get(
+        json_object_get(in->related, MCM_GK_MACHINE_DEPLOYMENT), p->deployment_name);
     json_t *labels = json_object();
     json_object_set_new(labels, POOL_LABEL, json_string(p->pool));
     json_t *md = json_object();
@@ -641,8 +644,7 @@ enum eng_err worker_build(const struct ext_plan_in *in, struct worker_pools *out
     for (size_t j = 0; j + 1 < out->n; j++)
       if (!strcmp(out->v[j].pool, p->pool)) {
         json_decref(images);
-        eng_error_set(err, ENG_CONFIG, "spec.pools[%zu].name: Duplicate value: \"%s\"", i,
-                      p->pool);
+        eng_error_set(err, ENG_CONFIG, "spec.pools[%zu].name: Duplicate value: \"%s\"", i, p->pool);
         worker_pools_free(out);
         return ENG_CONFIG;
       }

@@ -36,12 +36,12 @@
   "europe-docker.pkg.dev/gardener-project/releases/3rd/packethost/metabot:v1.0.0"
 
 struct mutate_ctx {
-  const json_t *cluster;              /* the Cluster object when MUTATE_NEED_CLUSTER, else NULL */
-  const json_t *infrastructure;       /* the Infrastructure when MUTATE_NEED_INFRA, else NULL */
-  const char *cloudprovider_checksum; /* when MUTATE_NEED_CLOUDPROVIDER, else NULL */
-  const char *etcd_class;             /* etcd-main storage class (config or default) */
-  const char *etcd_capacity;          /* etcd-main storage capacity */
-  const char *metabot_image;          /* image of the vpn-shoot init container */
+  const json_t *cluster;                /* the Cluster object when MUTATE_NEED_CLUSTER, else NULL */
+  const json_t *infrastructure;         /* the Infrastructure when MUTATE_NEED_INFRA, else NULL */
+  const char *cloudprovider_checksum;   /* when MUTATE_NEED_CLOUDPROVIDER, else NULL */
+  const char *etcd_class;               /* etcd-main storage class (config or default) */
+  const char *etcd_capacity;            /* etcd-main storage capacity */
+  const char *metabot_image;            /* image of the vpn-shoot init container */
   const char *machine_controller_image; /* image of the machine-controller-manager sidecar */
 };
 

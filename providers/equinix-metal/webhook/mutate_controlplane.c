@@ -92,19 +92,20 @@ static json_t *mcm_sidecar(const char *ns, const char *image) {
   json_object_set_new(c, "image", json_string(image));
   json_object_set_new(c, "imagePullPolicy", json_string("IfNotPresent"));
   json_object_set_new(c, "args", args);
-  json_object_set_new(
-      c, "livenessProbe",
-      json_pack("{s:{s:s,s:i,s:s},s:i,s:i,s:i,s:i,s:i}", "httpGet", "path", "/healthz", "port",
-                10259, "scheme", "HTTP", "initialDelaySeconds", 30, "timeoutSeconds", 5,
-                "periodSeconds", 10, "successThreshold", 1, "failureThreshold", 3));
+  json_object_set_new(c, "livenessProbe",
+                      json_pack("{s:{s:s,s:i,s:s},s:i,s:i,s:i,s:i,s:i}", "httpGet", "path",
+                                "/healthz", "port", 10259, "scheme", "HTTP", "initialDelaySeconds",
+                                30, "timeoutSeconds", 5, "periodSeconds", 10, "successThreshold", 1,
+                                "failureThreshold", 3));
   json_object_set_new(c, "ports",
-                      json_pack("[{s:s,s:i,s:s}]", "name", "providermetrics", "containerPort", 10259,
-                                "protocol", "TCP"));
+                      json_pack("[{s:s,s:i,s:s}]", "name", "providermetrics", "containerPort",
+                                10259, "protocol", "TCP"));
   json_object_set_new(c, "resources",
                       json_pack("{s:{s:s,s:s}}", "requests", "cpu", "10m", "memory", "20Mi"));
   json_object_set_new(c, "securityContext", json_pack("{s:b}", "allowPrivilegeEscalation", 0));
-  json_object_set_new(c, "volumeMounts", json_pack("[{s:s,s:s,s:b}]", "name", "kubeconfig",
-                                                   "mountPath", MCM_KUBECONFIG_DIR, "readOnly", 1));
+  json_object_set_new(c, "volumeMounts",
+                      json_pack("[{s:s,s:s,s:b}]", "name", "kubeconfig", "mountPath",
+                                MCM_KUBECONFIG_DIR, "readOnly", 1));
   return c;
 }
 
@@ -113,8 +114,9 @@ static void ensure_machine_controller_manager(json_t *obj, const char *ns,
   json_t *ps = kobj_pod_spec(obj);
   if (!ps)
     return;
-  json_t *c = mcm_sidecar(ns, ctx->machine_controller_image ? ctx->machine_controller_image
-                                                            : MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE);
+  json_t *c =
+      mcm_sidecar(ns, ctx->machine_controller_image ? ctx->machine_controller_image
+                                                    : MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE);
   kobj_ensure_named(ps, "containers", c);
   json_decref(c);
 }
@@ -122,10 +124,10 @@ static void ensure_machine_controller_manager(json_t *obj, const char *ns,
 /* The VPA of machine-controller-manager: requests only for the sidecar (by name). */
 static void ensure_machine_controller_manager_vpa(json_t *obj) {
   json_t *rp = kobj_object_member(kobj_object_member(obj, "spec"), "resourcePolicy");
-  json_t *pol = json_pack("{s:s,s:s}", "containerName", MCM_SIDECAR_NAME, "controlledValues",
-                          "RequestsOnly");
-  long i = kobj_index_by(kobj_array_member(rp, "containerPolicies"), "containerName",
-                         MCM_SIDECAR_NAME);
+  json_t *pol =
+      json_pack("{s:s,s:s}", "containerName", MCM_SIDECAR_NAME, "controlledValues", "RequestsOnly");
+  long i =
+      kobj_index_by(kobj_array_member(rp, "containerPolicies"), "containerName", MCM_SIDECAR_NAME);
   json_t *arr = json_object_get(rp, "containerPolicies");
   if (i >= 0)
     json_array_set_new(arr, (size_t)i, pol);

@@ -49,10 +49,9 @@ static enum eng_err config_load(const char *path, void **out, struct eng_error *
   }
   c->metabot_image =
       xstrdup(metabot_image && *metabot_image ? metabot_image : MUTATE_DEFAULT_METABOT_IMAGE);
-  c->machine_controller_image =
-      xstrdup(machine_controller_image && *machine_controller_image
-                  ? machine_controller_image
-                  : MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE);
+  c->machine_controller_image = xstrdup(machine_controller_image && *machine_controller_image
+                                            ? machine_controller_image
+                                            : MUTATE_DEFAULT_MACHINE_CONTROLLER_IMAGE);
   *out = c;
   return ENG_OK;
 }
