@@ -815,7 +815,16 @@ static void on_result(const struct ctx *c, struct keylist *touched) {
       json_t *md = jsonx_path(json_object_get(os, "obj"), "metadata");
       const char *rv = jsonx_str(out, "resourceVersion");
       json_t *fins = json_object_get(out, "finalizers");
-      if (json_is_object(md) && rv && *rv) {
+      /* Unless the watch has already shown a newer version (another writer, e.g. the
+       * health check): resourceVersions are opaque, but etcd's are decimal counters. */
+      const char *seen_rv = jsonx_str(md, "resourceVersion");
+      bool older = false;
+      if (seen_rv && rv) {
+        char *e1, *e2;
+        unsigned long long a1 = strtoull(seen_rv, &e1, 10), a2 = strtoull(rv, &e2, 10);
+        older = *seen_rv && *rv && !*e1 && !*e2 && a2 < a1;
+      }
+      if (json_is_object(md) && rv && *rv && !older) {
         json_object_set_new(md, "resourceVersion", json_string(rv));
         if (json_is_array(fins))
           json_object_set(md, "finalizers", fins);
