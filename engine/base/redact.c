@@ -83,7 +83,10 @@ enum redact_hint redact_hint_for_kind(const char *group_kind) {
  * value can never look like this (':' is not in its alphabet). */
 static bool is_digest(const char *s, size_t len) {
   size_t pl = sizeof(REDACT_DIGEST_PREFIX) - 1;
-  if (len != REDACT_DIGEST_LEN || memcmp(s, REDACT_DIGEST_PREFIX, pl) != 0)
+  if (len == REDACT_KEYED_DIGEST_LEN &&
+      memcmp(s, REDACT_KEYED_PREFIX, sizeof(REDACT_KEYED_PREFIX) - 1) == 0)
+    pl = sizeof(REDACT_KEYED_PREFIX) - 1;
+  else if (len != REDACT_DIGEST_LEN || memcmp(s, REDACT_DIGEST_PREFIX, pl) != 0)
     return false;
   for (size_t i = pl; i < len; i++)
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
@@ -91,9 +94,14 @@ static bool is_digest(const char *s, size_t len) {
   return true;
 }
 
-static json_t *digest_string(const char *s, size_t len) {
+static json_t *digest_string(const struct redact_key *k, const char *s, size_t len) {
   if (is_digest(s, len))
     return json_stringn(s, len);
+  if (k && k->len) {
+    char d[REDACT_KEYED_DIGEST_LEN + 1];
+    redact_keyed_digest(k, s, len, d);
+    return json_string(d);
+  }
   char d[REDACT_DIGEST_LEN + 1];
   redact_digest(s, len, d);
   return json_string(d);
@@ -134,7 +142,8 @@ static json_t *copy_string(const json_t *v) {
   return json_stringn(s, len);
 }
 
-static json_t *copy_any(const json_t *v, enum redact_hint hint, int depth);
+static json_t *copy_any(const struct redact_key *k, const json_t *v, enum redact_hint hint,
+                        int depth);
 
 /* Does an object without "kind" look like a Secret (list items, typed clients)? */
 static bool looks_like_secret(const json_t *o) {
@@ -155,7 +164,7 @@ static bool is_secret_object(const json_t *o, enum redact_hint hint) {
 }
 
 /* data (base64 values) or stringData (raw values) of a Secret: every value digested. */
-static json_t *digest_map(const json_t *m, bool base64) {
+static json_t *digest_map(const struct redact_key *key, const json_t *m, bool base64) {
   if (!json_is_object(m))
     return json_string(REDACTED);
   json_t *out = json_object();
@@ -176,25 +185,25 @@ static json_t *digest_map(const json_t *m, bool base64) {
     unsigned char *dec = NULL;
     size_t declen = 0;
     if (base64 && !is_digest(s, len) && b64_decode(s, len, &dec, &declen) == ENG_OK) {
-      json_object_setn_new(out, k, klen, digest_string((const char *)dec, declen));
+      json_object_setn_new(out, k, klen, digest_string(key, (const char *)dec, declen));
       explicit_bzero(dec, declen);
       free(dec);
     } else {
-      json_object_setn_new(out, k, klen, digest_string(s, len));
+      json_object_setn_new(out, k, klen, digest_string(key, s, len));
     }
   }
   return out;
 }
 
 /* Secret metadata: the last-applied annotation repeats the data in clear. */
-static json_t *copy_secret_metadata(const json_t *md, int depth) {
-  json_t *out = copy_any(md, REDACT_HINT_NONE, depth + 1);
+static json_t *copy_secret_metadata(const struct redact_key *k, const json_t *md, int depth) {
+  json_t *out = copy_any(k, md, REDACT_HINT_NONE, depth + 1);
   json_t *ann = json_object_get(out, "annotations");
   json_t *la = json_object_get(ann, LAST_APPLIED);
   if (la) {
     if (json_is_string(la)) /* digest_string keeps an existing digest */
       json_object_set_new(ann, LAST_APPLIED,
-                          digest_string(json_string_value(la), json_string_length(la)));
+                          digest_string(k, json_string_value(la), json_string_length(la)));
     else
       json_object_set_new(ann, LAST_APPLIED, json_string(REDACTED));
   }
@@ -257,7 +266,8 @@ static enum member_rule member_rule(const char *k, const json_t *val, struct obj
   return M_WALK;
 }
 
-static json_t *copy_object(const json_t *o, enum redact_hint hint, int depth) {
+static json_t *copy_object(const struct redact_key *rk, const json_t *o, enum redact_hint hint,
+                           int depth) {
   struct obj_ctx ctx = object_ctx(o, hint);
   json_t *out = json_object();
   const char *k;
@@ -268,25 +278,25 @@ static json_t *copy_object(const json_t *o, enum redact_hint hint, int depth) {
     json_t *c;
     switch (member_rule(k, val, ctx)) {
     case M_DIGEST_DATA:
-      c = digest_map(val, true);
+      c = digest_map(rk, val, true);
       break;
     case M_DIGEST_RAW:
-      c = digest_map(val, false);
+      c = digest_map(rk, val, false);
       break;
     case M_SECRET_META:
-      c = copy_secret_metadata(val, depth);
+      c = copy_secret_metadata(rk, val, depth);
       break;
     case M_REDACT:
       c = json_string(REDACTED);
       break;
     case M_DIGEST:
-      c = digest_string(json_string_value(val), json_string_length(val));
+      c = digest_string(rk, json_string_value(val), json_string_length(val));
       break;
     case M_WALK_SECRET:
-      c = copy_any(val, REDACT_HINT_SECRET, depth + 1);
+      c = copy_any(rk, val, REDACT_HINT_SECRET, depth + 1);
       break;
     default:
-      c = copy_any(val, REDACT_HINT_NONE, depth + 1);
+      c = copy_any(rk, val, REDACT_HINT_NONE, depth + 1);
     }
     json_object_setn_new(out, k, klen, c);
   }
@@ -295,18 +305,20 @@ static json_t *copy_object(const json_t *o, enum redact_hint hint, int depth) {
 
 /* The walk. depth guards the C stack against hostile nesting: jansson's parser
  * stops at 2048 levels, but documents built in memory have no such limit. */
-static json_t *copy_any(const json_t *v, enum redact_hint hint, int depth) {
+static json_t *copy_any(const struct redact_key *k, const json_t *v, enum redact_hint hint,
+                        int depth) {
   if (depth > 4096)
     return json_string(REDACTED);
   switch (json_typeof(v)) {
   case JSON_OBJECT:
-    return copy_object(v, hint, depth);
+    return copy_object(k, v, hint, depth);
   case JSON_ARRAY: {
     json_t *out = json_array();
     size_t i;
     json_t *e;
     /* Inside a hinted array (list items) each element is a Secret. */
-    json_array_foreach((json_t *)v, i, e) json_array_append_new(out, copy_any(e, hint, depth + 1));
+    json_array_foreach((json_t *)v, i, e)
+        json_array_append_new(out, copy_any(k, e, hint, depth + 1));
     return out;
   }
   case JSON_STRING:
@@ -354,7 +366,20 @@ static bool needed(const json_t *v, enum redact_hint hint, int depth) {
 bool redact_needed(const json_t *v, enum redact_hint hint) { return v && needed(v, hint, 0); }
 
 json_t *redact_copy(const json_t *v, enum redact_hint hint) {
+  return redact_copy_keyed(v, hint, NULL);
+}
+
+json_t *redact_copy_keyed(const json_t *v, enum redact_hint hint, const struct redact_key *key) {
   if (!v)
     return NULL;
-  return copy_any(v, hint, 0);
+  return copy_any(key, v, hint, 0);
+}
+
+void redact_keyed_digest(const struct redact_key *k, const void *data, size_t len,
+                         char out[REDACT_KEYED_DIGEST_LEN + 1]) {
+  size_t p = sizeof(REDACT_KEYED_PREFIX) - 1;
+  memcpy(out, REDACT_KEYED_PREFIX, p);
+  uint8_t mac[SHA256_LEN];
+  hmac_sha256(k->bytes, k->len, data, len, mac);
+  hex_encode(mac, SHA256_LEN, out + p);
 }

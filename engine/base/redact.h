@@ -39,8 +39,9 @@
  * kept, so redacting twice changes nothing (snapshots of reducer state that
  * holds digests stay as they were).
  *
- * Digests are plain SHA-256: they identify content and reveal changes but are
- * not a hiding scheme for guessable values (see docs/journal.md).
+ * redact_copy() digests with plain SHA-256, which identifies content but does
+ * not hide a guessable value; the journal uses redact_copy_keyed() with its
+ * per-journal key, so digests in a journal are HMAC-SHA256 (docs/journal.md).
  */
 #ifndef EQXM_REDACT_H
 #define EQXM_REDACT_H
@@ -61,6 +62,19 @@ enum redact_hint {
 
 /* A redacted deep copy of v (NULL gives NULL); the caller owns the result. */
 json_t *redact_copy(const json_t *v, enum redact_hint hint);
+
+/* A digest key: with one, rules 1 and 3 write "hmac-sha256:<hex>", the
+ * HMAC-SHA256 under the key, instead of the plain SHA-256, so a guessed
+ * low-entropy value cannot be confirmed without the key (docs/journal.md). */
+#define REDACT_KEYED_PREFIX     "hmac-sha256:"
+#define REDACT_KEYED_DIGEST_LEN (sizeof(REDACT_KEYED_PREFIX) - 1 + 64)
+struct redact_key {
+  uint8_t bytes[32];
+  size_t len; /* 0: no key, plain SHA-256 */
+};
+json_t *redact_copy_keyed(const json_t *v, enum redact_hint hint, const struct redact_key *key);
+void redact_keyed_digest(const struct redact_key *k, const void *data, size_t len,
+                         char out[REDACT_KEYED_DIGEST_LEN + 1]);
 
 /* Would redact_copy(v, hint) differ from v? Walks without allocating, so a
  * caller can skip the copy for the (usual) document without credentials. */

@@ -14,6 +14,9 @@ void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);
 /* out gets 64 lower-case hex digits and a NUL. */
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]);
 void hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+/* HMAC-SHA256 of data under key (GnuTLS). */
+void hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                 uint8_t out[SHA256_LEN]);
 
 /* Incremental hashing. */
 struct sha256_ctx {

@@ -18,6 +18,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,6 +502,66 @@ static enum eng_err load_head(struct journal *j, struct eng_error *err) {
 
 bool journal_may_lack_wal(const struct journal *j) { return j->may_lack_wal; }
 
+/* The digest key (docs/journal.md, "Threat model of the Secret digests"): PATH.key,
+ * 64 hex digits, mode 0600, created by the first writer; never inside the
+ * journal file, so a copy of the journal (journal backup) does not carry it. */
+static enum eng_err load_key(struct journal *j, struct eng_error *err) {
+  char *kp = xasprintf("%s.key", j->path);
+  enum eng_err e = ENG_OK;
+  int fd = open(kp, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    uint8_t b[32];
+    if (gnutls_rnd(GNUTLS_RND_KEY, b, sizeof(b)) < 0)
+      abort();
+    char hex[65];
+    hex_encode(b, sizeof(b), hex);
+    hex[64] = '\n';
+    int w = open(kp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (w < 0 || write(w, hex, 65) != 65 || fsync(w) != 0) {
+      e = eng_error_set(err, errno == ENOSPC ? ENG_NOSPACE : ENG_IO,
+                        "journal %s: cannot create its digest key file %s: %s", j->path, kp,
+                        strerror(errno));
+      if (w >= 0)
+        close(w);
+      unlink(kp);
+    } else {
+      close(w);
+      memcpy(j->key.bytes, b, sizeof(b));
+      j->key.len = sizeof(b);
+    }
+    explicit_bzero(b, sizeof(b));
+    explicit_bzero(hex, sizeof(hex));
+    free(kp);
+    return e;
+  }
+  if (fd < 0) {
+    e = eng_error_set(err, ENG_IO, "journal %s: cannot read its digest key file %s: %s", j->path,
+                      kp, strerror(errno));
+    free(kp);
+    return e;
+  }
+  char hex[80] = {0};
+  ssize_t n = read(fd, hex, sizeof(hex) - 1);
+  close(fd);
+  if (n >= 64) {
+    char h64[65];
+    memcpy(h64, hex, 64);
+    h64[64] = '\0';
+    if (journal_hash_parse(h64, j->key.bytes))
+      j->key.len = 32;
+    explicit_bzero(h64, sizeof(h64));
+  }
+  explicit_bzero(hex, sizeof(hex));
+  if (!j->key.len)
+    e = eng_error_set(
+        err, ENG_CORRUPT,
+        "journal %s: its digest key file %s is not 64 hex digits; restore it, or move "
+        "it aside to start a new key (Secret digests then change once)",
+        j->path, kp);
+  free(kp);
+  return e;
+}
+
 enum eng_err journal_open(const char *path, const struct journal_options *opt, struct journal **out,
                           struct eng_error *err) {
   static const struct journal_options defaults = {0};
@@ -519,6 +581,8 @@ enum eng_err journal_open(const char *path, const struct journal_options *opt, s
   enum eng_err e = journal_schema_prepare(j, opt, err);
   if (!e)
     e = load_head(j, err);
+  if (!e && !j->read_only)
+    e = load_key(j, err);
   if (e) {
     journal_close(j);
     return e;
@@ -554,6 +618,7 @@ void journal_close(struct journal *j) {
   if (j->db)
     sqlite3_close(j->db);
   journal_scratch_remove(j->scratch_dir);
+  explicit_bzero(&j->key, sizeof(j->key));
   free(j->path);
   free(j->dir);
   free(j);
@@ -578,10 +643,10 @@ const char *journal_id(const struct journal *j) { return j->id; }
 
 /* ---- append and commit ------------------------------------------------------------------- */
 
-char *journal_clean_json(const json_t *v, enum redact_hint hint) {
+char *journal_clean_json(const json_t *v, enum redact_hint hint, const struct redact_key *key) {
   struct buf b;
   buf_init(&b, BUF_MAX_DERIVED);
-  enum eng_err e = journal_clean_append(&b, v, hint);
+  enum eng_err e = journal_clean_append(&b, v, hint, key);
   if (e) {
     buf_release(&b);
     return NULL;
@@ -589,13 +654,14 @@ char *journal_clean_json(const json_t *v, enum redact_hint hint) {
   return buf_take(&b, NULL);
 }
 
-enum eng_err journal_clean_append(struct buf *b, const json_t *v, enum redact_hint hint) {
+enum eng_err journal_clean_append(struct buf *b, const json_t *v, enum redact_hint hint,
+                                  const struct redact_key *key) {
   size_t start = b->len;
   enum eng_err e;
   if (!v) {
     e = buf_append(b, "{}", 2);
   } else if (redact_needed(v, hint)) {
-    json_t *red = redact_copy(v, hint);
+    json_t *red = redact_copy_keyed(v, hint, key);
     e = jcanon_append(b, red);
     json_decref(red);
   } else {
@@ -643,7 +709,7 @@ int64_t journal_append(struct journal *j, const struct jevent *ev, struct eng_er
   enum eng_err e = buf_append(b, j->last_hash, SHA256_LEN);
   size_t payload_at = b->len;
   if (!e)
-    e = journal_clean_append(b, ev->payload, redact_hint_for_kind(ev->group_kind));
+    e = journal_clean_append(b, ev->payload, redact_hint_for_kind(ev->group_kind), &j->key);
   size_t plen = b->len - payload_at;
   if (e || plen > JOURNAL_PAYLOAD_MAX) {
     if (e == ENG_INVALID)

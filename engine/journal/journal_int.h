@@ -38,6 +38,7 @@ struct journal {
   sqlite3 *db;  /* the writer, or the read-only connection of a read-only handle */
   sqlite3 *rdb; /* read-only connection for iterators of a writable handle (lazy) */
   bool read_only;
+  struct redact_key key;  /* Secret digest key of a writer (PATH.key); len 0 when read-only */
   bool wal_header_no_wal; /* the header says WAL mode and no (or an empty) -wal file is beside it */
   bool may_lack_wal; /* ...and the newest event is not a clean stop: a copy without its -wal? */
   char
@@ -111,9 +112,10 @@ int journal_schema_latest(void);
 /* journal.c: v redacted (redact.h), as canonical JSON, with every secret
  * registered through log_register_secret() scrubbed as a second line of
  * defence. NULL v gives "{}". NULL when v cannot be encoded. Caller frees. */
-char *journal_clean_json(const json_t *v, enum redact_hint hint);
+char *journal_clean_json(const json_t *v, enum redact_hint hint, const struct redact_key *key);
 /* The same, appended to b (on failure b is as before). */
-enum eng_err journal_clean_append(struct buf *b, const json_t *v, enum redact_hint hint);
+enum eng_err journal_clean_append(struct buf *b, const json_t *v, enum redact_hint hint,
+                                  const struct redact_key *key);
 /* The row bytes (journal_row_bytes) appended to b. ENG_INVALID: a string is not UTF-8. */
 enum eng_err journal_row_append(struct buf *b, int64_t seq, int64_t recorded_ms,
                                 const char *const strs[JS__COUNT], const char *payload,

@@ -75,7 +75,7 @@ enum eng_err journal_snapshot_put(struct journal *j, const char *name, int64_t s
                                              " refers to an event removed by retention",
                                              j->path, name, seq)
                              : e;
-  char *text = journal_clean_json(state, REDACT_HINT_NONE);
+  char *text = journal_clean_json(state, REDACT_HINT_NONE, &j->key);
   if (!text)
     return eng_error_set(err, ENG_INVALID, "journal %s: snapshot '%s' cannot be encoded", j->path,
                          name);

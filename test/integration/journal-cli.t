@@ -3,6 +3,7 @@
 test/tools/journal_writer, while it is being written, and on every kind of bad input. Also checks
 that a planted token appears in none of the database, WAL, shared-memory or export bytes."""
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -99,8 +100,12 @@ def main_journal():
     t.ok(TOKEN.encode() not in blob and TOKEN_B64.encode() not in blob,
          "planted token absent from export, db, wal and shm bytes")
     secrets = [x for x in rows if x["group_kind"] == "/Secret"]
-    t.ok(secrets and all(v.startswith("sha256:") for v in secrets[0]["payload"]["object"]["data"].values()),
-         "Secret data exported as digests")
+    t.ok(secrets and all(v.startswith("hmac-sha256:") for v in secrets[0]["payload"]["object"]["data"].values()),
+         "Secret data exported as keyed digests")
+    plain = "sha256:" + hashlib.sha256(TOKEN.encode()).hexdigest()
+    t.ok(plain.encode() not in read(j) + read(j + "-wal"), "the plain SHA-256 of the token is not in the journal")
+    t.ok(os.path.exists(j + ".key") and os.stat(j + ".key").st_mode & 0o777 == 0o600,
+         "the digest key lives in JOURNAL.key (0600), outside the journal")
     # Filters against what the full export says.
     sub, _ = export_lines(j, "--from-seq", "10", "--to-seq", "19")
     t.eq(list(range(10, 20)), [x["seq"] for x in sub], "export --from-seq/--to-seq")

@@ -481,7 +481,24 @@ static void test_token_never_stored(void) {
   /* Redaction left the useful parts: the digest of the token is there. */
   char digest[REDACT_DIGEST_LEN + 1];
   redact_digest(token, strlen(token), digest);
-  ASSERT(fx_file_contains(p, digest));
+  ASSERT(!fx_file_contains(p, digest)); /* a guess cannot be confirmed with plain SHA-256 */
+  char *kp = xasprintf("%s.key", p);
+  size_t klen = 0;
+  char *khex = fx_read(kp, &klen);
+  ASSERT(khex && klen == 65);
+  struct redact_key key = {.len = 32};
+  for (size_t i = 0; khex && i < 32; i++) {
+    unsigned v = 0;
+    sscanf(khex + 2 * i, "%2x", &v);
+    key.bytes[i] = (uint8_t)v;
+  }
+  char keyed[REDACT_KEYED_DIGEST_LEN + 1];
+  redact_keyed_digest(&key, token, strlen(token), keyed);
+  ASSERT(fx_file_contains(p, keyed)); /* the keyed digest of the token is there */
+  struct stat kst;
+  ASSERT(stat(kp, &kst) == 0 && (kst.st_mode & 0777) == 0600);
+  free(khex);
+  free(kp);
   ASSERT(fx_file_contains(p, "cloudprovider"));
   log_forget_all_secrets();
   free(b64);

@@ -208,6 +208,34 @@ static void test_hint_for_kind(void) {
   ASSERT_EQ(REDACT_HINT_NONE, redact_hint_for_kind(NULL));
 }
 
+static void test_keyed_digests(void) {
+  json_t *v = json_pack("{s:s,s:{s:s},s:s,s:{s:s}}", "kind", "Secret", "metadata", "name", "s",
+                        "type", "Opaque", "data", "password", "aHVudGVyMg==");
+  struct redact_key k1 = {.len = 32}, k2 = {.len = 32};
+  memset(k1.bytes, 1, 32);
+  memset(k2.bytes, 2, 32);
+  json_t *a = redact_copy_keyed(v, REDACT_HINT_NONE, &k1);
+  json_t *b = redact_copy_keyed(v, REDACT_HINT_NONE, &k1);
+  json_t *c = redact_copy_keyed(v, REDACT_HINT_NONE, &k2);
+  const char *da = json_string_value(json_object_get(json_object_get(a, "data"), "password"));
+  const char *db = json_string_value(json_object_get(json_object_get(b, "data"), "password"));
+  const char *dc = json_string_value(json_object_get(json_object_get(c, "data"), "password"));
+  char plain[REDACT_DIGEST_LEN + 1];
+  redact_digest("hunter2", 7, plain);
+  ASSERT(da && !strncmp(da, REDACT_KEYED_PREFIX, strlen(REDACT_KEYED_PREFIX)));
+  ASSERT(strlen(da) == REDACT_KEYED_DIGEST_LEN);
+  ASSERT_STR_EQ(da, db);                 /* deterministic under one key */
+  ASSERT(strcmp(da, dc) != 0);           /* another key, another digest */
+  ASSERT(strstr(da, plain + 7) == NULL); /* not the plain SHA-256 of the guessable value */
+  json_t *again = redact_copy_keyed(a, REDACT_HINT_NONE, &k2); /* idempotent, whatever the key */
+  ASSERT_STR_EQ(da, json_string_value(json_object_get(json_object_get(again, "data"), "password")));
+  json_decref(again);
+  json_decref(a);
+  json_decref(b);
+  json_decref(c);
+  json_decref(v);
+}
+
 int main(void) {
   xalloc_init();
   TEST(test_secret_data_digest_of_decoded_bytes);
@@ -219,5 +247,6 @@ int main(void) {
   TEST(test_userdata_digested);
   TEST(test_input_untouched_and_types_kept);
   TEST(test_hint_for_kind);
+  TEST(test_keyed_digests);
   return tap_done();
 }
