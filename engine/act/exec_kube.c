@@ -23,6 +23,7 @@ struct kcall {
   struct exec_call *call;
   struct kube_call *kc;
   json_t *event; /* Event to record after a successful status write, or NULL */
+  bool del;      /* a kube.delete: 404 means done */
   struct kcall *prev, *next;
 };
 
@@ -45,6 +46,34 @@ static void unlink_call(struct kcall *kc) {
     kc->next->prev = kc->prev;
 }
 
+/* Hand the call's outcome to the executor (out on success, res's error otherwise) and free kc. */
+static void finish(struct kcall *kc, const struct kube_result *res, const json_t *out) {
+  if (out) {
+    struct exec_outcome o = {true, out, NULL, NULL, 0, false};
+    executor_done(kc->call, &o);
+  } else {
+    struct eng_error err = res->error;
+    err.http_status = (int)res->status;
+    err.retry_after_ms = res->retry_after_ms;
+    struct exec_outcome o = {false, NULL, &err, NULL, 0, eng_err_retryable(res->err)};
+    executor_done(kc->call, &o);
+  }
+  json_decref(kc->event);
+  free(kc);
+}
+
+/* A new call in flight, linked so that exec_kube_free() can cancel it. */
+static struct kcall *track(struct exec_kube *k, struct exec_call *call) {
+  struct kcall *kc = xcalloc(1, sizeof(*kc));
+  kc->k = k;
+  kc->call = call;
+  kc->next = k->calls;
+  if (k->calls)
+    k->calls->prev = kc;
+  k->calls = kc;
+  return kc;
+}
+
 static void done(void *ud, const struct kube_result *res) {
   struct kcall *kc = ud;
   unlink_call(kc);
@@ -61,18 +90,11 @@ static void done(void *ud, const struct kube_result *res) {
     json_t *fins = jsonx_path(res->body, "metadata.finalizers");
     json_object_set_new(out, "finalizers",
                         json_is_array(fins) ? json_deep_copy(fins) : json_array());
-    struct exec_outcome o = {true, out, NULL, NULL, 0, false};
-    executor_done(kc->call, &o);
+    finish(kc, res, out);
     json_decref(out);
   } else {
-    struct eng_error err = res->error;
-    err.http_status = (int)res->status;
-    err.retry_after_ms = res->retry_after_ms;
-    struct exec_outcome o = {false, NULL, &err, NULL, 0, eng_err_retryable(res->err)};
-    executor_done(kc->call, &o);
+    finish(kc, res, NULL);
   }
-  json_decref(kc->event);
-  free(kc);
 }
 
 static void start(void *ud, struct exec_call *call, const struct action *a, bool resolving) {
@@ -89,15 +111,9 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
     return;
   }
   bool status = strcmp(a->kind, "kube.status") == 0;
-  struct kcall *kc = xcalloc(1, sizeof(*kc));
-  kc->k = k;
-  kc->call = call;
+  struct kcall *kc = track(k, call);
   json_t *ev = json_object_get(a->params, "event");
   kc->event = json_is_object(ev) ? json_deep_copy(ev) : NULL;
-  kc->next = k->calls;
-  if (k->calls)
-    k->calls->prev = kc;
-  k->calls = kc;
   kc->kc = kube_patch(k->c, r, a->ns, a->name, status ? KUBE_PATCH_STATUS_MERGE : KUBE_PATCH_MERGE,
                       patch, done, kc);
 }
@@ -117,10 +133,9 @@ static void fail_now(struct exec_call *call, const struct action *a, const char 
 static void write_done(void *ud, const struct kube_result *res) {
   struct kcall *kc = ud;
   unlink_call(kc);
-  bool del = kc->event != NULL; /* the delete marker (see start_write) */
-  if (res->err == ENG_OK || (del && res->err == ENG_NOTFOUND)) {
+  if (res->err == ENG_OK || (kc->del && res->err == ENG_NOTFOUND)) {
     json_t *out = json_object();
-    if (del) {
+    if (kc->del) {
       json_object_set_new(out, "gone", json_true());
     } else {
       const char *rv = jsonx_str(res->body, "metadata.resourceVersion");
@@ -131,18 +146,11 @@ static void write_done(void *ud, const struct kube_result *res) {
       json_object_set_new(out, "generation",
                           json_integer(json_is_integer(gen) ? json_integer_value(gen) : 0));
     }
-    struct exec_outcome o = {true, out, NULL, NULL, 0, false};
-    executor_done(kc->call, &o);
+    finish(kc, res, out);
     json_decref(out);
   } else {
-    struct eng_error err = res->error;
-    err.http_status = (int)res->status;
-    err.retry_after_ms = res->retry_after_ms;
-    struct exec_outcome o = {false, NULL, &err, NULL, 0, eng_err_retryable(res->err)};
-    executor_done(kc->call, &o);
+    finish(kc, res, NULL);
   }
-  json_decref(kc->event);
-  free(kc);
 }
 
 static void start_write(void *ud, struct exec_call *call, const struct action *a, bool resolving) {
@@ -174,14 +182,8 @@ static void start_write(void *ud, struct exec_call *call, const struct action *a
       return;
     }
   }
-  struct kcall *kc = xcalloc(1, sizeof(*kc));
-  kc->k = k;
-  kc->call = call;
-  kc->event = del ? json_object() : NULL; /* marks a delete for write_done */
-  kc->next = k->calls;
-  if (k->calls)
-    k->calls->prev = kc;
-  k->calls = kc;
+  struct kcall *kc = track(k, call);
+  kc->del = del;
   if (del) {
     struct kube_delete_opts o = {jsonx_str(a->params, "uid"), NULL,
                                  jsonx_str(a->params, "propagationPolicy")};
