@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get("EQXM_ROOT", "."), "test/lib"))
-from machine_env import MachineEnv, phase, last_op  # noqa: E402
+from machine_env import run_scenario, stop_and_replay_check, phase, last_op  # noqa: E402
 from tap import Tap  # noqa: E402
 
 t = Tap()
@@ -74,14 +74,7 @@ def main(env):
     t.eq(0, len(evictions(env, "web-y")), "no eviction for a force-deleted machine")
     dels = [r for r in env.shoot.requests() if r.get("method") == "DELETE" and r.get("path", "").endswith("/pods/web-y")]
     t.eq(1, len(dels), "web-y was deleted with one DELETE")
-    t.eq(0, c.stop(), "SIGTERM exits 0")
-    rc, out = env.replay_check()
-    t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
+    stop_and_replay_check(t, env, c)
 
 
-with MachineEnv() as env:
-    try:
-        main(env)
-    except AssertionError as e:
-        t.ok(False, "the scenario completed", diag=str(e)[-6000:])
-t.done()
+run_scenario(t, main)

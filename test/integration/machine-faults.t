@@ -8,7 +8,7 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.join(os.environ.get("EQXM_ROOT", "."), "test/lib"))
-from machine_env import MachineEnv, phase, last_op  # noqa: E402
+from machine_env import run_scenario, stop_and_replay_check, phase, last_op  # noqa: E402
 from tap import Tap  # noqa: E402
 
 t = Tap()
@@ -54,14 +54,7 @@ def main(env):
     m = env.wait("pool-bad refused", bad, controller=c)
     t.eq("ResourceExhausted", last_op(m).get("errorCode"), "reservedDevicesOnly without a usable reservation")
     t.eq(0, len([d for d in env.devices() if d["hostname"].startswith("pool-bad")]), "and no on-demand device")
-    t.eq(0, c.stop(), "SIGTERM exits 0")
-    rc, out = env.replay_check()
-    t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
+    stop_and_replay_check(t, env, c)
 
 
-with MachineEnv() as env:
-    try:
-        main(env)
-    except AssertionError as e:
-        t.ok(False, "the scenario completed", diag=str(e)[-6000:])
-t.done()
+run_scenario(t, main)

@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get("EQXM_ROOT", "."), "test/lib"))
-from machine_env import MachineEnv, phase, last_op  # noqa: E402
+from machine_env import run_scenario, phase, last_op  # noqa: E402
 from tap import Tap  # noqa: E402
 
 t = Tap()
@@ -94,9 +94,4 @@ def main(env):
     t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
 
 
-with MachineEnv() as env:
-    try:
-        main(env)
-    except AssertionError as e:
-        t.ok(False, "the scenario completed", diag=str(e)[-6000:])
-t.done()
+run_scenario(t, main)

@@ -8,7 +8,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get("EQXM_ROOT", "."), "test/lib"))
-from machine_env import MachineEnv  # noqa: E402
+from machine_env import run_scenario  # noqa: E402
 from tap import Tap  # noqa: E402
 
 t = Tap()
@@ -53,9 +53,4 @@ def main(env):
         t.ok(rc == 0, f"replay --check of {os.path.basename(j)} finds no difference", diag=out[-2000:])
 
 
-with MachineEnv() as env:
-    try:
-        main(env)
-    except AssertionError as e:
-        t.ok(False, "the scenario completed", diag=str(e)[-6000:])
-t.done()
+run_scenario(t, main)

@@ -10,7 +10,7 @@ import sys
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.environ.get("EQXM_ROOT", "."), "test/lib"))
-from machine_env import MachineEnv, phase, last_op  # noqa: E402
+from machine_env import run_scenario, last_op  # noqa: E402
 from tap import Tap  # noqa: E402
 
 t = Tap()
@@ -110,9 +110,4 @@ def main(env):
     t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
 
 
-with MachineEnv() as env:
-    try:
-        main(env)
-    except AssertionError as e:
-        t.ok(False, "the scenario completed", diag=str(e)[-6000:])
-t.done()
+run_scenario(t, main)

@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get("EQXM_ROOT", "."), "test/lib"))
-from machine_env import MachineEnv  # noqa: E402
+from machine_env import run_scenario, stop_and_replay_check  # noqa: E402
 from tap import Tap  # noqa: E402
 
 t = Tap()
@@ -34,14 +34,7 @@ def main(env):
     text = env.journal_text()
     t.ok(all(f"no Machine in {env.ns} claims the device {i}" in text for i in orphans),
          "each orphan deletion is journaled with its reason")
-    t.eq(0, c.stop(), "SIGTERM exits 0")
-    rc, out = env.replay_check()
-    t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
+    stop_and_replay_check(t, env, c)
 
 
-with MachineEnv() as env:
-    try:
-        main(env)
-    except AssertionError as e:
-        t.ok(False, "the scenario completed", diag=str(e)[-6000:])
-t.done()
+run_scenario(t, main)

@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get("EQXM_ROOT", "."), "test/lib"))
-from machine_env import MachineEnv, phase  # noqa: E402
+from machine_env import run_scenario, stop_and_replay_check, phase  # noqa: E402
 from tap import Tap  # noqa: E402
 
 t = Tap()
@@ -44,14 +44,7 @@ def main(env):
     t.ok(True, "the old devices are deleted")
     env.wait("old machine set deleted", lambda: len(env.seed.get(env.path("machinesets"))[1]["items"]) == 1, controller=c)
     t.ok(True, "the old MachineSet is gone")
-    t.eq(0, c.stop(), "SIGTERM exits 0")
-    rc, out = env.replay_check()
-    t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
+    stop_and_replay_check(t, env, c)
 
 
-with MachineEnv() as env:
-    try:
-        main(env)
-    except AssertionError as e:
-        t.ok(False, "the scenario completed", diag=str(e)[-6000:])
-t.done()
+run_scenario(t, main)

@@ -46,6 +46,25 @@ def last_op(m):
     return (m.get("status") or {}).get("lastOperation") or {}
 
 
+def run_scenario(t, main):
+    """Run main(env) in a fresh MachineEnv; an AssertionError (a wait that timed out) becomes one
+    failed test with its message, then the plan is closed."""
+    with MachineEnv() as env:
+        try:
+            main(env)
+        except AssertionError as e:
+            t.ok(False, "the scenario completed", diag=str(e)[-6000:])
+    t.done()
+
+
+def stop_and_replay_check(t, env, c):
+    """The end of every scenario: the controller exits 0 on SIGTERM and the journal replays
+    without a difference."""
+    t.eq(0, c.stop(), "SIGTERM exits 0")
+    rc, out = env.replay_check()
+    t.ok(rc == 0, "replay --check finds no difference", diag=out[-3000:])
+
+
 class MachineEnv:
     def __init__(self, ns="shoot--foo--bar", time_scale=200.0, node_ready_after=0.3, core=True, nodes=True):
         self.dir = tempfile.mkdtemp(prefix="eqxm-mc-")
