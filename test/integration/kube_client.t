@@ -95,6 +95,38 @@ def test_retry_after(k):
     k.clear_faults()
 
 
+def test_retry_after_clamp(k):
+    """A hostile wait (99999999999999999 s) is clamped to 24 h, whether it came in the
+    Retry-After header or only in the Status body's details.retryAfterSeconds."""
+    create_cm(k, "hostile")
+    huge = 99999999999999999
+    for header, what in ((False, "details.retryAfterSeconds alone"), (True, "Retry-After and the body")):
+        k.add_fault(method="GET", path=f"^{CM}/hostile$", action="status", status=429, retry_after=huge,
+                    retry_after_header=header, times=1)
+        rc, lines, err = tool("get", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "hostile",
+                              "--max-retries", "0", "--expect-error", "ENG_RATELIMIT")
+        got = lines[0].get("retryAfterMs") if lines else None
+        t.ok(rc == 0, f"429 with {what}: the answer is ENG_RATELIMIT without a retry", diag=(lines, err))
+        t.eq(24 * 3600 * 1000, got, f"429 with {what}: the wait is clamped to 24 h (ms)")
+    k.add_fault(method="GET", path=f"^{CM}/hostile$", action="status", status=503, retry_after=7,
+                retry_after_header=False, times=1)
+    rc, lines, err = tool("get", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "hostile",
+                          "--max-retries", "0", "--expect-error", "ENG_UNAVAILABLE")
+    t.ok(rc == 0 and lines and lines[0].get("retryAfterMs") == 7000,
+         "503 with details.retryAfterSeconds 7 only: the client reads the wait from the body",
+         diag=(rc, lines, err))
+    # And it is honoured: with retries allowed, the next attempt waits the body's 1 s.
+    k.clear_requests()
+    k.add_fault(method="GET", path=f"^{CM}/hostile$", action="status", status=429, retry_after=1,
+                retry_after_header=False, times=1)
+    rc, lines, err = tool("get", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "hostile")
+    reqs = [r for r in k.requests() if r["path"] == f"{CM}/hostile"]
+    gap = reqs[1]["t"] - reqs[0]["t"] if len(reqs) == 2 else None
+    t.ok(rc == 0 and gap is not None and gap >= 0.95,
+         "a 429 whose wait is only in the body is retried after that wait", diag=(rc, gap, err))
+    k.clear_faults()
+
+
 def test_events_dedup(k):
     obj = create_cm(k, "evented")
     rc, _, err = tool("event", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "evented",
@@ -213,6 +245,7 @@ def main():
             t.run("writes", test_writes, k)
             t.run("conflict retry", test_conflict_retry, k)
             t.run("retry-after", test_retry_after, k)
+            t.run("retry-after clamp", test_retry_after_clamp, k)
             t.run("events", test_events_dedup, k)
             t.run("event scrub", test_event_scrub, k)
             t.run("status subresource", test_status_subresource, k)

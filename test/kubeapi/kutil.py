@@ -127,14 +127,16 @@ def status_obj(code, reason, message, details=None, list_meta=None):
     return st
 
 
-def generic_error(code, message, retry_after=None):
-    """A Status for an arbitrary HTTP code (fault injection, internal errors)."""
+def generic_error(code, message, retry_after=None, retry_after_header=True):
+    """A Status for an arbitrary HTTP code (fault injection, internal errors); retry_after is
+    sent as details.retryAfterSeconds and, unless retry_after_header is false, as Retry-After."""
     reason = REASONS.get(code, "InternalError" if code >= 500 else "BadRequest")
     details = None
     headers = {}
     if retry_after is not None:
         details = {"retryAfterSeconds": int(retry_after)}
-        headers["Retry-After"] = str(int(retry_after))
+        if retry_after_header:
+            headers["Retry-After"] = str(int(retry_after))
     return ApiError(code, reason, message, details, headers)
 
 

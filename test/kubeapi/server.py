@@ -105,6 +105,7 @@ class Faults:
         r = {"id": 0, "method": method.upper() if method else None, "path": path, "watch": watch,
              "action": action, "status": status,
              "retry_after": num("retry_after", 0, 0) if rule.get("retry_after") is not None else None,
+             "retry_after_header": rule.get("retry_after_header") is not False,
              "delay_ms": num("delay_ms", 0, 0), "after_events": num("after_events", 0, 0),
              "times": times, "message": str(rule.get("message") or f"injected fault ({action})"), "_rx": rx}
         with self.lock:
@@ -418,7 +419,8 @@ class Handler(BaseHTTPRequestHandler):
                 if fault["action"] == "delay":
                     time.sleep(fault["delay_ms"] / 1000.0)
                 elif fault["action"] == "status":
-                    raise generic_error(fault["status"], fault["message"], fault["retry_after"])
+                    raise generic_error(fault["status"], fault["message"], fault["retry_after"],
+                                        fault["retry_after_header"])
                 elif fault["action"] == "drop" and not is_watch:
                     raise DropConnection()
             self.route(method, path, q, is_watch, fault if fault and fault["action"] == "drop" else None)

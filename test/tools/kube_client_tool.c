@@ -4,7 +4,8 @@
  *   kube_client_tool COMMAND --kubeconfig PATH [options]
  *
  *   get      --plural P [--group G --version V] [--namespace NS] --name N
- *            prints {"err","status","object"}
+ *            prints {"err","status","message","retryAfterMs","object"}; --max-retries N
+ *            bounds the client's retries of 429/5xx (0: the first answer is the result)
  *   list     --plural P ... [--namespace NS] [--page-size N]   prints {"err","count","rv"}
  *   conflict-update --namespace NS --name N
  *            ConfigMap N: read it, change it behind our back (a merge patch setting
@@ -40,12 +41,13 @@
 static const char *kubeconfig, *group = "", *version = "v1", *plural = "configmaps",
                                *kind = "ConfigMap", *ns, *name, *reason = "Reconciled",
                                *message = "reconciled", *expect_error, *secret;
-static long page_size, times = 1;
+static long page_size, times = 1, max_retries = -1;
 
 static void print_result(const char *step, enum eng_err rc, const struct eng_error *err,
                          json_t *obj) {
-  json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "step", step, "err", eng_err_name(rc), "status",
-                        err->http_status, "message", err->msg);
+  json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:I}", "step", step, "err", eng_err_name(rc),
+                        "status", err->http_status, "message", err->msg, "retryAfterMs",
+                        (json_int_t)(rc == ENG_OK ? -1 : err->retry_after_ms));
   if (obj)
     json_object_set(o, "object", obj);
   char *s = json_dumps(o, JSON_COMPACT);
@@ -296,6 +298,8 @@ int main(int argc, char **argv) {
       {"times", CLI_INT, &times, "K", "how often to record the event", NULL},
       {"expect-error", CLI_STRING, &expect_error, "ENG_X", "get: the error expected", NULL},
       {"secret", CLI_STRING, &secret, "S", "event: register S as a secret", NULL},
+      {"max-retries", CLI_INT, &max_retries, "N",
+       "retries of 429/5xx answers (default: the client's own)", NULL},
       {0}};
   const struct cli_spec spec = {"kube_client_tool", "COMMAND [options]", NULL, opts, 0, 0};
   int npos;
@@ -314,6 +318,8 @@ int main(int argc, char **argv) {
   }
   struct kube_client *c = kube_client_new(NULL, &cfg, "kube-client-tool/1");
   kube_config_free(&cfg);
+  if (max_retries >= 0)
+    kube_client_set_max_retries(c, (int)max_retries);
   struct kube_resource r = {group, version, plural, kind, true};
   int status;
   if (!strcmp(cmd, "get"))
