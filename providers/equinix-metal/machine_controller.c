@@ -14,8 +14,8 @@
 #include "engine/base/common.h"
 #include "providers/equinix-metal/machine_controller.h"
 #include "engine/act/exec_kube.h"
+#include "engine/ctlproc.h"
 #include "engine/base/cli.h"
-#include "engine/base/clock.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/log.h"
 #include "engine/base/sha256.h"
@@ -27,7 +27,6 @@
 #include "engine/kube/lease.h"
 #include "engine/net/http.h"
 #include "engine/net/httpd.h"
-#include "engine/obs/health.h"
 #include "engine/obs/metrics.h"
 #include "engine/obs/metrics_std.h"
 #include "engine/runtime.h"
@@ -54,14 +53,15 @@ const struct kube_resource kube_res_mcm_machineclass = {MCM_GROUP, "v1alpha1", "
 static const struct kube_resource res_node = {"", "v1", "nodes", "Node", false};
 
 struct opts {
-  const char *ns, *control_kc, *target_kc, *journal, *metal_url, *metal_ca, *address;
+  const char *ns, *control_kc, *target_kc, *journal, *address;
   const char *creation_timeout, *health_timeout, *drain_timeout, *orphan_period;
   const char *status_timeout, *status_period, *pv_detach, *pv_reattach, *resource_exhausted;
   const char *le_duration, *le_renew, *le_retry, *le_resource_lock, *node_conditions;
   const char *auth_extra_groups, *evict_retry, *log_level, *log_format, *min_resync;
   const char *kube_content_type, *cloud_provider, *orphan_grace;
-  long port, concurrency, max_evict, qps, burst, verbosity, metal_rps, metal_burst;
+  long port, concurrency, max_evict, qps, burst, verbosity;
   long poll_slow, poll_fast, snapshot_every, page_size;
+  struct metal_creds_flags metal;
   bool leader_elect, profiling, contention_profiling;
 };
 
@@ -80,37 +80,14 @@ struct app {
   char *watched_creds; /* "<ns>/<name>" the device poller uses */
   struct kube_informer *inf_machine, *inf_class, *inf_secret, *inf_node;
   json_t *node_digests; /* last journaled summary digest per Node */
-  struct kube_leader *leader;
-  struct metrics_registry *reg;
-  struct health *health;
-  struct httpd *hs;
-  ev_signal sigterm, sigint;
-  ev_timer gauges;
+  struct ctlproc p;     /* journal runtime, lease, metrics, probes, signals */
   struct metrics_metric *m_items, *m_phase, *m_frozen;
-  int exit_code;
-  bool stopping;
   const struct kube_resource *kres[3];
   int64_t ms_creation, ms_health, ms_drain, ms_orphan, ms_status_timeout, ms_status_period;
   int64_t ms_exhausted, ms_evict_retry, ms_le_duration, ms_le_renew, ms_le_retry, ms_grace;
 };
 
-/* ---- fencing, metrics, health ------------------------------------------------------------ */
-
-static bool may_act(void *ud, int64_t *epoch) {
-  struct app *a = ud;
-  if (!a->leader) {
-    *epoch = 0;
-    return true;
-  }
-  *epoch = kube_leader_epoch(a->leader);
-  return kube_leader_may_act(a->leader);
-}
-
-static void action_finished(void *ud, const struct action *act, const struct exec_outcome *o,
-                            double secs) {
-  (void)ud;
-  metrics_std_action(act->controller, act->kind, o->ok, o->retryable, secs);
-}
+/* ---- metrics ------------------------------------------------------------------------------- */
 
 static void http_observe(void *ud, const char *method, const char *url, long status,
                          enum eng_err result, double secs) {
@@ -120,32 +97,6 @@ static void http_observe(void *ud, const char *method, const char *url, long sta
       !strncmp(url, a->shoot_server, strlen(a->shoot_server)))
     api = "kube";
   metrics_std_api_request(api, method, status, result, secs);
-}
-
-static bool journal_size(void *ud, double *v) {
-  struct app *a = ud;
-  *v = (double)journal_size_bytes(runtime_journal(a->rt));
-  return true;
-}
-
-static enum eng_err check_journal(void *ud, struct eng_error *err) {
-  struct app *a = ud;
-  struct eng_error e;
-  if (runtime_failed(a->rt, &e))
-    return eng_error_set(err, e.code, "%s", e.msg);
-  return ENG_OK;
-}
-
-static enum eng_err check_informers(void *ud, struct eng_error *err) {
-  struct app *a = ud;
-  struct kube_informer *all[] = {a->inf_machine, a->inf_class, a->inf_secret, a->inf_node};
-  for (size_t i = 0; i < ARRAY_SIZE(all); i++)
-    if (all[i] && !kube_informer_has_synced(all[i])) {
-      char n[192];
-      kube_resource_name(kube_informer_resource(all[i]), n);
-      return eng_error_set(err, ENG_UNAVAILABLE, "the first list of %s has not completed", n);
-    }
-  return ENG_OK;
 }
 
 /* MCM's machine metrics that gardenlet's ServiceMonitor keeps, from the watch cache. */
@@ -170,68 +121,14 @@ static bool machine_gauge(void *ud, const json_t *obj) {
   return true;
 }
 
-static void gauges_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-  (void)loop;
-  (void)revents;
-  struct app *a = w->data;
+static void gauges(void *ud) {
+  struct app *a = ud;
   if (!a->inf_machine || !a->m_items)
     return;
   metrics_reset(a->m_phase);
   metrics_gauge_set(a->m_items, NULL, (double)kube_informer_len(a->inf_machine));
   metrics_gauge_set(a->m_frozen, NULL, 0);
   kube_informer_foreach(a->inf_machine, machine_gauge, a);
-}
-
-/* ---- leadership and shutdown ----------------------------------------------------------------- */
-
-static void on_started(void *ud, int64_t epoch) {
-  struct app *a = ud;
-  char e[32];
-  snprintf(e, sizeof(e), "%" PRId64, epoch);
-  log_info("became leader; acting", "epoch", e, "identity", kube_leader_identity(a->leader), NULL);
-  executor_kick(runtime_executor(a->rt));
-}
-
-static void on_stopped(void *ud) {
-  struct app *a = ud;
-  if (a->stopping)
-    return;
-  log_error("leader election lost: another replica may act now, so this one stops and exits "
-            "(Kubernetes restarts it as a standby)",
-            NULL);
-  a->exit_code = EXIT_FAIL;
-  ev_break(a->loop, EVBREAK_ALL);
-}
-
-static void released(void *ud) {
-  struct app *a = ud;
-  ev_break(a->loop, EVBREAK_ALL);
-}
-
-static void stop_informers(struct app *a) {
-  struct kube_informer *all[] = {a->inf_machine, a->inf_class, a->inf_secret, a->inf_node};
-  for (size_t i = 0; i < ARRAY_SIZE(all); i++)
-    if (all[i])
-      kube_informer_stop(all[i]);
-}
-
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
-  (void)loop;
-  (void)revents;
-  struct app *a = w->data;
-  if (a->stopping) {
-    ev_break(a->loop, EVBREAK_ALL);
-    return;
-  }
-  a->stopping = true;
-  log_info("stopping: finishing journal writes", "signal",
-           w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-  stop_informers(a);
-  if (a->leader && kube_leader_is_leader(a->leader)) {
-    kube_leader_release(a->leader, released, a);
-    return;
-  }
-  ev_break(a->loop, EVBREAK_ALL);
 }
 
 /* ---- observation --------------------------------------------------------------------------------
@@ -317,7 +214,7 @@ static void node_sink(void *ud, const struct jevent *ev) {
     }
     copy.payload = sum;
   }
-  runtime_observe(a->rt, &copy);
+  runtime_observe(a->p.rt, &copy);
   json_decref(sum);
 }
 
@@ -389,30 +286,13 @@ static int setup_and_run(struct app *a) {
   http_set_observer(http_observe, a);
   a->node_digests = json_object();
 
-  size_t nred;
-  const struct reducer *const *reds = metal_reducers(&nred);
-  struct runtime_opts ro = {0};
-  ro.journal_path = a->o.journal;
-  ro.reducers = reds;
-  ro.nreducers = nred;
-  ro.snapshot_every = a->o.snapshot_every;
-  ro.may_act = may_act;
-  ro.may_act_ud = a;
-  ro.action_finished = action_finished;
-  int64_t t0 = clock_mono_ms();
-  if (runtime_open(a->loop, &ro, &a->rt, &err) != ENG_OK) {
-    log_error("cannot open the journal; nothing was changed", "journal", a->o.journal, "error",
-              err.msg, NULL);
-    return EXIT_FAIL;
-  }
-  struct runtime_stats st;
-  runtime_stats(a->rt, &st);
-  char folded[32], ms[32];
-  snprintf(folded, sizeof(folded), "%" PRId64, st.folded);
-  snprintf(ms, sizeof(ms), "%" PRId64, clock_mono_ms() - t0);
-  log_info("journal opened", "journal", a->o.journal, "foldedEvents", folded, "ms", ms, NULL);
+  struct runtime_opts ro = {.journal_path = a->o.journal, .snapshot_every = a->o.snapshot_every};
+  ro.reducers = metal_reducers(&ro.nreducers);
+  int code = ctlproc_open(&a->p, &ro);
+  if (code != EXIT_OK)
+    return code;
 
-  struct executor *x = runtime_executor(a->rt);
+  struct executor *x = runtime_executor(a->p.rt);
   executor_set_concurrency(x, MACHINE_CONTROLLER, (int)a->o.concurrency);
   a->rec = kube_recorder_new(a->seed, "machine-controller", NULL);
   a->kres[0] = &kube_res_mcm_machine;
@@ -420,13 +300,10 @@ static int setup_and_run(struct app *a) {
   a->kres[2] = &kube_res_secret;
   a->xk = exec_kube_new(a->seed, a->rec, a->kres, 3);
   exec_kube_register(a->xk, x);
-  struct jevent_sink sink = runtime_sink(a->rt);
+  struct jevent_sink sink = runtime_sink(a->p.rt);
   a->inf_secret = informer(a, a->seed, &kube_res_secret, a->o.ns, NULL, sink);
   struct metal_creds_opts mo = {0};
-  mo.base_url = a->o.metal_url;
-  mo.ca_path = a->o.metal_ca && *a->o.metal_ca ? a->o.metal_ca : NULL;
-  mo.rate = (double)a->o.metal_rps;
-  mo.burst = (double)a->o.metal_burst;
+  metal_creds_flags_apply(&a->o.metal, &mo);
   mo.per_page = (unsigned)a->o.page_size;
   a->creds = metal_creds_new(a->loop, a->seed, a->inf_secret, &mo);
   struct exec_machine_opts xo = {a->seed, a->inf_secret, a->shoot, a->creds};
@@ -436,75 +313,43 @@ static int setup_and_run(struct app *a) {
   a->devices = device_watch_new(a->creds, sink, &dw);
 
   /* One HTTP server on --port: /metrics, /healthz, /readyz. */
-  a->reg = metrics_registry_new();
-  a->health = health_new();
-  if (metrics_std_init(a->reg, &err) != ENG_OK ||
-      metrics_set_fn(metrics_std.journal_size_bytes, journal_size, a) != ENG_OK ||
-      health_add_check(a->health, HEALTH_READYZ, "journal", check_journal, a, &err) != ENG_OK ||
-      health_add_check(a->health, HEALTH_HEALTHZ, "journal", check_journal, a, &err) != ENG_OK ||
-      health_add_check(a->health, HEALTH_READYZ, "informer-sync", check_informers, a, &err) !=
-          ENG_OK) {
-    log_error("cannot set up metrics", "error", err.msg, NULL);
-    return EXIT_FAIL;
-  }
+  if ((code = ctlproc_metrics(&a->p)) != EXIT_OK)
+    return code;
   char *addr_text = xasprintf("%s:%ld", a->o.address, a->o.port);
   struct httpd_addr haddr;
-  if (httpd_addr_parse("--port", addr_text, ":10259", &haddr, &err) != ENG_OK) {
-    free(addr_text);
-    fprintf(stderr, CMD ": %s\nRun '" CMD " --help' for usage.\n", err.msg);
-    return EXIT_USAGE;
-  }
+  code = ctlproc_bind(&a->p, "--port", addr_text, ":10259", &haddr);
   free(addr_text);
-  struct httpd_options hopt = {0};
-  if (!(a->hs = httpd_new(a->loop, "--port", &haddr, &hopt, &err))) {
-    log_error("cannot serve metrics and health probes", "error", err.msg, NULL);
-    return EXIT_FAIL;
-  }
+  if (code != EXIT_OK ||
+      (code = ctlproc_serve(&a->p, "--port", &haddr, true, true, "metrics and health probes")))
+    return code;
   static const char *const phase_labels[] = {"name", "namespace", NULL};
-  if (!(a->m_items = metrics_gauge_new(a->reg, "mcm_machine_items_total",
+  if (!(a->m_items = metrics_gauge_new(a->p.reg, "mcm_machine_items_total",
                                        "Count of Machines in the namespace.", NULL, &err)) ||
-      !(a->m_phase = metrics_gauge_new(a->reg, "mcm_machine_current_status_phase",
+      !(a->m_phase = metrics_gauge_new(a->p.reg, "mcm_machine_current_status_phase",
                                        "Phase of each Machine (Terminating -4, Failed -3, "
                                        "CrashLoopBackOff -2, Unknown -1, Pending 0, Running 1).",
                                        phase_labels, &err)) ||
-      !(a->m_frozen = metrics_gauge_new(a->reg, "mcm_machine_controller_frozen",
+      !(a->m_frozen = metrics_gauge_new(a->p.reg, "mcm_machine_controller_frozen",
                                         "1 while the machine controller is frozen (never: the "
                                         "API-server freeze is not implemented).",
                                         NULL, &err))) {
     log_error("cannot set up metrics", "error", err.msg, NULL);
     return EXIT_FAIL;
   }
-  httpd_route(a->hs, "/metrics", metrics_http_handler, a->reg);
-  health_mount(a->health, a->hs);
-  char p[16];
-  snprintf(p, sizeof(p), "%d", httpd_port(a->hs));
-  log_info("serving metrics and health probes", "address", haddr.text, "port", p, NULL);
 
   if (a->o.leader_elect) {
     struct kube_leader_opts lo = {0};
     lo.ns = a->o.ns;
     lo.name = "machine-controller";
-    lo.release_on_cancel = true;
     lo.lease_duration_ms = a->ms_le_duration;
     lo.renew_deadline_ms = a->ms_le_renew;
     lo.retry_period_ms = a->ms_le_retry;
-    lo.on_started = on_started;
-    lo.on_stopped = on_stopped;
-    lo.ud = a;
-    lo.sink = sink;
-    if (!(a->leader = kube_leader_new(a->seed, &lo, &err))) {
-      log_error("cannot set up leader election", "error", err.msg, NULL);
-      return EXIT_FAIL;
-    }
+    if ((code = ctlproc_leader(&a->p, a->seed, &lo)) != EXIT_OK)
+      return code;
   }
 
-  json_t *sp = start_payload(a);
-  enum eng_err rc = runtime_start(a->rt, sp, &err);
-  json_decref(sp);
-  if (rc != ENG_OK) {
-    log_error("cannot write to the journal", "journal", a->o.journal, "error", err.msg, NULL);
-    return EXIT_FAIL;
-  }
+  if ((code = ctlproc_start(&a->p, start_payload(a))) != EXIT_OK)
+    return code;
   static const struct kube_informer_handlers class_handlers = {class_added, class_updated, NULL,
                                                                NULL};
   a->inf_class = informer(a, a->seed, &kube_res_mcm_machineclass, a->o.ns, &class_handlers, sink);
@@ -515,49 +360,28 @@ static int setup_and_run(struct app *a) {
   kube_informer_start(a->inf_class);
   kube_informer_start(a->inf_node);
   kube_informer_start(a->inf_machine);
-  ev_timer_init(&a->gauges, gauges_cb, 1., 1.);
-  a->gauges.data = a;
-  ev_timer_start(a->loop, &a->gauges);
-  if (a->leader)
-    kube_leader_start(a->leader);
-  ev_signal_init(&a->sigterm, on_signal, SIGTERM);
-  ev_signal_init(&a->sigint, on_signal, SIGINT);
-  a->sigterm.data = a->sigint.data = a;
-  ev_signal_start(a->loop, &a->sigterm);
-  ev_signal_start(a->loop, &a->sigint);
+  return ctlproc_run(&a->p);
+}
+
+static void running(void *ud) {
+  struct app *a = ud;
   log_info("machine controller running", "version", EQXM_VERSION, "namespace", a->o.ns, "control",
            a->seed_server, "target", a->shoot_server, "leaderElection",
            a->o.leader_elect ? "true" : "false", NULL);
-  ev_run(a->loop, 0);
-  if (runtime_failed(a->rt, &err))
-    a->exit_code = EXIT_FAIL;
-  return a->exit_code;
 }
 
 static void teardown(struct app *a, int code) {
-  if (a->loop) {
-    ev_signal_stop(a->loop, &a->sigterm);
-    ev_signal_stop(a->loop, &a->sigint);
-    ev_timer_stop(a->loop, &a->gauges);
-  }
+  ctlproc_quiesce(&a->p);
   kube_informer_free(a->inf_machine);
   kube_informer_free(a->inf_class);
   kube_informer_free(a->inf_node);
-  kube_leader_free(a->leader);
   device_watch_free(a->devices);
   exec_machine_free(a->xm);
   metal_creds_free(a->creds);
   kube_informer_free(a->inf_secret);
   exec_kube_free(a->xk);
   kube_recorder_free(a->rec);
-  struct eng_error err;
-  if (a->rt && runtime_close(a->rt, code == EXIT_OK ? "signal" : "failure", &err) != ENG_OK)
-    log_error("the journal could not be closed cleanly", "error", err.msg, NULL);
-  httpd_free(a->hs);
-  health_free(a->health);
-  metrics_std_clear();
-  metrics_registry_free(a->reg);
-  http_set_observer(NULL, NULL);
+  ctlproc_close(&a->p, code); /* the lease, then the journal, the server and the metrics */
   free(a->seed_server);
   free(a->shoot_server);
   free(a->watched_creds);
@@ -590,8 +414,7 @@ int metal_machine_controller(int argc, char **argv) {
   o->control_kc = "";
   o->target_kc = "";
   o->journal = DEFAULT_JOURNAL;
-  o->metal_url = METAL_DEFAULT_BASE_URL;
-  o->metal_ca = "";
+  metal_creds_flags_init(&o->metal);
   o->address = "0.0.0.0";
   o->port = 10259;
   o->creation_timeout = "20m";
@@ -621,8 +444,6 @@ int metal_machine_controller(int argc, char **argv) {
   o->qps = 20;
   o->burst = 30;
   o->verbosity = 0;
-  o->metal_rps = 10;
-  o->metal_burst = 20;
   o->poll_slow = 60;
   o->poll_fast = 10;
   o->snapshot_every = 10000;
@@ -641,14 +462,7 @@ int metal_machine_controller(int argc, char **argv) {
        "kubeconfig of the shoot (default: the control kubeconfig)", NULL},
       {"journal", CLI_STRING, &o->journal, "PATH",
        "the SQLite journal of this controller (default " DEFAULT_JOURNAL ")", "EQXM_JOURNAL"},
-      {"metal-api-url", CLI_STRING, &o->metal_url, "URL",
-       "Equinix Metal API base URL (default " METAL_DEFAULT_BASE_URL ")", NULL},
-      {"metal-ca-file", CLI_STRING, &o->metal_ca, "PATH",
-       "PEM CA bundle for the Metal API (private endpoints, tests)", NULL},
-      {"metal-requests-per-second", CLI_INT, &o->metal_rps, "N",
-       "Metal API request rate per project (default 10)", NULL},
-      {"metal-request-burst", CLI_INT, &o->metal_burst, "N",
-       "Metal API request burst per project (default 20)", NULL},
+      METAL_CREDS_CLI_OPTS(&o->metal),
       {"metal-page-size", CLI_INT, &o->page_size, "N",
        "devices per page of Metal API lists (default 100, at most 1000)", NULL},
       {"metal-poll-seconds", CLI_INT, &o->poll_slow, "N",
@@ -742,17 +556,10 @@ int metal_machine_controller(int argc, char **argv) {
   free(pos);
   if (rc)
     return rc == CLI_HELP ? EXIT_OK : EXIT_USAGE;
-  enum log_level lvl;
-  enum log_format fmt;
-  if (log_parse_level(o->log_level, &lvl))
-    return cli_usage_error(&spec, "--log-level must be debug, info, warn or error, not '%s'.",
-                           o->log_level);
-  if (log_parse_format(o->log_format, &fmt))
-    return cli_usage_error(&spec, "--log-format must be json or text, not '%s'.", o->log_format);
-  if (o->verbosity >= 4)
-    lvl = LOG_DEBUG;
-  log_setup(lvl, fmt, 2);
-  int code = EXIT_USAGE;
+  int code = ctlproc_logging(&spec, o->log_level, o->log_format, o->verbosity >= 4);
+  if (code != EXIT_OK)
+    return code;
+  code = EXIT_USAGE;
   if (!duration_flag(&spec, "machine-creation-timeout", o->creation_timeout, &a.ms_creation, false,
                      &code) ||
       !duration_flag(&spec, "machine-health-timeout", o->health_timeout, &a.ms_health, false,
@@ -790,8 +597,8 @@ int metal_machine_controller(int argc, char **argv) {
                                   "--machine-safety-apiserver-statuscheck-timeout.");
   if (o->port < 0 || o->port > 65535)
     return cli_usage_error(&spec, "--port must be between 0 and 65535, not %ld.", o->port);
-  if (o->concurrency < 1 || o->qps < 1 || o->burst < 1 || o->max_evict < 0 || o->metal_rps < 1 ||
-      o->metal_burst < 1 || o->poll_fast < 1 || o->poll_slow < 1 || o->snapshot_every < 1 ||
+  if (o->concurrency < 1 || o->qps < 1 || o->burst < 1 || o->max_evict < 0 || o->metal.rps < 1 ||
+      o->metal.burst < 1 || o->poll_fast < 1 || o->poll_slow < 1 || o->snapshot_every < 1 ||
       o->page_size < 1 || o->page_size > 1000)
     return cli_usage_error(&spec, "--concurrent-syncs, --kube-api-qps, --kube-api-burst, rates, "
                                   "poll intervals, --metal-page-size (at most 1000) and "
@@ -805,6 +612,12 @@ int metal_machine_controller(int argc, char **argv) {
     return cli_usage_error(&spec, "--target-kubeconfig=none is not supported: the machine "
                                   "controller needs the shoot for bootstrap tokens and nodes.");
   a.loop = ev_default_loop(EVFLAG_AUTO);
+  const struct ctlproc_opts po = {CMD, NULL, gauges, 1., 1., running, &a};
+  ctlproc_init(&a.p, a.loop, &po);
+  /* /readyz waits for the first lists in this order; a signal stops the watches. */
+  struct kube_informer **watches[] = {&a.inf_machine, &a.inf_class, &a.inf_secret, &a.inf_node};
+  for (size_t i = 0; i < ARRAY_SIZE(watches); i++)
+    ctlproc_watch(&a.p, watches[i]);
   code = setup_and_run(&a);
   teardown(&a, code);
   return code;

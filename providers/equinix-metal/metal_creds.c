@@ -49,6 +49,20 @@ struct metal_creds {
   uint64_t retired_requests;
 };
 
+void metal_creds_flags_init(struct metal_creds_flags *f) {
+  f->url = METAL_DEFAULT_BASE_URL;
+  f->ca = "";
+  f->rps = 10;
+  f->burst = 20;
+}
+
+void metal_creds_flags_apply(const struct metal_creds_flags *f, struct metal_creds_opts *o) {
+  o->base_url = f->url;
+  o->ca_path = f->ca && *f->ca ? f->ca : NULL;
+  o->rate = (double)f->rps;
+  o->burst = (double)f->burst;
+}
+
 struct metal_creds *metal_creds_new(struct ev_loop *loop, struct kube_client *kube,
                                     struct kube_informer *secrets,
                                     const struct metal_creds_opts *o) {

@@ -36,6 +36,29 @@ struct metal_creds_opts {
   unsigned per_page;    /* page size of lists; 0 = client default (100) */
 };
 
+/* The Metal API flags of the controller commands (run, machine-controller). */
+struct metal_creds_flags {
+  const char *url; /* --metal-api-url */
+  const char *ca;  /* --metal-ca-file; "" = system trust store */
+  long rps, burst; /* --metal-requests-per-second, --metal-request-burst */
+};
+/* Their defaults: the public API, the system trust store, 10 requests/s, burst 20. */
+void metal_creds_flags_init(struct metal_creds_flags *f);
+/* Their values in *o (the other fields of *o are left as they are). */
+void metal_creds_flags_apply(const struct metal_creds_flags *f, struct metal_creds_opts *o);
+/* Their struct cli_opt rows (engine/base/cli.h; METAL_DEFAULT_BASE_URL from api/metal_client.h). */
+// clang-format off
+#define METAL_CREDS_CLI_OPTS(f)                                                                    \
+  {"metal-api-url", CLI_STRING, &(f)->url, "URL",                                                  \
+   "Equinix Metal API base URL (default " METAL_DEFAULT_BASE_URL ")", NULL},                       \
+  {"metal-ca-file", CLI_STRING, &(f)->ca, "PATH",                                                  \
+   "PEM CA bundle for the Metal API (private endpoints, tests)", NULL},                            \
+  {"metal-requests-per-second", CLI_INT, &(f)->rps, "N",                                           \
+   "Metal API request rate per project (default 10)", NULL},                                       \
+  {"metal-request-burst", CLI_INT, &(f)->burst, "N",                                               \
+   "Metal API request burst per project (default 20)", NULL}
+// clang-format on
+
 struct metal_creds_result {
   struct metal_client *mc;     /* NULL on error */
   const struct eng_error *err; /* a sentence naming the Secret; code ENG_OK on success */

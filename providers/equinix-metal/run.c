@@ -11,9 +11,8 @@
  */
 #include "engine/base/common.h"
 #include "providers/equinix-metal/run.h"
-#include "engine/base/clock.h"
 #include "engine/act/exec_kube.h"
-#include "engine/obs/health.h"
+#include "engine/ctlproc.h"
 #include "engine/net/http.h"
 #include "engine/net/httpd.h"
 #include "engine/base/jsonx.h"
@@ -54,13 +53,14 @@ static const char *const implemented[] = {"infrastructure", "controlplane", "wor
                                           "heartbeat"};
 
 struct opts {
-  const char *kubeconfig, *config_file, *journal, *metal_url, *metal_ca;
+  const char *kubeconfig, *config_file, *journal;
   const char *le_ns, *le_id, *hb_ns, *metrics_addr, *health_addr, *log_level, *log_format;
   const char *extension_class, *gardener_version, *secret_name, *retention_age, *image_vector;
   bool leader_election, ignore_annotation;
-  long infra_conc, cp_conc, worker_conc, hc_conc, hb_interval, metal_rps, metal_burst;
+  long infra_conc, cp_conc, worker_conc, hc_conc, hb_interval;
   long snapshot_every, retention_mb, lease_duration, renew_deadline, retry_period;
   long poll_slow, poll_fast, hc_period;
+  struct metal_creds_flags metal;
   long kube_qps, kube_burst; /* -1 = not given: clientConnection of --config-file, else 100/130 */
   struct cli_list controllers, disabled;
 };
@@ -88,18 +88,11 @@ struct app {
   json_t *images;      /* the image vector, {name: image} */
   bool worker_started;
   struct exec_secret_from *xs;
-  struct kube_leader *leader;
+  struct ctlproc p; /* journal runtime, lease, metrics, probes, signals */
   struct kube_heartbeat *hb;
-  struct metrics_registry *reg;
-  struct health *health;
-  struct httpd *ms, *hs;
   const struct run_plugin *plugins;
   size_t nplugins;
   bool plugin_started[8];
-  ev_signal sigterm, sigint;
-  ev_timer gauges;
-  int exit_code;
-  bool stopping;
   const struct kube_resource *kres[12];
 };
 
@@ -108,23 +101,14 @@ static bool enabled(const struct app *a, const char *c) {
   return on && !cli_list_has(&a->o.disabled, c);
 }
 
-/* ---- fencing and metrics ------------------------------------------------------------------ */
+/* ---- metrics ------------------------------------------------------------------------------- */
 
-static bool may_act(void *ud, int64_t *epoch) {
-  struct app *a = ud;
-  if (!a->leader) {
-    *epoch = 0;
-    return true;
-  }
-  *epoch = kube_leader_epoch(a->leader);
-  return kube_leader_may_act(a->leader);
-}
-
+/* After the action metrics: a Succeeded or Error status write ends (or fails) a reconcile, so
+ * count it as one. */
 static void action_finished(void *ud, const struct action *act, const struct exec_outcome *o,
                             double secs) {
   (void)ud;
-  metrics_std_action(act->controller, act->kind, o->ok, o->retryable, secs);
-  /* A Succeeded or Error status write ends (or fails) a reconcile: count it as one. */
+  (void)secs;
   if (strcmp(act->kind, "kube.status") == 0 && o->ok) {
     const char *state = jsonx_str(act->params, "patch.status.lastOperation.state");
     const char *type = jsonx_str(act->params, "patch.status.lastOperation.type");
@@ -148,116 +132,22 @@ static void http_observe(void *ud, const char *method, const char *url, long sta
   metrics_std_api_request(api, method, status, result, secs);
 }
 
-static bool journal_size(void *ud, double *v) {
+static void gauges(void *ud) {
   struct app *a = ud;
-  *v = (double)journal_size_bytes(runtime_journal(a->rt));
-  return true;
-}
-
-static void gauges_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-  (void)loop;
-  (void)revents;
-  struct app *a = w->data;
+  struct kube_leader *leader = a->p.leader;
   struct runtime_stats st;
-  runtime_stats(a->rt, &st);
+  runtime_stats(a->p.rt, &st);
   metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"commit"},
                     (double)st.pending);
   /* Inputs are folded as they are appended (runtime_observe), so after the start-up fold
    * nothing durable waits for the reducers. */
   metrics_gauge_set(metrics_std.journal_lag_events, (const char *const[]){"fold"}, 0);
-  if (a->leader) {
-    metrics_gauge_set(metrics_std.leader_status, NULL, kube_leader_is_leader(a->leader) ? 1 : 0);
-    metrics_gauge_set(metrics_std.leader_epoch, NULL, (double)kube_leader_epoch(a->leader));
+  if (leader) {
+    metrics_gauge_set(metrics_std.leader_status, NULL, kube_leader_is_leader(leader) ? 1 : 0);
+    metrics_gauge_set(metrics_std.leader_epoch, NULL, (double)kube_leader_epoch(leader));
   } else {
     metrics_gauge_set(metrics_std.leader_status, NULL, 1);
   }
-}
-
-/* ---- health checks -----------------------------------------------------------------------------
- */
-
-static enum eng_err check_journal(void *ud, struct eng_error *err) {
-  struct app *a = ud;
-  struct eng_error e;
-  if (runtime_failed(a->rt, &e))
-    return eng_error_set(err, e.code, "%s", e.msg);
-  return ENG_OK;
-}
-
-static enum eng_err check_informers(void *ud, struct eng_error *err) {
-  struct app *a = ud;
-  struct kube_informer *all[] = {a->inf_cluster, a->inf_infra,  a->inf_secret, a->inf_worker,
-                                 a->inf_mcm[0],  a->inf_mcm[1], a->inf_mcm[2], a->inf_mr,
-                                 a->inf_ccm,     a->inf_cp};
-  for (size_t i = 0; i < ARRAY_SIZE(all); i++)
-    if (all[i] && !kube_informer_has_synced(all[i])) {
-      char n[192];
-      kube_resource_name(kube_informer_resource(all[i]), n);
-      return eng_error_set(err, ENG_UNAVAILABLE, "the first list of %s has not completed", n);
-    }
-  return ENG_OK;
-}
-
-/* ---- leadership and shutdown
- * ---------------------------------------------------------------------- */
-
-static void on_started(void *ud, int64_t epoch) {
-  struct app *a = ud;
-  char e[32];
-  snprintf(e, sizeof(e), "%" PRId64, epoch);
-  log_info("became leader; acting", "epoch", e, "identity", kube_leader_identity(a->leader), NULL);
-  executor_kick(runtime_executor(a->rt));
-}
-
-static void on_stopped(void *ud) {
-  struct app *a = ud;
-  if (a->stopping)
-    return;
-  log_error("leader election lost: another replica may act now, so this one stops and exits "
-            "(Kubernetes restarts it as a standby)",
-            NULL);
-  a->exit_code = EXIT_FAIL;
-  ev_break(a->loop, EVBREAK_ALL);
-}
-
-static void released(void *ud) {
-  struct app *a = ud;
-  ev_break(a->loop, EVBREAK_ALL);
-}
-
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
-  (void)loop;
-  (void)revents;
-  struct app *a = w->data;
-  if (a->stopping) {
-    ev_break(a->loop, EVBREAK_ALL);
-    return;
-  }
-  a->stopping = true;
-  log_info("stopping: finishing journal writes", "signal",
-           w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-  if (a->inf_cluster)
-    kube_informer_stop(a->inf_cluster);
-  if (a->inf_infra)
-    kube_informer_stop(a->inf_infra);
-  if (a->inf_worker && a->worker_started)
-    kube_informer_stop(a->inf_worker);
-  for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
-    if (a->inf_mcm[i])
-      kube_informer_stop(a->inf_mcm[i]);
-  if (a->inf_secret)
-    kube_informer_stop(a->inf_secret);
-  if (a->inf_cp && a->cp_started)
-    kube_informer_stop(a->inf_cp);
-  if (a->inf_mr)
-    kube_informer_stop(a->inf_mr);
-  if (a->inf_ccm)
-    kube_informer_stop(a->inf_ccm);
-  if (a->leader && kube_leader_is_leader(a->leader)) {
-    kube_leader_release(a->leader, released, a);
-    return;
-  }
-  ev_break(a->loop, EVBREAK_ALL);
 }
 
 /* ---- set-up -----------------------------------------------------------------------------------
@@ -269,7 +159,7 @@ static struct kube_informer *informer(struct app *a, const struct kube_resource 
   struct kube_informer_opts io = {0};
   io.res = r;
   io.field_selector = field_selector;
-  io.sink = runtime_sink(a->rt);
+  io.sink = runtime_sink(a->p.rt);
   if (h) {
     io.handlers = *h;
     io.ud = a;
@@ -306,7 +196,7 @@ static void infra_deleted(void *ud, const json_t *last) {
 /* Every machine kind has been listed once: start the Worker watch. */
 static void mcm_synced(void *ud) {
   struct app *a = ud;
-  if (a->worker_started || a->stopping)
+  if (a->worker_started || a->p.stopping)
     return;
   for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
     if (!a->inf_mcm[i] || !kube_informer_has_synced(a->inf_mcm[i]))
@@ -318,7 +208,7 @@ static void mcm_synced(void *ud) {
 /* The ManagedResources have been listed once: start the ControlPlane watch. */
 static void mr_synced(void *ud) {
   struct app *a = ud;
-  if (a->cp_started || a->stopping)
+  if (a->cp_started || a->p.stopping)
     return;
   a->cp_started = true;
   kube_informer_start(a->inf_cp);
@@ -371,16 +261,8 @@ static int setup_and_run(struct app *a) {
   }
 
   /* The journal runtime. */
-  size_t nred;
-  const struct reducer *const *reds = metal_reducers(&nred);
-  struct runtime_opts ro = {0};
-  ro.journal_path = a->o.journal;
-  ro.reducers = reds;
-  ro.nreducers = nred;
-  ro.snapshot_every = a->o.snapshot_every;
-  ro.may_act = may_act;
-  ro.may_act_ud = a;
-  ro.action_finished = action_finished;
+  struct runtime_opts ro = {.journal_path = a->o.journal, .snapshot_every = a->o.snapshot_every};
+  ro.reducers = metal_reducers(&ro.nreducers);
   if (a->o.retention_mb > 0)
     ro.retention.max_bytes = (int64_t)a->o.retention_mb * 1024 * 1024;
   if (a->o.retention_age && *a->o.retention_age) {
@@ -388,21 +270,12 @@ static int setup_and_run(struct app *a) {
     double h = strtod(a->o.retention_age, &end);
     ro.retention.max_age_ms = (int64_t)(h * 3600 * 1000);
   }
-  int64_t t0 = clock_mono_ms();
-  if (runtime_open(a->loop, &ro, &a->rt, &err) != ENG_OK) {
-    log_error("cannot open the journal; nothing was changed", "journal", a->o.journal, "error",
-              err.msg, NULL);
-    return EXIT_FAIL;
-  }
-  struct runtime_stats st;
-  runtime_stats(a->rt, &st);
-  char folded[32], ms[32];
-  snprintf(folded, sizeof(folded), "%" PRId64, st.folded);
-  snprintf(ms, sizeof(ms), "%" PRId64, clock_mono_ms() - t0);
-  log_info("journal opened", "journal", a->o.journal, "foldedEvents", folded, "ms", ms, NULL);
+  int code = ctlproc_open(&a->p, &ro);
+  if (code != EXIT_OK)
+    return code;
 
   /* Executor handlers and concurrency. */
-  struct executor *x = runtime_executor(a->rt);
+  struct executor *x = runtime_executor(a->p.rt);
   executor_set_concurrency(x, "infrastructure", (int)a->o.infra_conc);
   executor_set_concurrency(x, "worker", (int)a->o.worker_conc);
   executor_set_concurrency(x, "controlplane", (int)a->o.cp_conc);
@@ -428,61 +301,30 @@ static int setup_and_run(struct app *a) {
     free(fs);
   }
   struct metal_creds_opts mo = {0};
-  mo.base_url = a->o.metal_url;
-  mo.ca_path = a->o.metal_ca && *a->o.metal_ca ? a->o.metal_ca : NULL;
-  mo.rate = (double)a->o.metal_rps;
-  mo.burst = (double)a->o.metal_burst;
+  metal_creds_flags_apply(&a->o.metal, &mo);
   a->creds = metal_creds_new(a->loop, a->kube, a->inf_secret, &mo);
   a->xm = exec_metal_new(a->creds);
   exec_metal_register(a->xm, x);
   struct device_watch_opts dw = {a->o.poll_fast * 1000, a->o.poll_slow * 1000};
-  a->devices = device_watch_new(a->creds, runtime_sink(a->rt), &dw);
+  a->devices = device_watch_new(a->creds, runtime_sink(a->p.rt), &dw);
 
   /* Metrics and health. */
-  a->reg = metrics_registry_new();
-  a->health = health_new();
-  if (metrics_std_init(a->reg, &err) != ENG_OK ||
-      metrics_set_fn(metrics_std.journal_size_bytes, journal_size, a) != ENG_OK ||
-      device_watch_metrics(a->reg, &err) != ENG_OK ||
-      health_add_check(a->health, HEALTH_READYZ, "journal", check_journal, a, &err) != ENG_OK ||
-      health_add_check(a->health, HEALTH_HEALTHZ, "journal", check_journal, a, &err) != ENG_OK ||
-      health_add_check(a->health, HEALTH_READYZ, "informer-sync", check_informers, a, &err) !=
-          ENG_OK) {
+  if ((code = ctlproc_metrics(&a->p)) != EXIT_OK)
+    return code;
+  if (device_watch_metrics(a->p.reg, &err) != ENG_OK) {
     log_error("cannot set up metrics", "error", err.msg, NULL);
     return EXIT_FAIL;
   }
   struct httpd_addr maddr, haddr;
-  if (httpd_addr_parse("--metrics-bind-address", a->o.metrics_addr, ":8080", &maddr, &err) !=
-          ENG_OK ||
-      httpd_addr_parse("--health-bind-address", a->o.health_addr, ":8081", &haddr, &err) !=
-          ENG_OK) {
-    fprintf(stderr, CMD ": %s\nRun '" CMD " --help' for usage.\n", err.msg);
-    return EXIT_USAGE;
-  }
-  struct httpd_options hopt = {0};
-  if (!maddr.disabled) {
-    if (!(a->ms = httpd_new(a->loop, "--metrics-bind-address", &maddr, &hopt, &err))) {
-      log_error("cannot serve metrics", "error", err.msg, NULL);
-      return EXIT_FAIL;
-    }
-    httpd_route(a->ms, "/metrics", metrics_http_handler, a->reg);
-    char p[16];
-    snprintf(p, sizeof(p), "%d", httpd_port(a->ms));
-    log_info("serving metrics", "address", maddr.text, "port", p, NULL);
-  }
-  if (!haddr.disabled) {
-    if (!(a->hs = httpd_new(a->loop, "--health-bind-address", &haddr, &hopt, &err))) {
-      log_error("cannot serve health probes", "error", err.msg, NULL);
-      return EXIT_FAIL;
-    }
-    health_mount(a->health, a->hs);
-    char p[16];
-    snprintf(p, sizeof(p), "%d", httpd_port(a->hs));
-    log_info("serving health probes", "address", haddr.text, "port", p, NULL);
-  }
-  ev_timer_init(&a->gauges, gauges_cb, 0., 5.);
-  a->gauges.data = a;
-  ev_timer_start(a->loop, &a->gauges);
+  if ((code = ctlproc_bind(&a->p, "--metrics-bind-address", a->o.metrics_addr, ":8080", &maddr)) ||
+      (code = ctlproc_bind(&a->p, "--health-bind-address", a->o.health_addr, ":8081", &haddr)))
+    return code;
+  if (!maddr.disabled &&
+      (code = ctlproc_serve(&a->p, "--metrics-bind-address", &maddr, true, false, "metrics")))
+    return code;
+  if (!haddr.disabled &&
+      (code = ctlproc_serve(&a->p, "--health-bind-address", &haddr, false, true, "health probes")))
+    return code;
 
   /* Leader election and heartbeat. */
   const char *le_ns = a->o.le_ns && *a->o.le_ns ? a->o.le_ns : kube_client_namespace(a->kube);
@@ -490,18 +332,11 @@ static int setup_and_run(struct app *a) {
     struct kube_leader_opts lo = {0};
     lo.ns = le_ns;
     lo.name = a->o.le_id;
-    lo.release_on_cancel = true;
     lo.lease_duration_ms = a->o.lease_duration * 1000;
     lo.renew_deadline_ms = a->o.renew_deadline * 1000;
     lo.retry_period_ms = a->o.retry_period * 1000;
-    lo.on_started = on_started;
-    lo.on_stopped = on_stopped;
-    lo.ud = a;
-    lo.sink = runtime_sink(a->rt);
-    if (!(a->leader = kube_leader_new(a->kube, &lo, &err))) {
-      log_error("cannot set up leader election", "error", err.msg, NULL);
-      return EXIT_FAIL;
-    }
+    if ((code = ctlproc_leader(&a->p, a->kube, &lo)) != EXIT_OK)
+      return code;
   }
   if (enabled(a, "heartbeat")) {
     const char *hb_ns = a->o.hb_ns && *a->o.hb_ns ? a->o.hb_ns : le_ns;
@@ -513,26 +348,21 @@ static int setup_and_run(struct app *a) {
     const struct run_plugin *p = &a->plugins[i];
     if (p->disabled && p->disabled(p->self))
       continue;
-    if (p->start(p->self, a->loop, &a->kcfg, a->o.config_file ? a->o.config_file : "", a->health,
+    if (p->start(p->self, a->loop, &a->kcfg, a->o.config_file ? a->o.config_file : "", a->p.health,
                  &err) != ENG_OK) {
       log_error("cannot start a part of the extension", "part", p->name, "error", err.msg, NULL);
       return EXIT_FAIL;
     }
     a->plugin_started[i] = true;
     if (p->register_actions) {
-      p->register_actions(p->self, runtime_executor(a->rt));
+      p->register_actions(p->self, runtime_executor(a->p.rt));
       a->plugin_actions = true;
     }
   }
 
   /* engine.start, then the watches: their first events meet the start's "first sight" rules. */
-  json_t *sp = start_payload(a);
-  enum eng_err rc = runtime_start(a->rt, sp, &err);
-  json_decref(sp);
-  if (rc != ENG_OK) {
-    log_error("cannot write to the journal", "journal", a->o.journal, "error", err.msg, NULL);
-    return EXIT_FAIL;
-  }
+  if ((code = ctlproc_start(&a->p, start_payload(a))) != EXIT_OK)
+    return code;
   if (enabled(a, "infrastructure") || enabled(a, "worker") || enabled(a, "controlplane") ||
       enabled(a, "healthcheck")) {
     a->inf_cluster = informer(a, &kube_res_gardener_cluster, NULL, NULL);
@@ -571,17 +401,15 @@ static int setup_and_run(struct app *a) {
   }
   if (a->inf_secret)
     kube_informer_start(a->inf_secret);
-  if (a->leader)
-    kube_leader_start(a->leader);
+  return ctlproc_run(&a->p);
+}
+
+/* With the lease and the signal handlers started: the heartbeat; then say plainly which
+ * controllers run (the known ones that --controllers and --disable-controllers leave enabled). */
+static void running(void *ud) {
+  struct app *a = ud;
   if (a->hb)
     kube_heartbeat_start(a->hb);
-  ev_signal_init(&a->sigterm, on_signal, SIGTERM);
-  ev_signal_init(&a->sigint, on_signal, SIGINT);
-  a->sigterm.data = a->sigint.data = a;
-  ev_signal_start(a->loop, &a->sigterm);
-  ev_signal_start(a->loop, &a->sigint);
-  /* Say plainly which controllers run: the known ones that --controllers and
-   * --disable-controllers leave enabled. */
   char running[256] = "";
   for (size_t c = 0; c < ARRAY_SIZE(known_controllers); c++)
     if (enabled(a, known_controllers[c]))
@@ -590,21 +418,11 @@ static int setup_and_run(struct app *a) {
   log_info("controller running", "version", EQXM_VERSION, "kubernetes", kube_client_server(a->kube),
            "leaderElection", a->o.leader_election ? "true" : "false", "controllers",
            running[0] ? running : "none", NULL);
-
-  ev_run(a->loop, 0);
-
-  if (runtime_failed(a->rt, &err))
-    a->exit_code = EXIT_FAIL;
-  return a->exit_code;
 }
 
 static void teardown(struct app *a, int code) {
   /* Stop sources of new work first, then the executor's clients, then the journal. */
-  if (a->loop) {
-    ev_signal_stop(a->loop, &a->sigterm);
-    ev_signal_stop(a->loop, &a->sigint);
-    ev_timer_stop(a->loop, &a->gauges);
-  }
+  ctlproc_quiesce(&a->p);
   for (size_t i = 0; i < a->nplugins && i < ARRAY_SIZE(a->plugin_started); i++)
     if (a->plugin_started[i])
       a->plugins[i].stop(a->plugins[i].self);
@@ -618,7 +436,6 @@ static void teardown(struct app *a, int code) {
   for (size_t i = 0; i < ARRAY_SIZE(a->inf_mcm); i++)
     kube_informer_free(a->inf_mcm[i]);
   kube_heartbeat_free(a->hb);
-  kube_leader_free(a->leader);
   device_watch_free(a->devices);
   exec_metal_free(a->xm);
   metal_creds_free(a->creds);
@@ -626,15 +443,7 @@ static void teardown(struct app *a, int code) {
   exec_secret_from_free(a->xs);
   exec_kube_free(a->xk);
   kube_recorder_free(a->rec);
-  struct eng_error err;
-  if (a->rt && runtime_close(a->rt, code == EXIT_OK ? "signal" : "failure", &err) != ENG_OK)
-    log_error("the journal could not be closed cleanly", "error", err.msg, NULL);
-  httpd_free(a->ms);
-  httpd_free(a->hs);
-  health_free(a->health);
-  metrics_std_clear();
-  metrics_registry_free(a->reg);
-  http_set_observer(NULL, NULL);
+  ctlproc_close(&a->p, code); /* the lease, then the journal, the servers and the metrics */
   free(a->kube_server);
   kube_client_free(a->kube);
   kube_config_free(&a->kcfg);
@@ -695,8 +504,7 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   memset(&a, 0, sizeof(a));
   struct opts *o = &a.o;
   o->journal = DEFAULT_JOURNAL;
-  o->metal_url = METAL_DEFAULT_BASE_URL;
-  o->metal_ca = "";
+  metal_creds_flags_init(&o->metal);
   o->leader_election = true;
   o->le_id = NULL;
   o->metrics_addr = ":8080";
@@ -711,8 +519,6 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   o->hc_conc = 1;
   o->hc_period = 30;
   o->hb_interval = 30;
-  o->metal_rps = 10;
-  o->metal_burst = 20;
   o->snapshot_every = 10000;
   o->poll_slow = 60;
   o->poll_fast = 10;
@@ -729,14 +535,7 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
        "ControllerConfiguration YAML (etcd storage for the webhooks)", NULL},
       {"journal", CLI_STRING, &o->journal, "PATH",
        "the SQLite journal (default " DEFAULT_JOURNAL ")", "EQXM_JOURNAL"},
-      {"metal-api-url", CLI_STRING, &o->metal_url, "URL",
-       "Equinix Metal API base URL (default " METAL_DEFAULT_BASE_URL ")", NULL},
-      {"metal-ca-file", CLI_STRING, &o->metal_ca, "PATH",
-       "PEM CA bundle for the Metal API (private endpoints, tests)", NULL},
-      {"metal-requests-per-second", CLI_INT, &o->metal_rps, "N",
-       "Metal API request rate per project (default 10)", NULL},
-      {"metal-request-burst", CLI_INT, &o->metal_burst, "N",
-       "Metal API request burst per project (default 20)", NULL},
+      METAL_CREDS_CLI_OPTS(&o->metal),
       {"metal-poll-seconds", CLI_INT, &o->poll_slow, "N",
        "how often each shoot's devices are listed while all are stable (default 60; 0 = do not "
        "watch devices)",
@@ -845,18 +644,8 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
     code = rc == CLI_HELP ? EXIT_OK : EXIT_USAGE;
     goto out;
   }
-  enum log_level lvl;
-  enum log_format fmt;
-  if (log_parse_level(o->log_level, &lvl)) {
-    code = cli_usage_error(&spec, "--log-level must be debug, info, warn or error, not '%s'.",
-                           o->log_level);
+  if ((code = ctlproc_logging(&spec, o->log_level, o->log_format, false)) != EXIT_OK)
     goto out;
-  }
-  if (log_parse_format(o->log_format, &fmt)) {
-    code = cli_usage_error(&spec, "--log-format must be json or text, not '%s'.", o->log_format);
-    goto out;
-  }
-  log_setup(lvl, fmt, 2);
   struct cli_list *lists[] = {&o->controllers, &o->disabled};
   for (size_t l = 0; l < 2; l++)
     for (size_t i = 0; i < lists[l]->n; i++) {
@@ -881,7 +670,7 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
                known_controllers[c], NULL);
   }
   if (o->poll_slow < 0 || o->poll_fast < 1 || o->infra_conc < 1 || o->hb_interval < 1 ||
-      o->hc_period < 1 || o->metal_rps < 1 || o->metal_burst < 1 || o->snapshot_every < 1) {
+      o->hc_period < 1 || o->metal.rps < 1 || o->metal.burst < 1 || o->snapshot_every < 1) {
     code = cli_usage_error(
         &spec, "concurrency, rates, intervals and --journal-snapshot-every must be at least 1.");
     goto out;
@@ -940,6 +729,14 @@ int metal_run(int argc, char **argv, const struct run_plugin *plugins, size_t np
   a.plugins = plugins;
   a.nplugins = nplugins;
   a.loop = ev_default_loop(EVFLAG_AUTO);
+  const struct ctlproc_opts po = {CMD, action_finished, gauges, 0., 5., running, &a};
+  ctlproc_init(&a.p, a.loop, &po);
+  /* /readyz waits for the first lists in this order; a signal stops the watches. */
+  struct kube_informer **watches[] = {&a.inf_cluster, &a.inf_infra,  &a.inf_secret, &a.inf_worker,
+                                      &a.inf_mcm[0],  &a.inf_mcm[1], &a.inf_mcm[2], &a.inf_mr,
+                                      &a.inf_ccm,     &a.inf_cp};
+  for (size_t i = 0; i < ARRAY_SIZE(watches); i++)
+    ctlproc_watch(&a.p, watches[i]);
   code = setup_and_run(&a);
   teardown(&a, code);
 out:
