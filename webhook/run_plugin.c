@@ -4,6 +4,7 @@
 #include "engine/base/common.h"
 #include "run_plugin.h"
 #include "cli_options.h"
+#include "engine/act/exec_inflight.h"
 #include "engine/act/executor.h"
 #include "engine/obs/health.h"
 #include "engine/kube/client.h"
@@ -20,15 +21,13 @@ struct wh_plugin {
   struct kube_client *seed, *garden;
   struct webhook_server *srv;
   struct health *health;
-  struct shoot_call *calls; /* "webhook.shoot-webhooks" actions in flight */
+  struct exec_inflight_list calls; /* "webhook.shoot-webhooks" actions in flight */
 };
 
 /* One "webhook.shoot-webhooks" action: create or update the ManagedResource of a shoot. */
 struct shoot_call {
-  struct wh_plugin *p;
-  struct exec_call *call;
+  struct exec_inflight fl;
   struct wh_shoot_hooks *h;
-  struct shoot_call *next;
 };
 
 static struct wh_plugin self;
@@ -81,29 +80,18 @@ static enum eng_err wh_start(void *ud, struct ev_loop *loop, const struct kube_c
   return health_add_check(health, HEALTH_READYZ, "webhook-server", wh_ready, p, err);
 }
 
-static void shoot_call_unlink(struct shoot_call *c) {
-  for (struct shoot_call **pp = &c->p->calls; *pp; pp = &(*pp)->next)
-    if (*pp == c) {
-      *pp = c->next;
-      break;
-    }
-}
-
 static void shoot_done(void *ud, enum eng_err rc, const json_t *obj, const struct eng_error *err) {
   (void)obj;
   struct shoot_call *c = ud;
-  shoot_call_unlink(c);
   if (rc == ENG_OK) {
-    struct exec_outcome o = {true, NULL, NULL, NULL, 0, false};
-    executor_done(c->call, &o);
+    exec_inflight_ok(&c->fl, NULL);
   } else {
     struct eng_error e;
     if (err)
       e = *err;
     else
       eng_error_set(&e, rc, "%s", eng_strerror(rc));
-    struct exec_outcome o = {false, NULL, &e, NULL, 0, eng_err_retryable(rc)};
-    executor_done(c->call, &o);
+    exec_inflight_fail(&c->fl, &e, NULL, eng_err_retryable(rc));
   }
   free(c);
 }
@@ -120,15 +108,11 @@ static void shoot_start(void *ud, struct exec_call *call, const struct action *a
                   "the webhook server is not running; the shoot webhooks of "
                   "%s cannot be shipped yet",
                   a->ns ? a->ns : "?");
-    struct exec_outcome o = {false, NULL, &e, NULL, 0, true};
-    executor_done(call, &o);
+    executor_fail(call, &e, NULL, true);
     return;
   }
   struct shoot_call *c = xcalloc(1, sizeof(*c));
-  c->p = p;
-  c->call = call;
-  c->next = p->calls;
-  p->calls = c;
+  exec_inflight_link(&p->calls, &c->fl, call, c);
   json_t *cfg = webhook_server_shoot_webhook_config(p->srv);
   c->h = webhook_shoot_webhooks_reconcile(p->set, p->seed, a->ns, cfg, true, shoot_done, c);
   json_decref(cfg);
@@ -140,9 +124,8 @@ static void wh_register_actions(void *ud, struct executor *x) {
 
 static void wh_stop(void *ud) {
   struct wh_plugin *p = ud;
-  while (p->calls) {
-    struct shoot_call *c = p->calls;
-    p->calls = c->next;
+  struct shoot_call *c;
+  while ((c = exec_inflight_pop(&p->calls))) {
     webhook_shoot_webhooks_cancel(c->h);
     free(c);
   }

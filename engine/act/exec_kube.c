@@ -3,6 +3,7 @@
  */
 #include "engine/base/common.h"
 #include "engine/act/exec_kube.h"
+#include "engine/act/exec_inflight.h"
 #include "engine/base/b64.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/xalloc.h"
@@ -15,16 +16,15 @@ struct exec_kube {
   struct kube_recorder *rec;
   const struct kube_resource *const *res;
   size_t nres;
-  struct kcall *calls; /* in flight */
+  struct exec_inflight_list calls;
 };
 
 struct kcall {
   struct exec_kube *k;
-  struct exec_call *call;
+  struct exec_inflight fl;
   struct kube_call *kc;
   json_t *event; /* Event to record after a successful status write, or NULL */
   bool del;      /* a kube.delete: 404 means done */
-  struct kcall *prev, *next;
 };
 
 static const struct kube_resource *resource_of(const struct exec_kube *k, const char *group_kind) {
@@ -37,27 +37,12 @@ static const struct kube_resource *resource_of(const struct exec_kube *k, const 
   return NULL;
 }
 
-static void unlink_call(struct kcall *kc) {
-  if (kc->prev)
-    kc->prev->next = kc->next;
-  else
-    kc->k->calls = kc->next;
-  if (kc->next)
-    kc->next->prev = kc->prev;
-}
-
 /* Hand the call's outcome to the executor (out on success, res's error otherwise) and free kc. */
 static void finish(struct kcall *kc, const struct kube_result *res, const json_t *out) {
-  if (out) {
-    struct exec_outcome o = {true, out, NULL, NULL, 0, false};
-    executor_done(kc->call, &o);
-  } else {
-    struct eng_error err = res->error;
-    err.http_status = (int)res->status;
-    err.retry_after_ms = res->retry_after_ms;
-    struct exec_outcome o = {false, NULL, &err, NULL, 0, eng_err_retryable(res->err)};
-    executor_done(kc->call, &o);
-  }
+  if (out)
+    exec_inflight_ok(&kc->fl, out);
+  else
+    exec_inflight_kube_fail(&kc->fl, res);
   json_decref(kc->event);
   free(kc);
 }
@@ -66,17 +51,12 @@ static void finish(struct kcall *kc, const struct kube_result *res, const json_t
 static struct kcall *track(struct exec_kube *k, struct exec_call *call) {
   struct kcall *kc = xcalloc(1, sizeof(*kc));
   kc->k = k;
-  kc->call = call;
-  kc->next = k->calls;
-  if (k->calls)
-    k->calls->prev = kc;
-  k->calls = kc;
+  exec_inflight_link(&k->calls, &kc->fl, call, kc);
   return kc;
 }
 
 static void done(void *ud, const struct kube_result *res) {
   struct kcall *kc = ud;
-  unlink_call(kc);
   if (res->err == ENG_OK) {
     if (kc->event && kc->k->rec && json_is_object(res->body))
       kube_recorder_event(kc->k->rec, res->body, jsonx_str(kc->event, "type") ?: "Normal",
@@ -106,8 +86,7 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
     struct eng_error err;
     eng_error_set(&err, ENG_INTERNAL, "cannot write %s %s/%s: %s", a->group_kind, a->ns, a->name,
                   r ? "the action has no patch" : "this kind is not registered with the executor");
-    struct exec_outcome o = {false, NULL, &err, NULL, 0, false};
-    executor_done(call, &o);
+    executor_fail(call, &err, NULL, false);
     return;
   }
   bool status = strcmp(a->kind, "kube.status") == 0;
@@ -126,31 +105,26 @@ static void fail_now(struct exec_call *call, const struct action *a, const char 
   eng_error_set(&err, ENG_INTERNAL, "cannot %s %s %s/%s: %s",
                 strcmp(a->kind, "kube.delete") == 0 ? "delete" : "apply", a->group_kind,
                 a->ns ? a->ns : "", a->name ? a->name : "", why);
-  struct exec_outcome o = {false, NULL, &err, NULL, 0, false};
-  executor_done(call, &o);
+  executor_fail(call, &err, NULL, false);
 }
 
 static void write_done(void *ud, const struct kube_result *res) {
   struct kcall *kc = ud;
-  unlink_call(kc);
   if (res->err == ENG_OK || (kc->del && res->err == ENG_NOTFOUND)) {
-    json_t *out = json_object();
-    if (kc->del) {
-      json_object_set_new(out, "gone", json_true());
-    } else {
-      const char *rv = jsonx_str(res->body, "metadata.resourceVersion");
-      const char *uid = jsonx_str(res->body, "metadata.uid");
-      json_t *gen = jsonx_path(res->body, "metadata.generation");
-      json_object_set_new(out, "resourceVersion", json_string(rv ? rv : ""));
-      json_object_set_new(out, "uid", json_string(uid ? uid : ""));
-      json_object_set_new(out, "generation",
-                          json_integer(json_is_integer(gen) ? json_integer_value(gen) : 0));
-    }
+    json_t *out = kc->del ? json_pack("{s:b}", "gone", true) : exec_kube_apply_output(res->body);
     finish(kc, res, out);
     json_decref(out);
   } else {
     finish(kc, res, NULL);
   }
+}
+
+json_t *exec_kube_apply_output(const json_t *body) {
+  const char *rv = jsonx_str(body, "metadata.resourceVersion");
+  const char *uid = jsonx_str(body, "metadata.uid");
+  json_t *gen = jsonx_path(body, "metadata.generation");
+  return json_pack("{s:s,s:s,s:I}", "resourceVersion", rv ? rv : "", "uid", uid ? uid : "",
+                   "generation", (json_int_t)(json_is_integer(gen) ? json_integer_value(gen) : 0));
 }
 
 static void start_write(void *ud, struct exec_call *call, const struct action *a, bool resolving) {
@@ -233,9 +207,8 @@ void exec_kube_register(struct exec_kube *k, struct executor *x) {
 void exec_kube_free(struct exec_kube *k) {
   if (!k)
     return;
-  while (k->calls) {
-    struct kcall *kc = k->calls;
-    k->calls = kc->next;
+  struct kcall *kc;
+  while ((kc = exec_inflight_pop(&k->calls))) {
     kube_cancel(k->c, kc->kc);
     json_decref(kc->event);
     free(kc);

@@ -29,6 +29,10 @@ struct exec_kube;
 /* The field manager of every server-side apply (metadata.managedFields[].manager). */
 #define EXEC_KUBE_FIELD_MANAGER PROG_NAME
 
+/* The outcome of a server-side apply: {"resourceVersion", "uid", "generation"} of the object in
+ * body (the response). Caller owns it. */
+json_t *exec_kube_apply_output(const json_t *body);
+
 /* res[] must outlive the handlers. recorder may be NULL (no Events). */
 struct exec_kube *exec_kube_new(struct kube_client *c, struct kube_recorder *recorder,
                                 const struct kube_resource *const *res, size_t nres);

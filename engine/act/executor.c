@@ -294,6 +294,18 @@ static void log_operation_done(const struct action *a) {
            NULL);
 }
 
+void executor_succeed(struct exec_call *call, const json_t *out) {
+  struct exec_outcome o = {true, out, NULL, NULL, 0, false};
+  executor_done(call, &o);
+}
+
+void executor_fail(struct exec_call *call, const struct eng_error *err, const char *gardener_code,
+                   bool retryable) {
+  const char *codes[1] = {gardener_code};
+  struct exec_outcome o = {false, NULL, err, codes, gardener_code ? 1 : 0, retryable};
+  executor_done(call, &o);
+}
+
 void executor_done(struct exec_call *call, const struct exec_outcome *o) {
   if (call->done)
     return;
@@ -345,8 +357,7 @@ static void fail_now(struct executor *x, struct pending *p, enum eng_err code, c
   x->calls = call;
   struct eng_error err;
   eng_error_set(&err, code, "%s", msg);
-  struct exec_outcome o = {false, NULL, &err, NULL, 0, false};
-  executor_done(call, &o);
+  executor_fail(call, &err, NULL, false);
 }
 
 static void dispatch_cb(struct ev_loop *loop, ev_timer *w, int revents) {

@@ -89,6 +89,11 @@ void executor_kick(struct executor *x);
 
 /* Report the outcome of an attempt (exactly once per started call). */
 void executor_done(struct exec_call *call, const struct exec_outcome *o);
+/* executor_done() with a success (out borrowed; NULL = {}) ... */
+void executor_succeed(struct exec_call *call, const json_t *out);
+/* ... or a failure: err, one optional Gardener error code, and whether a retry may help. */
+void executor_fail(struct exec_call *call, const struct eng_error *err, const char *gardener_code,
+                   bool retryable);
 /* The executor a call belongs to, and its action (borrowed until executor_done). */
 const struct action *exec_call_action(const struct exec_call *call);
 

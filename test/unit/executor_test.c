@@ -6,6 +6,7 @@
  */
 #include "engine/base/common.h"
 #include "engine/act/executor.h"
+#include "engine/act/exec_inflight.h"
 #include "engine/base/clock.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/log.h"
@@ -285,6 +286,76 @@ static void test_journal_failure_holds_actions(void) {
   teardown(&f, loop);
 }
 
+/* exec_inflight: jobs linked per call, popped newest first, unlinked when they end; the finish
+ * helpers report success, failure with a Gardener code, and a Kubernetes error. */
+struct ijob {
+  struct exec_inflight fl;
+  int n;
+};
+
+static void test_inflight_helpers(void) {
+  struct fake f;
+  struct ev_loop *loop;
+  setup(&f, &loop);
+  struct action a[4];
+  char id[32];
+  for (int i = 0; i < 4; i++) {
+    snprintf(id, sizeof(id), "i-%d", i);
+    mk(&a[i], id, "infrastructure", "fake.do");
+    executor_submit(f.x, &a[i]);
+  }
+  spin(loop, 5);
+  ASSERT_EQ(4, f.ncalls);
+  struct exec_inflight_list l = {NULL};
+  struct ijob j[4];
+  for (int i = 0; i < 4; i++) {
+    j[i].n = i;
+    exec_inflight_link(&l, &j[i].fl, f.calls[i], &j[i]);
+  }
+  json_t *out = json_pack("{s:s}", "id", "x");
+  exec_inflight_ok(&j[1].fl, out); /* a middle one */
+  json_decref(out);
+  struct eng_error err;
+  eng_error_set(&err, ENG_CONFIG, "the Secret lacks apiToken");
+  exec_inflight_fail(&j[3].fl, &err, "ERR_CONFIGURATION_PROBLEM", false); /* the head */
+  exec_inflight_unlink(&j[3].fl);                                         /* idempotent */
+  struct kube_result kr;
+  memset(&kr, 0, sizeof(kr));
+  kr.err = ENG_CONFLICT;
+  kr.status = 409;
+  kr.retry_after_ms = 1500;
+  eng_error_set(&kr.error, ENG_CONFLICT, "the object was modified");
+  exec_inflight_kube_fail(&j[0].fl, &kr); /* the tail */
+  ASSERT_EQ(3, json_array_size(f.observed));
+  json_t *r1 = json_array_get(f.observed, 0), *r3 = json_array_get(f.observed, 1),
+         *r0 = json_array_get(f.observed, 2);
+  ASSERT_STR_EQ("i-1", jsonx_str(r1, "payload.actionId"));
+  ASSERT(jsonx_bool(r1, "payload.ok", false));
+  ASSERT_STR_EQ("x", jsonx_str(r1, "payload.output.id"));
+  ASSERT_STR_EQ("i-3", jsonx_str(r3, "payload.actionId"));
+  ASSERT(!jsonx_bool(r3, "payload.ok", true));
+  ASSERT_STR_EQ("ENG_CONFIG", jsonx_str(r3, "payload.error.code"));
+  ASSERT_STR_EQ(
+      "ERR_CONFIGURATION_PROBLEM",
+      json_string_value(json_array_get(jsonx_path(r3, "payload.error.gardenerCodes"), 0)));
+  ASSERT(!jsonx_bool(r3, "payload.error.retryable", true));
+  ASSERT_STR_EQ("i-0", jsonx_str(r0, "payload.actionId"));
+  ASSERT_STR_EQ("ENG_CONFLICT", jsonx_str(r0, "payload.error.code"));
+  ASSERT_EQ(409, jsonx_int(r0, "payload.error.httpStatus", 0));
+  ASSERT_EQ(1500, jsonx_int(r0, "payload.error.retryAfterMs", 0));
+  ASSERT(jsonx_bool(r0, "payload.error.retryable", false));
+  ASSERT_EQ(0, json_array_size(jsonx_path(r0, "payload.error.gardenerCodes")));
+  /* Only j[2] is left in flight. */
+  struct ijob *left = exec_inflight_pop(&l);
+  ASSERT(left == &j[2]);
+  ASSERT(exec_inflight_pop(&l) == NULL);
+  executor_succeed(f.calls[2], NULL);
+  ASSERT_EQ(0, executor_running(f.x));
+  for (int i = 0; i < 4; i++)
+    action_release(&a[i]);
+  teardown(&f, loop);
+}
+
 int main(void) {
   xalloc_init();
   log_setup(LOG_OFF, LOG_FORMAT_TEXT, 2);
@@ -294,5 +365,6 @@ int main(void) {
   TEST(test_failure_outcome_scrubbed);
   TEST(test_timer_and_unresolved_and_missing_handler);
   TEST(test_journal_failure_holds_actions);
+  TEST(test_inflight_helpers);
   return tap_done();
 }

@@ -4,6 +4,7 @@
  */
 #include "engine/base/common.h"
 #include "providers/equinix-metal/act/exec_machine.h"
+#include "engine/act/exec_inflight.h"
 #include "engine/base/b64.h"
 #include "engine/base/buf.h"
 #include "engine/base/clock.h"
@@ -28,7 +29,7 @@ static const struct kube_resource res_node = {"", "v1", "nodes", "Node", false};
 
 struct exec_machine {
   struct exec_machine_opts o;
-  struct job *jobs;
+  struct exec_inflight_list jobs;
 };
 
 enum job_kind {
@@ -48,7 +49,7 @@ struct pod_call {
 
 struct job {
   struct exec_machine *m;
-  struct exec_call *call;
+  struct exec_inflight fl;
   enum job_kind kind;
   struct action a;
   struct kube_call *kc;    /* one kube call in flight (drain: several, see pods) */
@@ -66,19 +67,9 @@ struct job {
   size_t nids, next_id;
   int devices_deleted;
   bool gone;
-  struct job *prev, *next;
 };
 
 /* ---- bookkeeping ---------------------------------------------------------------------------- */
-
-static void job_unlink(struct job *j) {
-  if (j->prev)
-    j->prev->next = j->next;
-  else
-    j->m->jobs = j->next;
-  if (j->next)
-    j->next->prev = j->prev;
-}
 
 static void job_free(struct job *j) {
   action_release(&j->a);
@@ -96,27 +87,20 @@ static void job_free(struct job *j) {
 }
 
 static void finish_ok(struct job *j, json_t *out_own) {
-  job_unlink(j);
-  struct exec_outcome o = {true, out_own, NULL, NULL, 0, false};
-  executor_done(j->call, &o);
+  exec_inflight_ok(&j->fl, out_own);
   json_decref(out_own);
   job_free(j);
 }
 
 static void finish_err(struct job *j, const struct eng_error *err, const char *code,
                        bool retryable) {
-  job_unlink(j);
-  const char *codes[1] = {code};
-  struct exec_outcome o = {false, NULL, err, codes, code ? 1 : 0, retryable};
-  executor_done(j->call, &o);
+  exec_inflight_fail(&j->fl, err, code, retryable);
   job_free(j);
 }
 
 static void finish_kube_err(struct job *j, const struct kube_result *r) {
-  struct eng_error err = r->error;
-  err.http_status = (int)r->status;
-  err.retry_after_ms = r->retry_after_ms;
-  finish_err(j, &err, NULL, eng_err_retryable(r->err));
+  exec_inflight_kube_fail(&j->fl, r);
+  job_free(j);
 }
 
 static void finish_msg(struct job *j, enum eng_err code, const char *gcode, bool retryable,
@@ -597,7 +581,7 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
   struct exec_machine *m = ud;
   struct job *j = xcalloc(1, sizeof(*j));
   j->m = m;
-  j->call = call;
+  exec_inflight_link(&m->jobs, &j->fl, call, j);
   action_copy(&j->a, a);
   const char *k = a->kind;
   j->kind = !strcmp(k, "machine.token.ensure")   ? J_TOKEN_ENSURE
@@ -607,10 +591,6 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
             : !strcmp(k, "machine.drain")        ? J_DRAIN
             : !strcmp(k, "metal.device.create")  ? J_DEV_CREATE
                                                  : J_DEV_DELETE;
-  j->next = m->jobs;
-  if (m->jobs)
-    m->jobs->prev = j;
-  m->jobs = j;
   if (!a->name || !*a->name) {
     finish_msg(j, ENG_INTERNAL, NULL, false, "%s", "the action names no object");
     return;
@@ -665,9 +645,8 @@ void exec_machine_register(struct exec_machine *m, struct executor *x) {
 void exec_machine_free(struct exec_machine *m) {
   if (!m)
     return;
-  while (m->jobs) {
-    struct job *j = m->jobs;
-    m->jobs = j->next;
+  struct job *j;
+  while ((j = exec_inflight_pop(&m->jobs))) {
     if (j->cr)
       metal_creds_cancel(m->o.creds, j->cr);
     if (j->op)

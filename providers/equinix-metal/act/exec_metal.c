@@ -3,6 +3,7 @@
  */
 #include "engine/base/common.h"
 #include "providers/equinix-metal/act/exec_metal.h"
+#include "engine/act/exec_inflight.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/log.h"
 #include "providers/equinix-metal/api/metal_client.h"
@@ -14,14 +15,14 @@
 
 struct exec_metal {
   struct metal_creds *creds;
-  struct job *jobs; /* in flight */
+  struct exec_inflight_list jobs;
 };
 
 enum job_kind { JOB_ENSURE, JOB_DELETE };
 
 struct job {
   struct exec_metal *m;
-  struct exec_call *call;
+  struct exec_inflight fl;
   enum job_kind kind;
   struct action a;
   struct metal_client *mc;
@@ -33,19 +34,9 @@ struct job {
   int deleted;
   /* ensure: the key adopted with another public key, to replace */
   char *replace_id;
-  struct job *prev, *next;
 };
 
 /* ---- bookkeeping ---------------------------------------------------------------------------- */
-
-static void job_unlink(struct job *j) {
-  if (j->prev)
-    j->prev->next = j->next;
-  else
-    j->m->jobs = j->next;
-  if (j->next)
-    j->next->prev = j->prev;
-}
 
 static void job_free(struct job *j) {
   action_release(&j->a);
@@ -57,9 +48,7 @@ static void job_free(struct job *j) {
 }
 
 static void finish_ok(struct job *j, json_t *out_own) {
-  job_unlink(j);
-  struct exec_outcome o = {true, out_own, NULL, NULL, 0, false};
-  executor_done(j->call, &o);
+  exec_inflight_ok(&j->fl, out_own);
   json_decref(out_own);
   job_free(j);
 }
@@ -74,10 +63,7 @@ static void finish_err(struct job *j, const struct eng_error *err, const char *c
     finish_ok(j, out);
     return;
   }
-  job_unlink(j);
-  const char *codes[1] = {code};
-  struct exec_outcome o = {false, NULL, err, codes, code ? 1 : 0, retryable};
-  executor_done(j->call, &o);
+  exec_inflight_fail(&j->fl, err, code, retryable);
   job_free(j);
 }
 
@@ -225,13 +211,9 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
   struct exec_metal *m = ud;
   struct job *j = xcalloc(1, sizeof(*j));
   j->m = m;
-  j->call = call;
+  exec_inflight_link(&m->jobs, &j->fl, call, j);
   action_copy(&j->a, a);
   j->kind = strcmp(a->kind, "metal.sshkey.delete") == 0 ? JOB_DELETE : JOB_ENSURE;
-  j->next = m->jobs;
-  if (m->jobs)
-    m->jobs->prev = j;
-  m->jobs = j;
   if (j->kind == JOB_ENSURE &&
       (!jsonx_str(a->params, "label") || !jsonx_str(a->params, "publicKey"))) {
     struct eng_error err;
@@ -261,9 +243,8 @@ void exec_metal_register(struct exec_metal *m, struct executor *x) {
 void exec_metal_free(struct exec_metal *m) {
   if (!m)
     return;
-  while (m->jobs) {
-    struct job *j = m->jobs;
-    m->jobs = j->next;
+  struct job *j;
+  while ((j = exec_inflight_pop(&m->jobs))) {
     if (j->cr)
       metal_creds_cancel(m->creds, j->cr);
     if (j->op)

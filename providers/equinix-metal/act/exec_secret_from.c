@@ -4,6 +4,7 @@
  */
 #include "engine/base/common.h"
 #include "providers/equinix-metal/act/exec_secret_from.h"
+#include "engine/act/exec_inflight.h"
 #include "engine/act/exec_kube.h"
 #include "engine/base/b64.h"
 #include "engine/base/jsonx.h"
@@ -17,12 +18,12 @@ struct exec_secret_from {
   struct kube_client *c;
   const struct kube_resource *const *res;
   size_t nres;
-  struct sjob *jobs; /* in flight */
+  struct exec_inflight_list jobs;
 };
 
 struct sjob {
   struct exec_secret_from *x;
-  struct exec_call *call;
+  struct exec_inflight fl;
   const struct kube_resource *target;
   char *ns, *name;
   json_t *obj;   /* the object being completed (holds secret values once filled) */
@@ -30,7 +31,6 @@ struct sjob {
   size_t next;
   json_t *digests;
   struct kube_call *kc;
-  struct sjob *prev, *next_job;
 };
 
 static const struct kube_resource *resource_of(const struct exec_secret_from *x, const char *gk) {
@@ -57,15 +57,8 @@ static void scrub(json_t *obj, const json_t *fills, size_t n) {
   }
 }
 
-static void job_end(struct sjob *j, const struct exec_outcome *o) {
-  if (j->prev)
-    j->prev->next_job = j->next_job;
-  else
-    j->x->jobs = j->next_job;
-  if (j->next_job)
-    j->next_job->prev = j->prev;
-  if (o)
-    executor_done(j->call, o);
+/* Free a job that has reported its outcome (or was cancelled). */
+static void job_free(struct sjob *j) {
   scrub(j->obj, j->fills, j->next);
   json_decref(j->obj);
   json_decref(j->fills);
@@ -85,8 +78,8 @@ static void fail(struct sjob *j, enum eng_err code, bool retryable, const char *
   va_start(ap, fmt);
   vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
   va_end(ap);
-  struct exec_outcome o = {false, NULL, &err, NULL, 0, retryable};
-  job_end(j, &o);
+  exec_inflight_fail(&j->fl, &err, NULL, retryable);
+  job_free(j);
 }
 
 /* Set obj at the dotted path to value (objects created on the way). */
@@ -116,24 +109,14 @@ static void applied(void *ud, const struct kube_result *res) {
   struct sjob *j = ud;
   j->kc = NULL;
   if (res->err != ENG_OK) {
-    struct eng_error err = res->error;
-    err.http_status = (int)res->status;
-    err.retry_after_ms = res->retry_after_ms;
-    struct exec_outcome o = {false, NULL, &err, NULL, 0, eng_err_retryable(res->err)};
-    job_end(j, &o);
+    exec_inflight_kube_fail(&j->fl, res);
+    job_free(j);
     return;
   }
-  json_t *out = json_object();
-  const char *rv = jsonx_str(res->body, "metadata.resourceVersion");
-  const char *uid = jsonx_str(res->body, "metadata.uid");
-  json_t *gen = jsonx_path(res->body, "metadata.generation");
-  json_object_set_new(out, "resourceVersion", json_string(rv ? rv : ""));
-  json_object_set_new(out, "uid", json_string(uid ? uid : ""));
-  json_object_set_new(out, "generation",
-                      json_integer(json_is_integer(gen) ? json_integer_value(gen) : 0));
+  json_t *out = exec_kube_apply_output(res->body);
   json_object_set(out, "digests", j->digests);
-  struct exec_outcome o = {true, out, NULL, NULL, 0, false};
-  job_end(j, &o);
+  exec_inflight_ok(&j->fl, out);
+  job_free(j);
   json_decref(out);
 }
 
@@ -206,11 +189,7 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
   struct exec_secret_from *x = ud;
   struct sjob *j = xcalloc(1, sizeof(*j));
   j->x = x;
-  j->call = call;
-  j->next_job = x->jobs;
-  if (x->jobs)
-    x->jobs->prev = j;
-  x->jobs = j;
+  exec_inflight_link(&x->jobs, &j->fl, call, j);
   j->digests = json_object();
   j->ns = xstrdup(a->ns ? a->ns : "");
   j->name = xstrdup(a->name ? a->name : "");
@@ -262,11 +241,10 @@ void exec_secret_from_register(struct exec_secret_from *x, struct executor *ex) 
 void exec_secret_from_free(struct exec_secret_from *x) {
   if (!x)
     return;
-  while (x->jobs) {
-    struct sjob *j = x->jobs;
+  struct sjob *j;
+  while ((j = exec_inflight_pop(&x->jobs))) {
     kube_cancel(x->c, j->kc);
-    j->kc = NULL;
-    job_end(j, NULL);
+    job_free(j);
   }
   free(x);
 }
