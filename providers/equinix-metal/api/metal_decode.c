@@ -104,6 +104,70 @@ static void ip_clear(struct metal_ip *ip) {
   free(ip->parent_network);
 }
 
+/* The id of v, an object of a response that messages call what ("a device"), and in obj its name
+ * for messages ("device <id>"); NULL (err set) when v is not an object or has no id. */
+static const char *object_id(const json_t *v, const char *what, char obj[128],
+                             struct eng_error *err) {
+  if (!json_is_object(v)) {
+    eng_error_set(err, ENG_PROTOCOL, "%s in the response is not a JSON object", what);
+    return NULL;
+  }
+  const char *id = json_string_value(json_object_get(v, "id"));
+  if (!id || !*id) {
+    eng_error_set(err, ENG_PROTOCOL, "%s in the response has no id", what);
+    return NULL;
+  }
+  snprintf(obj, 128, "%s %.80s", strchr(what, ' ') + 1, id);
+  return id;
+}
+
+/* Does entry i of arr have the id of an earlier entry (a page boundary moved while the pages were
+ * read)? */
+static bool repeats_id(const json_t *arr, size_t i) {
+  const char *id = json_string_value(json_object_get(json_array_get(arr, i), "id"));
+  for (size_t k = 0; id && k < i; k++) {
+    const char *other = json_string_value(json_object_get(json_array_get(arr, k), "id"));
+    if (other && !strcmp(other, id))
+      return true;
+  }
+  return false;
+}
+
+/* One kind of object in a list response. */
+struct list_kind {
+  const char *what; /* "devices", in messages */
+  size_t size;      /* of one item */
+  enum eng_err (*decode)(const json_t *v, void *item, struct eng_error *err);
+  void (*clear)(void *item);
+  bool skip_repeated; /* leave out entries whose id an earlier entry had (repeats_id) */
+};
+
+/* Decode the array arr into *items_out (*n_out of them): NULL and 0 on error. */
+static enum eng_err list_decode(const json_t *arr, const struct list_kind *k, void **items_out,
+                                size_t *n_out, struct eng_error *err) {
+  *items_out = NULL;
+  *n_out = 0;
+  if (!json_is_array(arr))
+    return eng_error_set(err, ENG_PROTOCOL, "the list of %s is not a JSON array", k->what);
+  size_t cnt = json_array_size(arr), n = 0;
+  char *items = xcalloc(cnt ? cnt : 1, k->size);
+  for (size_t i = 0; i < cnt; i++) {
+    if (k->skip_repeated && repeats_id(arr, i))
+      continue;
+    enum eng_err rc = k->decode(json_array_get(arr, i), items + n * k->size, err);
+    if (rc) {
+      for (size_t c = 0; c < n; c++)
+        k->clear(items + c * k->size);
+      free(items);
+      return rc;
+    }
+    n++;
+  }
+  *items_out = items;
+  *n_out = n;
+  return ENG_OK;
+}
+
 void metal_device_clear(struct metal_device *d) {
   if (!d)
     return;
@@ -127,13 +191,10 @@ void metal_device_clear(struct metal_device *d) {
 
 enum eng_err metal_device_decode(const json_t *v, struct metal_device *out, struct eng_error *err) {
   memset(out, 0, sizeof(*out));
-  if (!json_is_object(v))
-    return eng_error_set(err, ENG_PROTOCOL, "a device in the response is not a JSON object");
-  const char *id = json_string_value(json_object_get(v, "id"));
-  if (!id || !*id)
-    return eng_error_set(err, ENG_PROTOCOL, "a device in the response has no id");
   char obj[128];
-  snprintf(obj, sizeof(obj), "device %.80s", id);
+  const char *id = object_id(v, "a device", obj, err);
+  if (!id)
+    return ENG_PROTOCOL;
   struct metal_device d;
   memset(&d, 0, sizeof(d));
   d.id = xstrdup(id);
@@ -200,21 +261,21 @@ void metal_device_list_clear(struct metal_device_list *l) {
   l->n = 0;
 }
 
+static enum eng_err device_item(const json_t *v, void *item, struct eng_error *err) {
+  return metal_device_decode(v, item, err);
+}
+static void device_item_clear(void *item) { metal_device_clear(item); }
+static const struct list_kind device_kind = {"devices", sizeof(struct metal_device), device_item,
+                                             device_item_clear, false};
+
 enum eng_err metal_device_list_decode(const json_t *arr, struct metal_device_list *out,
                                       struct eng_error *err) {
   memset(out, 0, sizeof(*out));
-  if (!json_is_array(arr))
-    return eng_error_set(err, ENG_PROTOCOL, "the list of devices is not a JSON array");
-  size_t n = json_array_size(arr);
-  out->items = xcalloc(n ? n : 1, sizeof(*out->items));
-  for (size_t i = 0; i < n; i++) {
-    enum eng_err rc = metal_device_decode(json_array_get(arr, i), &out->items[out->n], err);
-    if (rc) {
-      metal_device_list_clear(out);
-      return rc;
-    }
-    out->n++;
-  }
+  void *items;
+  enum eng_err rc = list_decode(arr, &device_kind, &items, &out->n, err);
+  out->items = items;
+  if (rc)
+    return rc;
   if (out->n > 1)
     qsort(out->items, out->n, sizeof(*out->items), cmp_device);
   /* A device that moved between pages while they were read appears twice: keep the first. */
@@ -247,13 +308,10 @@ void metal_sshkey_clear(struct metal_sshkey *k) {
 
 enum eng_err metal_sshkey_decode(const json_t *v, struct metal_sshkey *out, struct eng_error *err) {
   memset(out, 0, sizeof(*out));
-  if (!json_is_object(v))
-    return eng_error_set(err, ENG_PROTOCOL, "an SSH key in the response is not a JSON object");
-  const char *id = json_string_value(json_object_get(v, "id"));
-  if (!id || !*id)
-    return eng_error_set(err, ENG_PROTOCOL, "an SSH key in the response has no id");
   char obj[128];
-  snprintf(obj, sizeof(obj), "SSH key %.80s", id);
+  const char *id = object_id(v, "an SSH key", obj, err);
+  if (!id)
+    return ENG_PROTOCOL;
   struct metal_sshkey k;
   memset(&k, 0, sizeof(k));
   k.id = xstrdup(id);
@@ -271,28 +329,20 @@ enum eng_err metal_sshkey_decode(const json_t *v, struct metal_sshkey *out, stru
   return ENG_OK;
 }
 
+static enum eng_err sshkey_item(const json_t *v, void *item, struct eng_error *err) {
+  return metal_sshkey_decode(v, item, err);
+}
+static void sshkey_item_clear(void *item) { metal_sshkey_clear(item); }
+static const struct list_kind sshkey_kind = {"SSH keys", sizeof(struct metal_sshkey), sshkey_item,
+                                             sshkey_item_clear, true};
+
 enum eng_err metal_sshkey_list_decode(const json_t *arr, struct metal_sshkey_list *out,
                                       struct eng_error *err) {
   memset(out, 0, sizeof(*out));
-  if (!json_is_array(arr))
-    return eng_error_set(err, ENG_PROTOCOL, "the list of SSH keys is not a JSON array");
-  size_t n = json_array_size(arr);
-  out->items = xcalloc(n ? n : 1, sizeof(*out->items));
-  for (size_t i = 0; i < n; i++) {
-    const char *id = json_string_value(json_object_get(json_array_get(arr, i), "id"));
-    bool dup = false;
-    for (size_t k = 0; id && k < out->n && !dup; k++)
-      dup = strcmp(out->items[k].id, id) == 0;
-    if (dup)
-      continue;
-    enum eng_err rc = metal_sshkey_decode(json_array_get(arr, i), &out->items[out->n], err);
-    if (rc) {
-      metal_sshkey_list_free_items(out);
-      return rc;
-    }
-    out->n++;
-  }
-  return ENG_OK;
+  void *items;
+  enum eng_err rc = list_decode(arr, &sshkey_kind, &items, &out->n, err);
+  out->items = items;
+  return rc;
 }
 
 void metal_ipres_clear(struct metal_ip_reservation *r) {
@@ -314,14 +364,10 @@ void metal_ipres_clear(struct metal_ip_reservation *r) {
 enum eng_err metal_ipres_decode(const json_t *v, struct metal_ip_reservation *out,
                                 struct eng_error *err) {
   memset(out, 0, sizeof(*out));
-  if (!json_is_object(v))
-    return eng_error_set(err, ENG_PROTOCOL,
-                         "an IP reservation in the response is not a JSON object");
-  const char *id = json_string_value(json_object_get(v, "id"));
-  if (!id || !*id)
-    return eng_error_set(err, ENG_PROTOCOL, "an IP reservation in the response has no id");
   char obj[128];
-  snprintf(obj, sizeof(obj), "IP reservation %.80s", id);
+  const char *id = object_id(v, "an IP reservation", obj, err);
+  if (!id)
+    return ENG_PROTOCOL;
   struct metal_ip_reservation r;
   memset(&r, 0, sizeof(r));
   r.id = xstrdup(id);
@@ -330,49 +376,40 @@ enum eng_err metal_ipres_decode(const json_t *v, struct metal_ip_reservation *ou
     metal_ipres_clear(&r);
     return rc;
   }
-  r.address = soft_str(json_object_get(v, "address"));
-  r.network = soft_str(json_object_get(v, "network"));
-  r.gateway = soft_str(json_object_get(v, "gateway"));
+  struct metal_ip ip; /* the fields a reservation shares with a device's address */
+  ip_decode(v, &ip);
+  free(ip.id);
+  r.address = ip.address;
+  r.network = ip.network;
+  r.gateway = ip.gateway;
+  r.address_family = ip.address_family;
+  r.cidr = ip.cidr;
+  r.public_ip = ip.public_ip;
+  r.management = ip.management;
+  r.parent_network = ip.parent_network;
+  r.parent_cidr = ip.parent_cidr;
   r.type = soft_str(json_object_get(v, "type"));
   r.state = soft_str(json_object_get(v, "state"));
   r.metro = related_name(v, "metro", "code");
-  r.address_family = soft_int(json_object_get(v, "address_family"), 0);
-  r.cidr = soft_int(json_object_get(v, "cidr"), -1);
-  r.public_ip = json_is_true(json_object_get(v, "public"));
-  r.management = json_is_true(json_object_get(v, "management"));
-  json_t *pb = json_object_get(v, "parent_block");
-  r.parent_network = soft_str(json_is_object(pb) ? json_object_get(pb, "network") : NULL);
-  r.parent_cidr = soft_int(json_is_object(pb) ? json_object_get(pb, "cidr") : NULL, -1);
   r.raw = json_incref((json_t *)v);
   *out = r;
   return ENG_OK;
 }
 
+static enum eng_err ipres_item(const json_t *v, void *item, struct eng_error *err) {
+  return metal_ipres_decode(v, item, err);
+}
+static void ipres_item_clear(void *item) { metal_ipres_clear(item); }
+static const struct list_kind ipres_kind = {"IP reservations", sizeof(struct metal_ip_reservation),
+                                            ipres_item, ipres_item_clear, true};
+
 enum eng_err metal_ip_list_decode(const json_t *arr, struct metal_ip_list *out,
                                   struct eng_error *err) {
   memset(out, 0, sizeof(*out));
-  if (!json_is_array(arr))
-    return eng_error_set(err, ENG_PROTOCOL, "the list of IP reservations is not a JSON array");
-  size_t n = json_array_size(arr);
-  out->items = xcalloc(n ? n : 1, sizeof(*out->items));
-  for (size_t i = 0; i < n; i++) {
-    const char *id = json_string_value(json_object_get(json_array_get(arr, i), "id"));
-    bool dup = false;
-    for (size_t k = 0; id && k < out->n && !dup; k++)
-      dup = strcmp(out->items[k].id, id) == 0;
-    if (dup)
-      continue;
-    enum eng_err rc = metal_ipres_decode(json_array_get(arr, i), &out->items[out->n], err);
-    if (rc) {
-      for (size_t k = 0; k < out->n; k++)
-        metal_ipres_clear(&out->items[k]);
-      free(out->items);
-      memset(out, 0, sizeof(*out));
-      return rc;
-    }
-    out->n++;
-  }
-  return ENG_OK;
+  void *items;
+  enum eng_err rc = list_decode(arr, &ipres_kind, &items, &out->n, err);
+  out->items = items;
+  return rc;
 }
 
 /* ---- copies and destructors ---- */
