@@ -59,16 +59,42 @@ static int open_ro(const char *path, struct journal **j) {
   return cmd_journal_open_ro(CMD, path, j);
 }
 
-/* Parse the options and the one JOURNAL argument: -1 to go on, else the exit code. */
-static int parse_args(const struct cli_spec *spec, int argc, char **argv, char **path) {
+/* Parse the options and the spec->max_pos arguments into paths[] (NULL when not given): -1 to go
+ * on, else the exit code. */
+static int parse_args(const struct cli_spec *spec, int argc, char **argv, char **paths) {
   char **pos = xcalloc((size_t)argc + 1, sizeof(*pos));
   int npos = 0;
   int rc = cli_parse(spec, argc, argv, &npos, pos);
-  *path = npos > 0 ? pos[0] : NULL;
+  for (int i = 0; i < spec->max_pos; i++)
+    paths[i] = i < npos ? pos[i] : NULL;
   free(pos);
   if (rc)
     return rc == CLI_HELP ? EXIT_OK : EXIT_USAGE;
   return -1;
+}
+
+/* parse_args() for the one JOURNAL argument, then open it read-only: -1 to go on (*j is open),
+ * else the exit code. */
+static int begin(const struct cli_spec *spec, int argc, char **argv, char **path,
+                 struct journal **j) {
+  int rc = parse_args(spec, argc, argv, path);
+  if (rc >= 0)
+    return rc;
+  *j = NULL;
+  return open_ro(*path, j) ? EXIT_FAIL : -1;
+}
+
+/* ", "-separated "KEY N" of every member of m (integers), or "none". */
+static void print_counts(const char *label, json_t *m) {
+  printf("  %-13s", label);
+  const char *k;
+  json_t *v;
+  bool first = true;
+  json_object_foreach(m, k, v) {
+    printf("%s%s %" JSON_INTEGER_FORMAT, first ? "" : ", ", k, json_integer_value(v));
+    first = false;
+  }
+  printf("%s\n", first ? "none" : "");
 }
 
 /* ---- verify ------------------------------------------------------------------------------ */
@@ -89,13 +115,11 @@ static int cmd_verify(int argc, char **argv) {
       .opts = opts,
       .min_pos = 1,
       .max_pos = 1};
-  char *path = NULL;
-  int rc = parse_args(&spec, argc, argv, &path);
+  char *path;
+  struct journal *j;
+  int rc = begin(&spec, argc, argv, &path, &j);
   if (rc >= 0)
     return rc;
-  struct journal *j = NULL;
-  if (open_ro(path, &j))
-    return EXIT_FAIL;
   struct progress pr;
   progress_init(&pr, show_progress, "verified");
   struct journal_verify_result res;
@@ -275,18 +299,6 @@ static int cmd_export(int argc, char **argv) {
 
 /* ---- stats ------------------------------------------------------------------------------- */
 
-static void print_counts(const char *label, json_t *m) {
-  printf("  %-13s", label);
-  const char *k;
-  json_t *v;
-  bool first = true;
-  json_object_foreach(m, k, v) {
-    printf("%s%s %" JSON_INTEGER_FORMAT, first ? "" : ", ", k, json_integer_value(v));
-    first = false;
-  }
-  printf("%s\n", first ? "none" : "");
-}
-
 static void print_time(json_t *ms, char out[TIMEFMT_LEN]) {
   if (json_is_integer(ms))
     timefmt_rfc3339_ms(json_integer_value(ms), out);
@@ -307,13 +319,11 @@ static int cmd_stats(int argc, char **argv) {
       .opts = opts,
       .min_pos = 1,
       .max_pos = 1};
-  char *path = NULL;
-  int rc = parse_args(&spec, argc, argv, &path);
+  char *path;
+  struct journal *j;
+  int rc = begin(&spec, argc, argv, &path, &j);
   if (rc >= 0)
     return rc;
-  struct journal *j = NULL;
-  if (open_ro(path, &j))
-    return EXIT_FAIL;
   struct eng_error err;
   eng_error_clear(&err);
   json_t *s = journal_stats(j, &err);
@@ -401,13 +411,11 @@ static int cmd_backup(int argc, char **argv) {
       .opts = opts,
       .min_pos = 2,
       .max_pos = 2};
-  char **pos = xcalloc((size_t)argc + 1, sizeof(*pos));
-  int npos = 0;
-  int rc = cli_parse(&spec, argc, argv, &npos, pos);
-  char *path = npos > 0 ? pos[0] : NULL, *dst = npos > 1 ? pos[1] : NULL;
-  free(pos);
-  if (rc)
-    return rc == CLI_HELP ? EXIT_OK : EXIT_USAGE;
+  char *paths[2];
+  int rc = parse_args(&spec, argc, argv, paths);
+  if (rc >= 0)
+    return rc;
+  char *path = paths[0], *dst = paths[1];
   struct journal *j = NULL;
   if (open_ro(path, &j))
     return EXIT_FAIL;
