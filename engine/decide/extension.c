@@ -241,6 +241,8 @@ static json_t *status_params(json_t *status_own, const char *event_type, const c
   return p;
 }
 
+static json_t *related_of(const struct ctx *c, const char *ns);
+
 /*
  * Materialise the current step of op as an action, or return NULL when the
  * step has nothing to do (annotation already gone, finalizer already there).
@@ -316,9 +318,26 @@ static json_t *materialise_step(const struct ctx *c, json_t *os, json_t *op) {
   }
   /* A provider step. */
   json_t *params = json_object_get(step, "params");
-  return make_action_to(c, os, op, sname, str_or(step, "kind", ""), attempt,
-                        json_deep_copy(params ? params : json_object()), str_or(step, "reason", ""),
-                        json_object_get(step, "target"));
+  json_t *p = json_is_object(params) ? json_deep_copy(params) : json_object();
+  if (c->ctl->actuator->prepare) {
+    const char *ns = str_or(obj, "metadata.namespace", "");
+    json_t *rel = related_of(c, ns);
+    struct ext_plan_in in = {type,
+                             jsonx_bool(op, "force", false),
+                             obj,
+                             json_object_get(json_object_get(c->state, "clusters"), ns),
+                             rel,
+                             now,
+                             json_object_get(c->state, "config")};
+    bool run = c->ctl->actuator->prepare(&in, sname, json_object_get(op, "outputs"), p);
+    json_decref(rel);
+    if (!run) {
+      json_decref(p);
+      return NULL;
+    }
+  }
+  return make_action_to(c, os, op, sname, str_or(step, "kind", ""), attempt, p,
+                        str_or(step, "reason", ""), json_object_get(step, "target"));
 }
 
 /* The Error report of a failed provider step. */

@@ -84,6 +84,14 @@ struct ext_actuator {
   /* Optional: judges an EXT_WAIT_KIND step with its params; *message (caller frees) says
    * what is awaited (PENDING) or what failed (FAILED). */
   enum ext_wait_result (*wait)(const struct ext_plan_in *in, const json_t *params, char **message);
+  /*
+   * Optional: called each time a provider step is about to run (first attempt and retries), with
+   * the outputs of the steps before it ({"<step name>": output}) and a copy of the step's params
+   * that it may complete, e.g. with a value an earlier step found. Returning false skips the step
+   * (it has nothing to do). Pure like the others: what it reads is in the journal.
+   */
+  bool (*prepare)(const struct ext_plan_in *in, const char *step, const json_t *outputs,
+                  json_t *params);
 };
 
 struct ext_controller {

@@ -58,6 +58,7 @@ extern const struct kube_resource kube_res_service;
 extern const struct kube_resource kube_res_event;
 extern const struct kube_resource kube_res_lease;
 extern const struct kube_resource kube_res_deployment;
+extern const struct kube_resource kube_res_statefulset;
 extern const struct kube_resource kube_res_mutating_webhook_configuration;
 extern const struct kube_resource kube_res_gardener_cluster;
 extern const struct kube_resource kube_res_gardener_infrastructure;

@@ -18,6 +18,8 @@ const struct kube_resource kube_res_service = {"", "v1", "services", "Service", 
 const struct kube_resource kube_res_event = {"", "v1", "events", "Event", true};
 const struct kube_resource kube_res_lease = {"coordination.k8s.io", "v1", "leases", "Lease", true};
 const struct kube_resource kube_res_deployment = {"apps", "v1", "deployments", "Deployment", true};
+const struct kube_resource kube_res_statefulset = {"apps", "v1", "statefulsets", "StatefulSet",
+                                                   true};
 const struct kube_resource kube_res_mutating_webhook_configuration = {
     "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
     "MutatingWebhookConfiguration", false};
