@@ -12,6 +12,7 @@
 #include "engine/base/common.h"
 #include "providers/equinix-metal/run.h"
 #include "engine/act/exec_kube.h"
+#include "engine/act/exec_kube_env.h"
 #include "engine/ctlproc.h"
 #include "engine/net/http.h"
 #include "engine/net/httpd.h"
@@ -26,6 +27,7 @@
 #include "engine/obs/metrics_std.h"
 #include "providers/equinix-metal/observe/device_watch.h"
 #include "providers/equinix-metal/act/exec_metal.h"
+#include "providers/equinix-metal/act/exec_nodenet.h"
 #include "providers/equinix-metal/act/exec_secret_from.h"
 #include "providers/equinix-metal/mcm_resources.h"
 #include "providers/equinix-metal/imagevector.h"
@@ -76,6 +78,8 @@ struct app {
   struct exec_kube *xk;
   struct metal_creds *creds;
   struct exec_metal *xm;
+  struct exec_nodenet *xn;
+  struct exec_kube_env *xe;
   struct device_watch *devices;
   struct kube_informer *inf_cluster, *inf_infra, *inf_secret;
   /* Worker: the machine objects first; the Workers once those are listed (so that the
@@ -305,6 +309,10 @@ static int setup_and_run(struct app *a) {
   a->creds = metal_creds_new(a->loop, a->kube, a->inf_secret, &mo);
   a->xm = exec_metal_new(a->creds);
   exec_metal_register(a->xm, x);
+  a->xn = exec_nodenet_new(a->loop, a->kube, a->creds);
+  exec_nodenet_register(a->xn, x);
+  a->xe = exec_kube_env_new(a->kube);
+  exec_kube_env_register(a->xe, x);
   struct device_watch_opts dw = {a->o.poll_fast * 1000, a->o.poll_slow * 1000};
   a->devices = device_watch_new(a->creds, runtime_sink(a->p.rt), &dw);
 
@@ -438,6 +446,8 @@ static void teardown(struct app *a, int code) {
   kube_heartbeat_free(a->hb);
   device_watch_free(a->devices);
   exec_metal_free(a->xm);
+  exec_nodenet_free(a->xn);
+  exec_kube_env_free(a->xe);
   metal_creds_free(a->creds);
   kube_informer_free(a->inf_secret);
   exec_secret_from_free(a->xs);

@@ -220,10 +220,12 @@ def granted(group, resource, scope=None):
     return verbs
 
 
-# Kinds the machine controller (MCM's sidecar, not deployed by this chart) reads and writes only in
+# Kinds the machine controller (MCM's sidecar, not deployed by this chart) and the Worker's node-network step
+# (through the shoot's kubeconfig from Secret gardener-internal/gardener) read and write only in
 # the shoot, through --target-kubeconfig and the shoot's RBAC: not the seed chart's business.
 SHOOT_SIDE = {("providers/equinix-metal/act/exec_machine.c", "nodes"), ("providers/equinix-metal/act/exec_machine.c", "pods"),
-              ("providers/equinix-metal/machine_controller.c", "nodes")}
+              ("providers/equinix-metal/machine_controller.c", "nodes"),
+              ("providers/equinix-metal/act/exec_nodenet.c", "nodes")}
 missing = []
 for var, (group, plural, path) in sorted(kinds.items()):
     if (path, plural) in SHOOT_SIDE:

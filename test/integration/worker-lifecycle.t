@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(ROOT, "test/lib"))
 sys.path.insert(0, os.path.join(ROOT, "test/kubeapi"))
 from e2e import BIN, Env, last_op  # noqa: E402
 from tap import Tap  # noqa: E402
-from workerenv import (MCM, WORKERS, annotate, class_secrets, decode, diff, get_worker, golden,  # noqa: E402
+from workerenv import (MCM, WORKERS, annotate, class_secrets, reconciled_events, decode, diff, get_worker, golden,  # noqa: E402
                        items, machine, mcm_make_available, normalise, pools, set_cluster, shoot, succeeded,
                        wait, worker)
 import resources as resmod  # noqa: E402
@@ -63,19 +63,12 @@ def journaled(env, obj):
     return p.returncode == 0 and p.stdout.strip() != ""
 
 
-def reconciled_events(env):
-    """How many times the Worker reported Succeeded (Events with reason Reconciled, counted)."""
-    st, evs = env.kube.get(f"/api/v1/namespaces/{NS}/events")
-    return sum(e.get("count") or 1 for e in (evs or {}).get("items", [])
-               if e.get("reason") == "Reconciled" and (e.get("involvedObject") or {}).get("kind") == "Worker")
-
-
 def reconcile_until_succeeded(env, c, what, before):
     """Wait for the MachineDeployments of the operation started after `before` Reconciled Events,
     let the MCM stand-in report them available, then wait for Succeeded."""
     def done():
         w = get_worker(env, NS)
-        if succeeded(w) and reconciled_events(env) > before:
+        if succeeded(w) and reconciled_events(env, NS) > before:
             return w
         if w and last_op(w).get("state") == "Processing" and (w.get("status") or {}).get("machineDeployments"):
             mcm_make_available(env, NS)
@@ -151,7 +144,7 @@ def main(env):
     env.kube.patch(f"{MCM}/namespaces/{NS}/machinedeployments/{MD_B}", {"spec": {"replicas": 5}})
     env.kube.patch(f"{MCM}/namespaces/{NS}/machinedeployments/{MD_A}",
                    {"spec": {"template": {"metadata": {"annotations": {"rollout-workers": "2026-01-01T00:00:00Z"}}}}})
-    n = reconciled_events(env)
+    n = reconciled_events(env, NS)
     annotate(env, WORKERS.format(ns=NS) + "/worker")
     reconcile_until_succeeded(env, c, "reconcile after scaling", n)
     mds = items(env, NS, "machinedeployments")
@@ -161,7 +154,7 @@ def main(env):
          "template annotations set by others (rollout-workers) are kept")
 
     # Machine type change: gardenlet gives the pool a new node-agent secret → new hash and class.
-    n = reconciled_events(env)
+    n = reconciled_events(env, NS)
     ps = pools()
     ps[0]["machineType"] = "m3.small.x86"
     ps[0]["nodeAgentSecretName"] = "gardener-node-agent-pool-a-9d2c1"
@@ -186,7 +179,7 @@ def main(env):
     wait("the Machine in the journal", lambda: journaled(env, "Machine/" + NS + "/" + MD_A + "-abcde-x1y2z"),
          controller=c)
     set_cluster(env, NS, hibernated=True)
-    n = reconciled_events(env)
+    n = reconciled_events(env, NS)
     annotate(env, WORKERS.format(ns=NS) + "/worker")
     w = reconcile_until_succeeded(env, c, "hibernating reconcile", n)
     mds = items(env, NS, "machinedeployments")
@@ -195,7 +188,7 @@ def main(env):
     t.eq("True", (m.get("metadata", {}).get("labels") or {}).get("force-deletion"),
          "hibernation labels the machines force-deletion=True")
     set_cluster(env, NS, hibernated=False)
-    n = reconciled_events(env)
+    n = reconciled_events(env, NS)
     annotate(env, WORKERS.format(ns=NS) + "/worker")
     reconcile_until_succeeded(env, c, "waking-up reconcile", n)
     mds = items(env, NS, "machinedeployments")
@@ -214,7 +207,7 @@ def main(env):
     env.kube.delete(f"{MCM}/namespaces/{NS}/machines/{MD_A}-abcde-x1y2z")
     wait("the Worker is gone", lambda: get_worker(env, NS) is None, controller=c)
     t.ok(True, "once the machines are gone the finalizer is removed and the Worker disappears")
-    t.eq(sorted(["user-data-pool-a", "user-data-pool-b", "cloudprovider"]),
+    t.eq(sorted(["user-data-pool-a", "user-data-pool-b", "cloudprovider", "gardener"]),
          sorted(n for n in items(env, NS, "secrets", group=None)), "only the Secrets gardenlet owns are left")
 
     c.stop()

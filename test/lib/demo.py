@@ -12,6 +12,7 @@ that failed. Everything it starts listens on 127.0.0.1 and is stopped at the end
     python3 test/lib/demo.py [--dir ./demo] [--quiet] [--time-scale 40]
 """
 import argparse
+import base64
 import glob
 import os
 import shutil
@@ -212,6 +213,16 @@ class Demo:
         if not keys:
             raise DemoError("the Infrastructure reports an SSH key that Equinix Metal does not have")
 
+        # gardenlet keeps the shoot's kubeconfig in Secret gardener (and gardener-internal) of the shoot namespace.
+        with open(self.shoot.kubeconfig, "rb") as f:
+            kubeconfig = base64.b64encode(f.read()).decode()
+        st, o = self.seed.create(f"/api/v1/namespaces/{NS}/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "gardener", "namespace": NS},
+            "type": "Opaque", "data": {"kubeconfig": kubeconfig}})
+        if st >= 300:
+            raise DemoError(f"cannot write Secret {NS}/gardener: {o}")
+        say("Secret gardener (the shoot's kubeconfig, as gardenlet writes it) created")
+
         step("ControlPlane and Worker (30-controlplane.yaml, 30-worker.yaml; the SSH key ID from the Infrastructure, as gardenlet copies it)")
         for name in ("30-controlplane.yaml", "30-worker.yaml"):
             docs = load(name)
@@ -231,6 +242,15 @@ class Demo:
                   lambda: len([d for d in self.devices() if d["state"] == "active"]) == want
                   and len(self.ready_nodes()) == want and self.succeeded("workers")(), timeout=90)
         say(f"Worker Succeeded with {want} machines")
+        st, lst = self.shoot.get("/api/v1/nodes")
+        nets = sorted({(n["metadata"].get("annotations") or {}).get("metal.equinix.com/network-4-private", "-")
+                       for n in (lst or {}).get("items", [])})
+        infra = self.get("infrastructures") or {}
+        say(f"nodes annotated metal.equinix.com/network-4-private={','.join(nets)}; Infrastructure "
+            f"status.nodesCIDR={(infra.get('status') or {}).get('nodesCIDR')}")
+        if "-" in nets or not (infra.get("status") or {}).get("nodesCIDR"):
+            raise DemoError("the Worker did not annotate every node with its private network, or did not "
+                            "report status.nodesCIDR to the Infrastructure")
 
         step("A device fails: its machine is replaced")
         victim = sorted((d for d in self.devices() if d["state"] == "active"), key=lambda d: d["hostname"])[0]

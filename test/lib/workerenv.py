@@ -32,10 +32,18 @@ CLOUD_PROFILE = {
                                {"version": "3510.2.2", "ipxeScriptUrl": "https://boot.example/flatcar.ipxe"}]}]}}}
 
 
-def shoot(env, ns, hibernated=False):
-    """Namespace, cloudprovider Secret, Cluster (technical ID = ns) and the pools' user data Secrets."""
+def shoot(env, ns, hibernated=False, shoot_api=None):
+    """Namespace, cloudprovider Secret, Cluster (technical ID = ns), the pools' user data Secrets and
+    the Secret `gardener` with the kubeconfig of the shoot's kube-apiserver (shoot_api, a KubeAPI;
+    by default the seed's own server, which has no Nodes)."""
     env.shoot(ns)
     set_cluster(env, ns, hibernated)
+    with open((shoot_api or env.kube).kubeconfig) as f:
+        kubeconfig = f.read()
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "gardener", "namespace": ns},
+            "type": "Opaque", "data": {"kubeconfig": b64(kubeconfig)}}
+    st, obj = env.kube.create(f"/api/v1/namespaces/{ns}/secrets", body)
+    assert st < 300, obj
     for pool in ("pool-a", "pool-b"):
         body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "user-data-" + pool, "namespace": ns},
                 "type": "Opaque", "data": {"cloud_config": b64(f"#cloud-config for {pool}: <<BOOTSTRAP_TOKEN>>\n")}}
@@ -96,6 +104,13 @@ def worker(env, ns, pool_list=None, annotate=True):
 def get_worker(env, ns):
     st, o = env.kube.get(WORKERS.format(ns=ns) + "/worker")
     return o if st == 200 else None
+
+
+def reconciled_events(env, ns):
+    """How many times the Worker reported Succeeded (Events with reason Reconciled, counted)."""
+    st, evs = env.kube.get(f"/api/v1/namespaces/{ns}/events")
+    return sum(e.get("count") or 1 for e in (evs or {}).get("items", [])
+               if e.get("reason") == "Reconciled" and (e.get("involvedObject") or {}).get("kind") == "Worker")
 
 
 def annotate(env, path, value="reconcile"):

@@ -12,6 +12,8 @@
 #include "providers/equinix-metal/api/metal_errors.h"
 #include "providers/equinix-metal/api/metal_idempotency.h"
 #include "providers/equinix-metal/api/metal_paging.h"
+#include "providers/equinix-metal/act/exec_nodenet.h"
+#include "providers/equinix-metal/controllers/infrastructure.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/sha256.h"
 #include "engine/base/xalloc.h"
@@ -353,6 +355,41 @@ static void test_idem_tag_unusual_chars(void) {
   k[room + 1] = 0;
   ASSERT(metal_idem_tag(k, t));
   ASSERT_CONTAINS(t, METAL_IDEM_HASH_PREFIX);
+}
+
+/* A Node's providerID as the CCM writes it (and the forms of older CCMs). */
+static void test_provider_id(void) {
+  static const struct {
+    const char *in, *want; /* want NULL: an error */
+  } cases[] = {{"equinixmetal://3f0c", "3f0c"},
+               {"packet://3f0c", "3f0c"},
+               {"3f0c", "3f0c"},
+               {"aws:///eu-west-1a/i-0abc", ""},
+               {"equinixmetal:/3f0c", "equinixmetal:/3f0c"},
+               {"equinixmetal://a://b", NULL},
+               {"", ""},
+               {NULL, ""}};
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+    char *got = metal_device_id_from_provider_id(cases[i].in);
+    if (!cases[i].want)
+      ASSERT_MSG(got == NULL, "%s gives an error", cases[i].in);
+    else
+      ASSERT_STR_EQ(cases[i].want, got);
+    free(got);
+  }
+}
+
+/* nodesCIDR as the Go original joins it: sorted, duplicates dropped. */
+static void test_joined_networks(void) {
+  static const char *const cases[][2] = {
+      {"10.0.0.128/25,10.0.0.0/25,10.0.0.128/25", "10.0.0.0/25,10.0.0.128/25"},
+      {"10.0.0.0/25", "10.0.0.0/25"},
+      {"", ""}};
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+    char *got = metal_joined_networks(cases[i][0]);
+    ASSERT_STR_EQ(cases[i][1], got);
+    free(got);
+  }
 }
 
 static void test_cluster_tag(void) {
@@ -748,6 +785,8 @@ int main(void) {
   TEST(test_idem_tag_hashed);
   TEST(test_idem_tag_unusual_chars);
   TEST(test_cluster_tag);
+  TEST(test_provider_id);
+  TEST(test_joined_networks);
   TEST(test_bucket_burst_then_rate);
   TEST(test_bucket_rate_over_time);
   TEST(test_bucket_pause);

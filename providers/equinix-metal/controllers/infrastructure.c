@@ -206,3 +206,45 @@ const struct ext_controller metal_infra_controller = {"infrastructure",
                                                       "extensions.gardener.cloud/infrastructure",
                                                       METAL_EXTENSION_TYPE,
                                                       &infra_actuator};
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *metal_joined_networks(const char *cidrs) {
+  char *copy = xstrdup(cidrs);
+  size_t n = 1;
+  for (const char *p = copy; *p; p++)
+    n += *p == ',';
+  char **parts = xmalloc(n * sizeof(*parts));
+  size_t k = 0;
+  char *save = copy;
+  for (;;) {
+    char *comma = strchr(save, ',');
+    if (comma)
+      *comma = '\0';
+    parts[k++] = save;
+    if (!comma)
+      break;
+    save = comma + 1;
+  }
+  qsort(parts, k, sizeof(*parts), cmp_str);
+  size_t len = 1;
+  for (size_t i = 0; i < k; i++)
+    len += strlen(parts[i]) + 1;
+  char *out = xmalloc(len);
+  size_t o = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (i > 0 && !strcmp(parts[i], parts[i - 1]))
+      continue;
+    if (o)
+      out[o++] = ',';
+    size_t pl = strlen(parts[i]);
+    memcpy(out + o, parts[i], pl);
+    o += pl;
+  }
+  out[o] = '\0';
+  free(parts);
+  free(copy);
+  return out;
+}

@@ -23,4 +23,8 @@ extern const struct ext_controller metal_infra_controller;
 /* "<namespace>-ssh-publickey": the label of the shoot's project SSH key. Caller frees. */
 char *metal_infra_ssh_key_label(const char *shoot_namespace);
 
+/* nodesCIDR "a,b,a" -> "a,b": sorted and unique, as the Go original's ParseJoinedNetwork and
+ * JoinedNetworksCidr make it. Caller frees. */
+char *metal_joined_networks(const char *cidrs);
+
 #endif

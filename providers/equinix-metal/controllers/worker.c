@@ -11,6 +11,7 @@
 #include "engine/base/timefmt.h"
 #include "engine/base/xalloc.h"
 #include "providers/equinix-metal/controllers/worker_int.h"
+#include "providers/equinix-metal/controllers/infrastructure.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,66 @@ static json_t *wait_params(const char *check, const char *timeout_message) {
   json_object_set_new(p, "check", json_string(check));
   json_object_set_new(p, "timeoutMessage", json_string(timeout_message));
   return p;
+}
+
+#define STEP_NODE_NETWORK     "node-network"
+#define STEP_NODES_CIDR       "infrastructure-nodes-cidr"
+#define STEP_VPN_NODE_NETWORK "vpn-seed-server-node-network"
+#define VPN_SEED_SERVER       "vpn-seed-server"
+
+static void add_node_network_steps(const struct ext_plan_in *in, const char *ns,
+                                   struct ext_step_list *steps) {
+  /* The Infrastructure of the shoot is named like its Worker (both after the shoot). */
+  const char *infra = str_or(in->obj, "metadata.name", "");
+  json_t *p = json_pack("{s:{s:s,s:s},s:[s,s],s:s}", "secretRef", "namespace",
+                        str_or(in->obj, "spec.secretRef.namespace", ns), "name",
+                        str_or(in->obj, "spec.secretRef.name", ""), "kubeconfigSecrets",
+                        "gardener-internal", "gardener", "infrastructure", infra);
+  ext_steps_add_own(steps, STEP_NODE_NETWORK, "metal.node-network", p,
+                    "annotate the shoot's Nodes with their private network "
+                    "(" METAL_ANNOTATION_NETWORK_PRIVATE ") and collect the node networks");
+  char *reason =
+      xasprintf("report the node networks as status.nodesCIDR of Infrastructure %s", infra);
+  ext_steps_add_to_own(steps, STEP_NODES_CIDR, "kube.status",
+                       "extensions.gardener.cloud/Infrastructure", ns, infra, json_object(),
+                       reason);
+  free(reason);
+  json_t *e = json_pack("{s:s,s:{s:s,s:s},s:[s]}", "container", VPN_SEED_SERVER, "env", "name",
+                        "NODE_NETWORK", "value", "", "fallbackKinds", "apps/StatefulSet");
+  ext_steps_add_to_own(steps, STEP_VPN_NODE_NETWORK, "kube.env.ensure", "apps/Deployment", ns,
+                       VPN_SEED_SERVER, e,
+                       "set NODE_NETWORK of the vpn-seed-server (Deployment, or StatefulSet when "
+                       "highly available) to the node networks");
+}
+
+/* The node networks found by the node-network step, to the Infrastructure and vpn-seed-server:
+ * nothing to do when no Node has one, and no status write when Infrastructure has them. */
+static bool worker_prepare(const struct ext_plan_in *in, const char *step, const json_t *outputs,
+                           json_t *params) {
+  (void)in;
+  bool cidr_step = !strcmp(step, STEP_NODES_CIDR), vpn_step = !strcmp(step, STEP_VPN_NODE_NETWORK);
+  if (!cidr_step && !vpn_step)
+    return true;
+  const json_t *nn = json_object_get(outputs, STEP_NODE_NETWORK);
+  const char *cidr = jsonx_str(nn, "nodesCIDR");
+  if (!cidr || !*cidr)
+    return false;
+  if (vpn_step) {
+    json_object_set_new(json_object_get(params, "env"), "value", json_string(cidr));
+    return true;
+  }
+  if (!jsonx_bool(nn, "infrastructureFound", true))
+    return false;
+  const char *cur = jsonx_str(nn, "infrastructureNodesCIDR");
+  if (cur) {
+    char *norm = metal_joined_networks(cur);
+    bool same = !strcmp(norm, cidr);
+    free(norm);
+    if (same)
+      return false;
+  }
+  json_object_set_new(params, "patch", json_pack("{s:{s:s}}", "status", "nodesCIDR", cidr));
+  return true;
 }
 
 static enum eng_err plan_reconcile(const struct ext_plan_in *in, struct ext_step_list *steps,
@@ -213,6 +274,12 @@ static enum eng_err plan_reconcile(const struct ext_plan_in *in, struct ext_step
   json_decref(unwanted);
   json_decref(wanted_md);
   json_decref(wanted_class);
+  /* 8. Post-reconcile (the Go original's PostReconcileHook): the shoot's Nodes learn their private
+   *    network, then Infrastructure status.nodesCIDR and vpn-seed-server's NODE_NETWORK the node
+   *    networks. Not while hibernated: there are no machines, and the shoot's kube-apiserver may
+   *    be down. */
+  if (!wp.hibernated)
+    add_node_network_steps(in, ns, steps);
   worker_pools_free(&wp);
   return ENG_OK;
 }
@@ -454,7 +521,7 @@ static enum eng_err worker_plan_plain(enum gardener_op op, bool force, const jso
 }
 
 static const struct ext_actuator worker_actuator = {worker_plan_plain, NULL, worker_plan,
-                                                    worker_wait};
+                                                    worker_wait, worker_prepare};
 
 static const char *const worker_related[] = {MCM_GK_MACHINE_DEPLOYMENT, MCM_GK_MACHINE_CLASS,
                                              MCM_GK_MACHINE, NULL};

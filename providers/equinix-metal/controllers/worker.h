@@ -19,6 +19,11 @@
  *   kube.apply, kube.delete, kube.patch, kube.status  (engine/act/exec_kube.h)
  *   ext.wait          (engine/decide/extension.h) with params.check one of
  *       "machineDeploymentsReady", "machineDeploymentsGone", "machineResourcesDeleted"
+ *   metal.node-network {secretRef, kubeconfigSecrets, infrastructure}  (act/exec_nodenet.h)
+ *       annotate the shoot's Nodes with their private network → {nodesCIDR, nodes, annotated,
+ *       infrastructureNodesCIDR}; its nodesCIDR then goes to the Infrastructure (kube.status on
+ *       /status, only when it differs) and to vpn-seed-server's NODE_NETWORK
+ *   kube.env.ensure   {container, env {name, value}, fallbackKinds}  (engine/act/exec_kube_env.h)
  */
 #ifndef EQXM_METAL_WORKER_H
 #define EQXM_METAL_WORKER_H
@@ -30,6 +35,9 @@
 #define MCM_GK_MACHINE            "machine.sapcloud.io/Machine"
 #define MCM_API_VERSION           "machine.sapcloud.io/v1alpha1"
 #define MCM_PROVIDER_NAME         "EquinixMetal"
+
+/* The Node annotation with the node's private network "<network>/<cidr>" (the CCM's too). */
+#define METAL_ANNOTATION_NETWORK_PRIVATE "metal.equinix.com/network-4-private"
 
 extern const struct ext_controller metal_worker_controller;
 /* The health check "worker-health" (worker_health.c): condition EveryNodeReady every 30 s. */

@@ -14,6 +14,7 @@
  */
 #include "engine/base/common.h"
 #include "mutate.h"
+#include "providers/equinix-metal/controllers/infrastructure.h"
 
 #include "webhook/kobj.h"
 #include "engine/base/xalloc.h"
@@ -141,49 +142,6 @@ static void ensure_kube_controller_manager(json_t *obj) {
     kobj_ensure_string_with_prefix(c, "command", "--cloud-provider=", "external");
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* nodesCIDR "a,b,a" -> "a,b" (sorted, unique), as ParseJoinedNetwork + JoinedNetworksCidr do. */
-static char *joined_networks(const char *cidrs) {
-  char *copy = xstrdup(cidrs);
-  size_t n = 1;
-  for (const char *p = copy; *p; p++)
-    n += *p == ',';
-  char **parts = xmalloc(n * sizeof(*parts));
-  size_t k = 0;
-  char *save = copy;
-  for (;;) {
-    char *comma = strchr(save, ',');
-    if (comma)
-      *comma = '\0';
-    parts[k++] = save;
-    if (!comma)
-      break;
-    save = comma + 1;
-  }
-  qsort(parts, k, sizeof(*parts), cmp_str);
-  size_t len = 1;
-  for (size_t i = 0; i < k; i++)
-    len += strlen(parts[i]) + 1;
-  char *out = xmalloc(len);
-  size_t o = 0;
-  for (size_t i = 0; i < k; i++) {
-    if (i > 0 && !strcmp(parts[i], parts[i - 1]))
-      continue;
-    if (o)
-      out[o++] = ',';
-    size_t pl = strlen(parts[i]);
-    memcpy(out + o, parts[i], pl);
-    o += pl;
-  }
-  out[o] = '\0';
-  free(parts);
-  free(copy);
-  return out;
-}
-
 /*
  * vpn-seed-server (Deployment, or StatefulSet for HA control planes): the
  * container learns the node network. The Go original patched the live object
@@ -197,7 +155,7 @@ static void ensure_vpn_seed_server(json_t *obj, const struct mutate_ctx *ctx) {
   json_t *c = kobj_container(kobj_pod_spec(obj), "vpn-seed-server");
   if (!c)
     return;
-  char *joined = joined_networks(cidr);
+  char *joined = metal_joined_networks(cidr);
   kobj_ensure_env(c, "NODE_NETWORK", joined);
   free(joined);
 }
