@@ -4,6 +4,8 @@
 #include "engine/base/common.h"
 #include "engine/act/exec_inflight.h"
 
+#include <stdio.h>
+
 void exec_inflight_link(struct exec_inflight_list *l, struct exec_inflight *f,
                         struct exec_call *call, void *job) {
   f->call = call;
@@ -46,6 +48,15 @@ void exec_inflight_fail(struct exec_inflight *f, const struct eng_error *err,
                         const char *gardener_code, bool retryable) {
   exec_inflight_unlink(f);
   executor_fail(f->call, err, gardener_code, retryable);
+}
+
+void exec_inflight_vfail(struct exec_inflight *f, enum eng_err code, bool retryable,
+                         const char *fmt, va_list ap) {
+  struct eng_error err;
+  eng_error_clear(&err);
+  err.code = code;
+  vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+  exec_inflight_fail(f, &err, NULL, retryable);
 }
 
 void exec_inflight_kube_fail(struct exec_inflight *f, const struct kube_result *res) {

@@ -23,6 +23,8 @@
 #include "engine/act/executor.h"
 #include "engine/kube/client.h"
 
+#include <stdarg.h>
+
 struct exec_inflight_list;
 
 struct exec_inflight {
@@ -48,6 +50,9 @@ void exec_inflight_ok(struct exec_inflight *f, const json_t *out);
 /* ... failure with err, one optional Gardener error code, and whether a retry may help, ... */
 void exec_inflight_fail(struct exec_inflight *f, const struct eng_error *err,
                         const char *gardener_code, bool retryable);
+/* ... failure with a message built from fmt and ap (code, no Gardener code), ... */
+void exec_inflight_vfail(struct exec_inflight *f, enum eng_err code, bool retryable,
+                         const char *fmt, va_list ap) PRINTF_LIKE(4, 0);
 /* ... or a failed Kubernetes call: its error, HTTP status and Retry-After; retryable by code. */
 void exec_inflight_kube_fail(struct exec_inflight *f, const struct kube_result *res);
 

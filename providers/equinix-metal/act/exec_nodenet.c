@@ -9,6 +9,7 @@
 #include "engine/base/xalloc.h"
 #include "engine/kube/kubeconfig.h"
 #include "providers/equinix-metal/api/metal_client.h"
+#include "providers/equinix-metal/controllers/infrastructure.h"
 #include "providers/equinix-metal/controllers/worker.h"
 #include "providers/equinix-metal/metal_creds.h"
 
@@ -43,7 +44,7 @@ struct njob {
   struct metal_op *op;
   json_t *nodes; /* the shoot's Nodes (list items) */
   size_t next;   /* the Node being looked at */
-  json_t *cidrs; /* {"<cidr>": true} */
+  char *cidrs;   /* the node networks seen, joined by ","; NULL when none */
   int annotated;
 };
 
@@ -86,21 +87,17 @@ static void job_free(struct njob *j) {
   }
   action_release(&j->a);
   json_decref(j->nodes);
-  json_decref(j->cidrs);
+  free(j->cidrs);
   free(j);
 }
 
 static void fail(struct njob *j, enum eng_err code, bool retryable, const char *fmt, ...)
     PRINTF_LIKE(4, 5);
 static void fail(struct njob *j, enum eng_err code, bool retryable, const char *fmt, ...) {
-  struct eng_error err;
-  eng_error_clear(&err);
-  err.code = code;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+  exec_inflight_vfail(&j->fl, code, retryable, fmt, ap);
   va_end(ap);
-  exec_inflight_fail(&j->fl, &err, NULL, retryable);
   job_free(j);
 }
 
@@ -108,32 +105,11 @@ static const char *ns_of(const struct njob *j) { return j->a.ns ? j->a.ns : ""; 
 
 /* ---- 3. the Infrastructure, and the outcome ------------------------------------------------ */
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The keys of set sorted and joined by "," (JoinedNetworksCidr). Caller frees. */
-static char *joined(const json_t *set) {
-  size_t n = json_object_size(set), len = 1, k = 0;
-  const char **v = xcalloc(n + 1, sizeof(*v));
-  const char *key;
-  json_t *val;
-  json_object_foreach((json_t *)set, key, val) {
-    v[k++] = key;
-    len += strlen(key) + 1;
-  }
-  qsort(v, k, sizeof(*v), cmp_str);
-  char *out = xcalloc(1, len);
-  size_t o = 0;
-  for (size_t i = 0; i < k; i++) {
-    if (i)
-      out[o++] = ',';
-    size_t l = strlen(v[i]);
-    memcpy(out + o, v[i], l);
-    o += l;
-  }
-  free(v);
-  return out;
+/* Add a node network to the list ("a,b"; metal_joined_networks() sorts and dedups it). */
+static void add_cidr(struct njob *j, const char *cidr) {
+  char *old = j->cidrs;
+  j->cidrs = old ? xasprintf("%s,%s", old, cidr) : xstrdup(cidr);
+  free(old);
 }
 
 static void got_infra(void *ud, const struct kube_result *res) {
@@ -147,7 +123,7 @@ static void got_infra(void *ud, const struct kube_result *res) {
     fail(j, res->err, true, "failed to get %s infrastructure: %s", infra, res->error.msg);
     return;
   }
-  char *cidr = joined(j->cidrs);
+  char *cidr = metal_joined_networks(j->cidrs ? j->cidrs : "");
   const char *cur = found ? jsonx_str(res->body, "status.nodesCIDR") : NULL;
   json_t *out = json_pack("{s:s,s:I,s:i,s:b,s:o}", "nodesCIDR", cidr, "nodes",
                           (json_int_t)json_array_size(j->nodes), "annotated", j->annotated,
@@ -216,7 +192,7 @@ static void got_device(void *ud, const struct metal_result *r) {
     return;
   }
   char *cidr = xasprintf("%s/%d", ip->parent_network, ip->parent_cidr);
-  json_object_set_new(j->cidrs, cidr, json_true());
+  add_cidr(j, cidr);
   json_t *patch =
       json_pack("{s:{s:{s:s}}}", "metadata", "annotations", METAL_ANNOTATION_NETWORK_PRIVATE, cidr);
   free(cidr);
@@ -253,7 +229,7 @@ static void next_node(struct njob *j) {
         json_object_get(jsonx_path(n, "metadata.annotations"), METAL_ANNOTATION_NETWORK_PRIVATE));
     if (have) {
       if (*have)
-        json_object_set_new(j->cidrs, have, json_true());
+        add_cidr(j, have);
       continue;
     }
     const char *pid = jsonx_str(n, "spec.providerID");
@@ -374,7 +350,6 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
   j->x = x;
   exec_inflight_link(&x->jobs, &j->fl, call, j);
   action_copy(&j->a, a);
-  j->cidrs = json_object();
   const json_t *names = json_object_get(a->params, "kubeconfigSecrets");
   bool names_ok = json_array_size(names) > 0;
   size_t i;

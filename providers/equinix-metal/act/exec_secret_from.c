@@ -71,14 +71,10 @@ static void job_free(struct sjob *j) {
 static void fail(struct sjob *j, enum eng_err code, bool retryable, const char *fmt, ...)
     PRINTF_LIKE(4, 5);
 static void fail(struct sjob *j, enum eng_err code, bool retryable, const char *fmt, ...) {
-  struct eng_error err;
-  eng_error_clear(&err);
-  err.code = code;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+  exec_inflight_vfail(&j->fl, code, retryable, fmt, ap);
   va_end(ap);
-  exec_inflight_fail(&j->fl, &err, NULL, retryable);
   job_free(j);
 }
 
