@@ -101,6 +101,22 @@ def reconciled(env, c, create=False):
     return wait("the Worker to succeed", done, timeout=60, controller=c)
 
 
+def failed_with(env, c, needle, what):
+    """Trigger a reconcile, let the MCM stand-in report the MachineDeployments available, wait for a
+    lastError whose description contains needle, and return that lastError."""
+    annotate(env, WORKERS.format(ns=NS) + "/worker")
+
+    def done():
+        w = get_worker(env, NS)
+        le = ((w or {}).get("status") or {}).get("lastError") or {}
+        if needle in (le.get("description") or ""):
+            return le
+        if w and (w.get("status") or {}).get("machineDeployments"):
+            mcm_make_available(env, NS)
+        return None
+    return wait(what, done, timeout=60, controller=c)
+
+
 def like(text, pattern, name):
     t.ok(re.search(pattern, text or "") is not None, name, diag=f"{text!r} does not match {pattern!r}")
 
@@ -178,17 +194,7 @@ def run(env, shoot_api):
 
     # A providerID with two "://" fails the Worker naming the node, and is retried once it is gone.
     node(shoot_api, "node-g", "equinixmetal://x://y")
-    annotate(env, WORKERS.format(ns=NS) + "/worker")
-
-    def failed():
-        w = get_worker(env, NS)
-        le = ((w or {}).get("status") or {}).get("lastError") or {}
-        if "node-g" in (le.get("description") or ""):
-            return le
-        if w and (w.get("status") or {}).get("machineDeployments"):
-            mcm_make_available(env, NS)
-        return None
-    le = wait("the Worker to report the bad providerID", failed, timeout=60, controller=c)
+    le = failed_with(env, c, "node-g", "the Worker to report the bad providerID")
     like(le["description"], r'node node-g has spec\.providerID equinixmetal://x://y with more than one "://"',
            "the error names the node and its providerID")
     shoot_api.delete("/api/v1/nodes/node-g")
@@ -199,17 +205,7 @@ def run(env, shoot_api):
     # No kubeconfig Secret: the Worker fails with a sentence naming the Secret.
     for name in ("gardener-internal", "gardener"):
         env.kube.delete(f"/api/v1/namespaces/{NS}/secrets/{name}")
-    annotate(env, WORKERS.format(ns=NS) + "/worker")
-
-    def no_secret():
-        w = get_worker(env, NS)
-        le = ((w or {}).get("status") or {}).get("lastError") or {}
-        if "kubeconfig" in (le.get("description") or ""):
-            return le
-        if w and (w.get("status") or {}).get("machineDeployments"):
-            mcm_make_available(env, NS)
-        return None
-    le = wait("the Worker to report the missing kubeconfig", no_secret, timeout=60, controller=c)
+    le = failed_with(env, c, "kubeconfig", "the Worker to report the missing kubeconfig")
     like(le["description"], rf"could not read the shoot's kubeconfig from Secret {NS}/gardener",
            "without the Secrets the error names the last Secret tried")
 
