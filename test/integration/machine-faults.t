@@ -19,7 +19,10 @@ def main(env):
            if (h.get("project_id") or h.get("project", {}).get("id") or env.project) and
            (h.get("plan", {}).get("slug") if isinstance(h.get("plan"), dict) else h.get("plan")) == "c3.small.x86"]
     hw = hws[0]["id"] if hws else None
-    env.metal.fault(path=r"/projects/[^/]+/devices$", method="POST", action="lose_response", times=1)
+    # Only pool-a's creates can succeed on the first try, so only one of them loses its reply (the
+    # other pools' first POSTs are refused, and their order is up to the scheduler).
+    env.metal.fault(path=r"/projects/[^/]+/devices$", method="POST", action="lose_response", times=1,
+                    body_match=r'"hostname": *"[^"]*pool-a')
     env.metal.set_capacity(0, metro="da")
     env.pool("pool-a", 2)
     env.pool("pool-da", 1, metro="da")

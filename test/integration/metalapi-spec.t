@@ -495,6 +495,15 @@ def test_faults(c, m):
     r = c("POST", "/projects/{id}/devices", 422, "injected 422 with a body", id=p, body={})
     t.ok("no provisionable" in errors_text(r), "custom fault body is sent")
 
+    m.fault(path="/devices$", method="POST", status=500, body_match=r'"hostname": *"only-me"')
+    c("POST", "/projects/{id}/devices", 422, "body_match: a body without the pattern passes the rule by",
+      id=p, body={"hostname": "not-me"})
+    c("POST", "/projects/{id}/devices", 500, "body_match: the body with the pattern fires it", id=p,
+      body={"hostname": "only-me"})
+    r = m.request("POST", "/_test/faults", body={"body_match": "("}, token=None)
+    t.ok(r.status == 400 and "body_match" in r.json.get("error", ""), "a bad body_match is refused, named",
+         diag=r.json)
+
     m.fault(path="/devices/", action="html")
     r = m.request("GET", f"/devices/{dev}")
     t.ok(r.status == 502 and r.headers.get("Content-Type", "").startswith("text/html") and

@@ -178,11 +178,11 @@ class MetalAPI:
         self.tokens[token] = project
 
     def fault(self, path=".*", method=None, action="status", status=None, retry_after=None,
-              ratelimit_reset=None, body=None, delay_ms=None, times=1):
+              ratelimit_reset=None, body=None, delay_ms=None, times=1, body_match=None):
         """Add a fault rule (see docs/test-servers.md); returns its id."""
         rule = {"method": method, "path": path, "action": action, "times": times}
         for k, v in (("status", status), ("retry_after", retry_after), ("ratelimit_reset", ratelimit_reset),
-                     ("body", body), ("delay_ms", delay_ms)):
+                     ("body", body), ("delay_ms", delay_ms), ("body_match", body_match)):
             if v is not None:
                 rule[k] = v
         return self._control("POST", "/_test/faults", rule)["id"]

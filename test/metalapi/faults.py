@@ -1,7 +1,8 @@
 """Fault rules and the server-side rate limiter of the test Metal API.
 
-A fault rule matches requests by method and a regular expression searched in the path after
-/metal/v1 (no query string). Rules are tried in the order they were added; the first one that matches
+A fault rule matches requests by method, a regular expression searched in the path after
+/metal/v1 (no query string) and, when `body_match` is set, a regular expression searched in the raw
+request body. Rules are tried in the order they were added; the first one that matches
 and still has `times` left fires and loses one use (`times: -1` never runs out).
 """
 import itertools
@@ -35,6 +36,12 @@ class Rule:
         except (re.error, TypeError) as e:
             raise FaultError(f"path is not a valid regular expression: {e}") from None
         self.path = path
+        body_match = spec.get("body_match")
+        try:
+            self.body_re = re.compile(body_match) if body_match is not None else None
+        except (re.error, TypeError) as e:
+            raise FaultError(f"body_match is not a valid regular expression: {e}") from None
+        self.body_match = body_match
         self.action = spec.get("action", "status")
         if self.action not in ACTIONS:
             raise FaultError(f"action must be one of {', '.join(ACTIONS)}")
@@ -60,11 +67,12 @@ class Rule:
         self.id = str(next(_ids))
         self.hits = 0
 
-    def matches(self, method, path):
-        return (self.method is None or self.method == method) and self.path_re.search(path) is not None
+    def matches(self, method, path, body_text=""):
+        return ((self.method is None or self.method == method) and self.path_re.search(path) is not None
+                and (self.body_re is None or self.body_re.search(body_text) is not None))
 
     def to_json(self):
-        return {"id": self.id, "method": self.method, "path": self.path, "action": self.action,
+        return {"id": self.id, "method": self.method, "path": self.path, "body_match": self.body_match, "action": self.action,
                 "status": self.status, "retry_after": self.retry_after,
                 "ratelimit_reset": self.ratelimit_reset, "body": self.body, "delay_ms": self.delay_ms,
                 "times": self.times, "hits": self.hits}
@@ -89,11 +97,11 @@ class Faults:
         with self._lock:
             return [r.to_json() for r in self._rules]
 
-    def take(self, method, path):
+    def take(self, method, path, body_text=""):
         """The first matching rule with uses left (one use is consumed), or None."""
         with self._lock:
             for r in self._rules:
-                if r.times != 0 and r.matches(method, path):
+                if r.times != 0 and r.matches(method, path, body_text):
                     if r.times > 0:
                         r.times -= 1
                     r.hits += 1

@@ -257,7 +257,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         api_path = api_path or "/"
 
-        rule = app.faults.take(self.command, api_path)
+        rule = app.faults.take(self.command, api_path, raw.decode("utf-8", "replace") if raw else "")
         if rule is not None:
             entry["fault"] = rule.action
             if rule.action == "delay":
