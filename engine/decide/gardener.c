@@ -254,3 +254,48 @@ bool gardener_code_non_retryable(const char *code) {
       return true;
   return false;
 }
+
+const json_t *gardener_condition(const json_t *obj, const char *type) {
+  size_t i;
+  json_t *c;
+  json_array_foreach(jsonx_path(obj, "status.conditions"), i, c) {
+    const char *t = jsonx_str(c, "type");
+    if (t && !strcmp(t, type))
+      return c;
+  }
+  return NULL;
+}
+
+char *gardener_workload_problem(const json_t *obj, const struct gardener_cond_want *want, size_t n,
+                                enum gardener_cond_style style) {
+  json_int_t og = jsonx_int(obj, "status.observedGeneration", 0);
+  json_int_t g = jsonx_int(obj, "metadata.generation", 0);
+  if (og < g)
+    return xasprintf(
+        "observed generation outdated (%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT ")", og, g);
+  for (size_t i = 0; i < n; i++) {
+    const json_t *c = gardener_condition(obj, want[i].type);
+    if (!c) {
+      if (want[i].required)
+        return xasprintf("condition \"%s\" is missing", want[i].type);
+      continue;
+    }
+    const char *st = jsonx_str(c, "status"), *reason = jsonx_str(c, "reason");
+    const char *msg = jsonx_str(c, "message");
+    st = st ? st : "";
+    reason = reason ? reason : "";
+    msg = msg ? msg : "";
+    if (!strcmp(st, want[i].status))
+      continue;
+    if (style == GARDENER_COND_INVALID_STATUS)
+      return xasprintf("condition \"%s\" has invalid status %s (expected %s) due to %s: %s",
+                       want[i].type, st, want[i].status, reason, msg);
+    size_t len = strlen(msg);
+    while (len && *msg == '.')
+      msg++, len--;
+    while (len && msg[len - 1] == '.')
+      len--;
+    return xasprintf("%.*s (%s)", (int)len, msg, reason);
+  }
+  return NULL;
+}

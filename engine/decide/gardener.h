@@ -74,4 +74,29 @@ const char *gardener_error_code(enum eng_err e);
 /* Codes after which Gardener (and we) stop retrying until something changes. */
 bool gardener_code_non_retryable(const char *code);
 
+/* The entry of obj's status.conditions with that type, or NULL. */
+const json_t *gardener_condition(const json_t *obj, const char *type);
+
+/* A condition a workload health check wants (Gardener's pkg/utils/kubernetes/health). */
+struct gardener_cond_want {
+  const char *type;
+  const char *status; /* "True" or "False" */
+  bool required;      /* missing: "condition \"<type>\" is missing"; else a missing one is fine */
+};
+
+enum gardener_cond_style {
+  GARDENER_COND_INVALID_STATUS, /* apps: condition "T" has invalid status S (expected W) due to R: M
+                                 */
+  GARDENER_COND_MESSAGE_REASON  /* MCM: M (R), M without leading and trailing dots */
+};
+
+/*
+ * Gardener's CheckDeployment / CheckMachineDeployment: NULL when obj's controller observed its
+ * metadata.generation and each wanted condition of status.conditions is as wanted, else why
+ * (caller frees): "observed generation outdated (o/g)", a missing required condition, or the
+ * first condition in another status, worded by style.
+ */
+char *gardener_workload_problem(const json_t *obj, const struct gardener_cond_want *want, size_t n,
+                                enum gardener_cond_style style);
+
 #endif

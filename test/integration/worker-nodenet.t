@@ -15,17 +15,14 @@ with the real binary, a seed and a shoot test kube-apiserver and the test Metal 
 import base64
 import os
 import re
-import subprocess
 import sys
 
 ROOT = os.environ.get("EQXM_ROOT", ".")
 sys.path.insert(0, os.path.join(ROOT, "test/lib"))
 sys.path.insert(0, os.path.join(ROOT, "test/kubeapi"))
-from e2e import BIN, Env  # noqa: E402
-from kubeapi import KubeAPI  # noqa: E402
 from tap import Tap  # noqa: E402
-from workerenv import (WORKERS, annotate, get_worker, mcm_make_available, reconciled_events, shoot,  # noqa: E402
-                       succeeded, wait, worker)
+from workerenv import (WORKERS, annotate, get_worker, mcm_make_available, reconciled_events,  # noqa: E402
+                       run_with_shoot_api, shoot, stop_and_check_journal, succeeded, wait, worker)
 
 t = Tap()
 NS = "shoot--foo--bar"
@@ -209,19 +206,7 @@ def run(env, shoot_api):
     like(le["description"], rf"could not read the shoot's kubeconfig from Secret {NS}/gardener",
            "without the Secrets the error names the last Secret tried")
 
-    c.stop()
-    t.eq(0, c.returncode, "SIGTERM stops the controller with exit 0 (under ASan: no leak)")
-    text = subprocess.run([BIN, "journal", "export", env.journal], capture_output=True, text=True).stdout
-    t.ok(text and shoot_api.token not in text and env.kube.token not in text,
-         "no kube-apiserver token in the journal")
-    rc, out = env.replay_check()
-    t.ok(rc == 0, "replay --check finds no difference", diag=out[-2000:])
+    stop_and_check_journal(t, env, c, shoot_api)
 
 
-with Env(seed_crds=True) as env:
-    shoot_api = KubeAPI()
-    try:
-        t.run("worker post-reconcile against the shoot", run, env, shoot_api)
-    finally:
-        shoot_api.stop()
-sys.exit(t.done())
+run_with_shoot_api(t, "worker post-reconcile against the shoot", run)

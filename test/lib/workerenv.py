@@ -9,9 +9,12 @@ import base64
 import copy
 import json
 import os
+import subprocess
+import sys
 import time
 
-from e2e import b64, last_op
+from e2e import BIN, Env, b64, last_op
+from kubeapi import KubeAPI
 
 ROOT = os.environ.get("EQXM_ROOT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 GOLDEN = os.path.join(ROOT, "test", "golden", "worker")
@@ -111,6 +114,30 @@ def reconciled_events(env, ns):
     st, evs = env.kube.get(f"/api/v1/namespaces/{ns}/events")
     return sum(e.get("count") or 1 for e in (evs or {}).get("items", [])
                if e.get("reason") == "Reconciled" and (e.get("involvedObject") or {}).get("kind") == "Worker")
+
+
+def run_with_shoot_api(t, name, fn):
+    """Run fn(env, shoot_api) with a seed (with the MCM CRDs) and a second test kube-apiserver standing
+    in for the shoot, then exit with the TAP result."""
+    with Env(seed_crds=True) as env:
+        shoot_api = KubeAPI()
+        try:
+            t.run(name, fn, env, shoot_api)
+        finally:
+            shoot_api.stop()
+    sys.exit(t.done())
+
+
+def stop_and_check_journal(t, env, c, shoot_api):
+    """Stop the controller (exit 0: under ASan, no leak); neither apiserver's token is in the journal;
+    `replay --check` finds no difference."""
+    c.stop()
+    t.eq(0, c.returncode, "SIGTERM stops the controller with exit 0 (under ASan: no leak)")
+    text = subprocess.run([BIN, "journal", "export", env.journal], capture_output=True, text=True).stdout
+    t.ok(text and shoot_api.token not in text and env.kube.token not in text,
+         "no kube-apiserver token in the journal")
+    rc, out = env.replay_check()
+    t.ok(rc == 0, "replay --check finds no difference", diag=out[-2000:])
 
 
 def annotate(env, path, value="reconcile"):

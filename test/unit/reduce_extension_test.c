@@ -6,6 +6,7 @@
  */
 #include "engine/base/common.h"
 #include "engine/decide/extension.h"
+#include "engine/decide/gardener.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/xalloc.h"
 
@@ -490,6 +491,48 @@ static void test_determinism(void) {
   free(b);
 }
 
+/* Gardener's workload checks: generation first, then each wanted condition in order. */
+static void test_workload_problem(void) {
+  static const struct gardener_cond_want want[] = {
+      {"Available", "True", true}, {"Progressing", "True", false}, {"Frozen", "False", false}};
+  struct {
+    const char *json;
+    enum gardener_cond_style style;
+    const char *expect; /* NULL: healthy */
+  } cases[] = {
+      {"{\"metadata\":{\"generation\":3},\"status\":{\"observedGeneration\":2}}",
+       GARDENER_COND_MESSAGE_REASON, "observed generation outdated (2/3)"},
+      {"{\"status\":{\"conditions\":[{\"type\":\"Progressing\",\"status\":\"True\"}]}}",
+       GARDENER_COND_MESSAGE_REASON, "condition \"Available\" is missing"},
+      {"{\"status\":{\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"}]}}",
+       GARDENER_COND_MESSAGE_REASON, NULL},
+      {"{\"status\":{\"conditions\":[{\"type\":\"Available\",\"status\":\"False\",\"reason\":"
+       "\"R\",\"message\":\"..not enough.\"}]}}",
+       GARDENER_COND_MESSAGE_REASON, "not enough (R)"},
+      {"{\"status\":{\"conditions\":[{\"type\":\"Available\",\"status\":\"False\",\"reason\":"
+       "\"R\",\"message\":\"not enough.\"}]}}",
+       GARDENER_COND_INVALID_STATUS,
+       "condition \"Available\" has invalid status False (expected True) due to R: not enough."},
+      {"{\"status\":{\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"},{\"type\":"
+       "\"Frozen\",\"status\":\"True\",\"reason\":\"F\",\"message\":\"frozen\"}]}}",
+       GARDENER_COND_MESSAGE_REASON, "frozen (F)"},
+      {"{\"status\":{\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"},{\"type\":"
+       "\"Progressing\",\"status\":\"False\",\"reason\":\"P\",\"message\":\"...\"}]}}",
+       GARDENER_COND_MESSAGE_REASON, " (P)"},
+  };
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+    json_t *o = json_loads(cases[i].json, 0, NULL);
+    ASSERT(o != NULL);
+    char *why = gardener_workload_problem(o, want, ARRAY_SIZE(want), cases[i].style);
+    if (cases[i].expect)
+      ASSERT_STR_EQ(cases[i].expect, why ? why : "(healthy)");
+    else
+      ASSERT_MSG(why == NULL, "case %zu: expected healthy, got %s", i, why);
+    free(why);
+    json_decref(o);
+  }
+}
+
 int main(void) {
   xalloc_init();
   TEST(test_create_flow);
@@ -503,5 +546,6 @@ int main(void) {
   TEST(test_migrate_and_restore);
   TEST(test_trigger_during_operation);
   TEST(test_determinism);
+  TEST(test_workload_problem);
   return tap_done();
 }

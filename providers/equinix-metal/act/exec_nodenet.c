@@ -35,6 +35,7 @@ struct njob {
   struct exec_nodenet *x;
   struct exec_inflight fl;
   struct action a;
+  bool count;                /* shoot.nodes.count: only count the Nodes */
   size_t secret_i;           /* the kubeconfig Secret being read */
   struct kube_client *shoot; /* NULL until the kubeconfig is read */
   struct kube_call *kc;      /* the call in flight ... */
@@ -260,6 +261,40 @@ static void next_node(struct njob *j) {
   read_infra(j);
 }
 
+/* ---- shoot.nodes.count ------------------------------------------------------------------------
+ */
+
+#define ANNOTATION_NOT_MANAGED_BY_MCM "node.machine.sapcloud.io/not-managed-by-mcm"
+
+static void count_nodes(struct njob *j, const json_t *items) {
+  json_int_t managed = 0, ready = 0, unmanaged = 0;
+  size_t i, k;
+  json_t *n, *c;
+  json_array_foreach(items, i, n) {
+    const char *flag = json_string_value(
+        json_object_get(jsonx_path(n, "metadata.annotations"), ANNOTATION_NOT_MANAGED_BY_MCM));
+    if (flag && !strcmp(flag, "1")) {
+      unmanaged++;
+      continue;
+    }
+    managed++;
+    if (jsonx_bool(n, "spec.unschedulable", false))
+      continue;
+    json_array_foreach(jsonx_path(n, "status.conditions"), k, c) {
+      const char *type = jsonx_str(c, "type"), *st = jsonx_str(c, "status");
+      if (type && st && !strcmp(type, "Ready") && !strcmp(st, "True")) {
+        ready++;
+        break;
+      }
+    }
+  }
+  json_t *out = json_pack("{s:I,s:I,s:I,s:I}", "nodes", (json_int_t)json_array_size(items),
+                          "registered", managed, "ready", ready, "notManagedByMCM", unmanaged);
+  exec_inflight_ok(&j->fl, out);
+  json_decref(out);
+  job_free(j);
+}
+
 static int by_name(const void *a, const void *b) {
   return strcmp(node_name(*(json_t *const *)a), node_name(*(json_t *const *)b));
 }
@@ -268,7 +303,15 @@ static void listed(void *ud, const struct kube_result *res) {
   struct njob *j = ud;
   j->kc = NULL;
   if (res->err != ENG_OK) {
-    fail(j, res->err, true, "failed to get shoot nodes: %s", res->error.msg);
+    if (j->count)
+      fail(j, res->err, true, "unable to check nodes. Failed to list shoot nodes: %s",
+           res->error.msg);
+    else
+      fail(j, res->err, true, "failed to get shoot nodes: %s", res->error.msg);
+    return;
+  }
+  if (j->count) {
+    count_nodes(j, json_object_get(res->body, "items"));
     return;
   }
   /* By name, so that the same Nodes are always handled in the same order. */
@@ -313,8 +356,8 @@ static void got_secret(void *ud, const struct kube_result *res) {
   if (!v || !*v || b64_decode(v, strlen(v), &raw, &len) != ENG_OK) {
     fail(j, ENG_CONFIG, true,
          "Secret %s/%s has no base64 key \"kubeconfig\": the shoot's kube-apiserver cannot be "
-         "reached to annotate its nodes",
-         ns_of(j), name);
+         "reached to %s its nodes",
+         ns_of(j), name, j->count ? "check" : "annotate");
     return;
   }
   struct kube_config cfg;
@@ -343,22 +386,42 @@ static void read_secret(struct njob *j) {
                    json_string_value(json_array_get(names, j->secret_i)), got_secret, j);
 }
 
-static void start(void *ud, struct exec_call *call, const struct action *a, bool resolving) {
-  (void)resolving; /* every step reads before it writes, and annotations are idempotent */
-  struct exec_nodenet *x = ud;
+static struct njob *job_new(struct exec_nodenet *x, struct exec_call *call,
+                            const struct action *a) {
   struct njob *j = xcalloc(1, sizeof(*j));
   j->x = x;
   exec_inflight_link(&x->jobs, &j->fl, call, j);
   action_copy(&j->a, a);
+  return j;
+}
+
+static bool names_ok(const struct action *a) {
   const json_t *names = json_object_get(a->params, "kubeconfigSecrets");
-  bool names_ok = json_array_size(names) > 0;
+  bool ok = json_array_size(names) > 0;
   size_t i;
   json_t *v;
-  json_array_foreach(names, i, v) names_ok = names_ok && json_is_string(v);
-  if (!names_ok || !jsonx_str(a->params, "secretRef.name") ||
+  json_array_foreach(names, i, v) ok = ok && json_is_string(v);
+  return ok;
+}
+
+static void start(void *ud, struct exec_call *call, const struct action *a, bool resolving) {
+  (void)resolving; /* every step reads before it writes, and annotations are idempotent */
+  struct njob *j = job_new(ud, call, a);
+  if (!names_ok(a) || !jsonx_str(a->params, "secretRef.name") ||
       !jsonx_str(a->params, "infrastructure")) {
     fail(j, ENG_INTERNAL, false,
          "the action needs kubeconfigSecrets, secretRef.name and infrastructure");
+    return;
+  }
+  read_secret(j);
+}
+
+static void start_count(void *ud, struct exec_call *call, const struct action *a, bool resolving) {
+  (void)resolving; /* only reads */
+  struct njob *j = job_new(ud, call, a);
+  j->count = true;
+  if (!names_ok(a)) {
+    fail(j, ENG_INTERNAL, false, "the action needs kubeconfigSecrets");
     return;
   }
   read_secret(j);
@@ -377,6 +440,7 @@ struct exec_nodenet *exec_nodenet_new(struct ev_loop *loop, struct kube_client *
 
 void exec_nodenet_register(struct exec_nodenet *x, struct executor *ex) {
   executor_handle(ex, "metal.node-network", start, x);
+  executor_handle(ex, "shoot.nodes.count", start_count, x);
 }
 
 void exec_nodenet_free(struct exec_nodenet *x) {

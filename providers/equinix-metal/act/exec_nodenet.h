@@ -21,6 +21,14 @@
  *     ("failed to get shoot nodes: ...", "error getting private network from Equinix
  *     Metal API for <node>: ...", "unable to patch node <node> with private network
  *     cidr: ...", "failed to get <name> infrastructure: ...").
+ *
+ *   shoot.nodes.count {kubeconfigSecrets [name...]}
+ *     Steps 1 and 2 without annotating: counts the shoot's Nodes as Gardener's worker
+ *     health check (NodesChecker) does. Outcome {nodes: all; registered: those without
+ *     node.machine.sapcloud.io/not-managed-by-mcm=1; ready: registered, schedulable and
+ *     Ready=True; notManagedByMCM: n}. A failed list is "unable to check nodes. Failed to
+ *     list shoot nodes: ..."; a missing kubeconfig Secret keeps step 1's text.
+ *
  * The kubeconfig is read at call time and never journaled; the shoot client lives
  * for one call.
  */

@@ -18,6 +18,7 @@
 #include "engine/base/jsonx.h"
 #include "engine/base/timefmt.h"
 #include "engine/base/xalloc.h"
+#include "engine/decide/gardener.h"
 #include "providers/equinix-metal/controllers/controlplane.h"
 #include "providers/equinix-metal/controllers/infrastructure.h"
 
@@ -116,36 +117,12 @@ static const json_t *find_cond(const json_t *conds, const char *type) {
   return NULL;
 }
 
-static const json_t *dep_cond(const json_t *d, const char *type) {
-  return find_cond(jsonx_path(d, "status.conditions"), type);
-}
-
 /* Gardener's CheckDeployment: NULL when healthy, else why (caller frees). */
 static char *deployment_problem(const json_t *d) {
-  json_int_t og = jsonx_int(d, "status.observedGeneration", 0);
-  json_int_t g = jsonx_int(d, "metadata.generation", 0);
-  if (og < g)
-    return xasprintf(
-        "observed generation outdated (%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT ")", og, g);
-  static const struct {
-    const char *type, *want;
-    bool required;
-  } checks[] = {{"Available", "True", true},
-                {"Progressing", "True", false},
-                {"ReplicaFailure", "False", false}};
-  for (size_t i = 0; i < ARRAY_SIZE(checks); i++) {
-    const json_t *c = dep_cond(d, checks[i].type);
-    if (!c) {
-      if (checks[i].required)
-        return xasprintf("condition \"%s\" is missing", checks[i].type);
-      continue;
-    }
-    if (strcmp(S(c, "status"), checks[i].want) != 0)
-      return xasprintf("condition \"%s\" has invalid status %s (expected %s) due to %s: %s",
-                       checks[i].type, S(c, "status"), checks[i].want, S(c, "reason"),
-                       S(c, "message"));
-  }
-  return NULL;
+  static const struct gardener_cond_want want[] = {{"Available", "True", true},
+                                                   {"Progressing", "True", false},
+                                                   {"ReplicaFailure", "False", false}};
+  return gardener_workload_problem(d, want, ARRAY_SIZE(want), GARDENER_COND_INVALID_STATUS);
 }
 
 /* Judge the CCM Deployment of ns: status/reason/message (message: caller frees). */

@@ -334,19 +334,8 @@ static enum eng_err worker_plan(const struct ext_plan_in *in, struct ext_step_li
 
 /* ---- waiting ------------------------------------------------------------------------------ */
 
-static const json_t *condition(const json_t *obj, const char *type) {
-  size_t i;
-  json_t *c;
-  json_array_foreach(jsonx_path(obj, "status.conditions"), i, c) {
-    const char *t = jsonx_str(c, "type");
-    if (t && !strcmp(t, type))
-      return c;
-  }
-  return NULL;
-}
-
 static bool cond_is(const json_t *obj, const char *type, const char *status) {
-  const json_t *c = condition(obj, type);
+  const json_t *c = gardener_condition(obj, type);
   const char *s = jsonx_str(c, "status");
   return s && !strcmp(s, status);
 }
@@ -358,7 +347,7 @@ static bool md_healthy(const json_t *md) {
     return false;
   if (!cond_is(md, "Available", "True"))
     return false;
-  if (condition(md, "Progressing") && !cond_is(md, "Progressing", "True"))
+  if (gardener_condition(md, "Progressing") && !cond_is(md, "Progressing", "True"))
     return false;
   if (cond_is(md, "ReplicaFailure", "True") || cond_is(md, "Frozen", "True"))
     return false;

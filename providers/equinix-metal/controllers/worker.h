@@ -40,7 +40,10 @@
 #define METAL_ANNOTATION_NETWORK_PRIVATE "metal.equinix.com/network-4-private"
 
 extern const struct ext_controller metal_worker_controller;
-/* The health check "worker-health" (worker_health.c): condition EveryNodeReady every 30 s. */
+/*
+ * The health check "worker-health" (worker_health.c): condition EveryNodeReady every sync
+ * period, after action shoot.nodes.count {kubeconfigSecrets} (act/exec_nodenet.h).
+ */
 extern const struct reducer metal_worker_health_reducer;
 
 /*

@@ -1,13 +1,17 @@
 /*
  * worker_health.c - the Worker health check (pure reducer "worker-health"): every
- * 30 s (and at once for a new Worker) the condition EveryNodeReady is judged from
- * the Worker's MachineDeployments and written to status.conditions, as Gardener's
- * health check controller does with the Go original's NodesChecker. The shoot's
- * Nodes are not consulted, see docs/differences.md: a MachineDeployment is available
- * only when its machines run, i.e. their Nodes are Ready.
+ * 30 s (and at once for a new Worker) the shoot's Nodes are counted (action
+ * shoot.nodes.count, act/exec_nodenet.h) and the condition EveryNodeReady is judged
+ * from that and the namespace's MachineDeployments, then written to
+ * status.conditions, as Gardener's health check controller does with its worker
+ * NodesChecker (which, like this, counts the Nodes but judges by the deployments).
  *
- * State: {"on": bool, "n": counter, "clusters": {ns: hibernated},
- *         "mds": {ns: {name: md}}, "workers": {"ns/name": {obj, due, tick, write?}}}
+ * The period is the ControlPlane check's (--healthcheck-sync-period, engine.start's
+ * controllers.healthcheck.syncPeriodMs).
+ *
+ * State: {"on": bool, "n": counter, "periodMs": n, "clusters": {ns: hibernated},
+ *         "mds": {ns: {name: md}},
+ *         "workers": {"ns/name": {obj, due, tick, count?, write?}}}
  */
 #include "engine/base/common.h"
 #include "providers/equinix-metal/controllers/worker.h"
@@ -21,7 +25,7 @@
 #include <string.h>
 
 #define HEALTH_CONTROLLER "worker-health"
-#define HEALTH_PERIOD_MS  30000
+#define HEALTH_PERIOD_MS  30000 /* unless --healthcheck-sync-period says otherwise */
 #define HEALTH_CONDITION  "EveryNodeReady"
 
 static const char *str_or(const json_t *j, const char *path, const char *dflt) {
@@ -38,19 +42,28 @@ static json_t *member(json_t *o, const char *k) {
   return v;
 }
 
-static const json_t *cond_of(const json_t *obj, const char *type) {
-  size_t i;
-  json_t *c;
-  json_array_foreach(jsonx_path(obj, "status.conditions"), i, c) {
-    if (!strcmp(str_or(c, "type", ""), type))
-      return c;
-  }
-  return NULL;
+/* Gardener's CheckMachineDeployment: NULL when healthy, else why (caller frees). */
+static char *md_problem(const json_t *md) {
+  static const struct gardener_cond_want want[] = {{"Available", "True", true},
+                                                   {"Progressing", "True", false},
+                                                   {"ReplicaFailure", "False", false},
+                                                   {"Frozen", "False", false}};
+  return gardener_workload_problem(md, want, ARRAY_SIZE(want), GARDENER_COND_MESSAGE_REASON);
 }
 
-/* status/reason/message of EveryNodeReady for a Worker. */
-static void judge(json_t *state, const json_t *w, const char **status, const char **reason,
-                  char **message) {
+static int by_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * status/reason/message of EveryNodeReady for a Worker, as Gardener's worker NodesChecker
+ * with its health check controller: nodes is the outcome of shoot.nodes.count (NULL while
+ * hibernated). A failed node count makes the condition Unknown; otherwise every
+ * MachineDeployment of the namespace (by name) is judged: first any failed machine, then
+ * Gardener's CheckMachineDeployment.
+ */
+static void judge(json_t *state, const json_t *w, const json_t *nodes, const char **status,
+                  const char **reason, char **message) {
   const char *ns = str_or(w, "metadata.namespace", "");
   *status = "True";
   *reason = "HealthCheckSuccessful";
@@ -58,48 +71,43 @@ static void judge(json_t *state, const json_t *w, const char **status, const cha
     *message = xstrdup("Shoot is hibernated");
     return;
   }
+  if (!jsonx_bool(nodes, "ok", false)) {
+    const char *err = str_or(nodes, "error.message", "the node count did not run");
+    *status = "Unknown";
+    *reason = "ConditionCheckError";
+    /* The check ran but could not list the Nodes, or there was no shoot client to run it. */
+    *message = !strncmp(err, "unable to check nodes.", 22)
+                   ? xasprintf("failed to execute 1 health check: %s", err)
+                   : xasprintf("unable to execute any health check: %s", err);
+    return;
+  }
   const json_t *mds = json_object_get(json_object_get(state, "mds"), ns);
-  size_t i;
-  json_t *e;
-  json_array_foreach(jsonx_path(w, "status.machineDeployments"), i, e) {
-    const char *name = str_or(e, "name", "");
-    const json_t *md = json_object_get(mds, name);
-    *status = "False";
-    *reason = "HealthCheckUnsuccessful";
-    if (!md) {
-      *message = xasprintf("machine deployment \"%s\" in namespace \"%s\" not found", name, ns);
-      return;
-    }
-    json_t *fm = json_array_get(jsonx_path(md, "status.failedMachines"), 0);
-    if (fm) {
+  size_t n = json_object_size(mds), i = 0;
+  const char **names = xcalloc(n + 1, sizeof(*names));
+  const char *k;
+  json_t *md;
+  json_object_foreach((json_t *)mds, k, md) names[i++] = k;
+  qsort(names, n, sizeof(*names), by_str);
+  *message = NULL;
+  for (i = 0; i < n && !*message; i++) {
+    json_t *fm =
+        json_array_get(jsonx_path(json_object_get(mds, names[i]), "status.failedMachines"), 0);
+    if (fm)
       *message = xasprintf("machine \"%s\" failed: %s", str_or(fm, "name", ""),
                            str_or(fm, "lastOperation.description", ""));
-      return;
-    }
-    if (jsonx_int(md, "status.observedGeneration", 0) < jsonx_int(md, "metadata.generation", 0)) {
-      *message =
-          xasprintf("machine deployment \"%s\" is not observed at its latest generation", name);
-      return;
-    }
-    const json_t *av = cond_of(md, "Available");
-    if (!av || strcmp(str_or(av, "status", ""), "True") != 0) {
-      *message = xasprintf("machine deployment \"%s\": condition \"Available\" has invalid status "
-                           "%s (expected True) due to %s: %s",
-                           name, str_or(av, "status", "Unknown"), str_or(av, "reason", ""),
-                           str_or(av, "message", ""));
-      return;
-    }
-    json_int_t want = jsonx_int(md, "spec.replicas", 0);
-    json_int_t have = jsonx_int(md, "status.availableReplicas", 0);
-    if (have < want) {
-      *message = xasprintf(
-          "not enough available machines in machine deployment \"%s\" (%" JSON_INTEGER_FORMAT
-          "/%" JSON_INTEGER_FORMAT ")",
-          name, have, want);
-      return;
-    }
-    *status = "True";
-    *reason = "HealthCheckSuccessful";
+  }
+  for (i = 0; i < n && !*message; i++) {
+    char *why = md_problem(json_object_get(mds, names[i]));
+    if (why)
+      *message = xasprintf("machine deployment \"%s\" in namespace \"%s\" is unhealthy: %s",
+                           names[i], ns, why);
+    free(why);
+  }
+  free(names);
+  if (*message) {
+    *status = "False";
+    *reason = "HealthCheckUnsuccessful";
+    return;
   }
   *message = xstrdup("All health checks successful");
 }
@@ -129,6 +137,11 @@ static json_t *action_json(const json_t *w, const char *step, const char *kind, 
   return j;
 }
 
+static int64_t period(const json_t *state) {
+  json_int_t p = jsonx_int(state, "periodMs", HEALTH_PERIOD_MS);
+  return p > 0 ? p : HEALTH_PERIOD_MS;
+}
+
 static void schedule(json_t *state, json_t *ws, int64_t at) {
   json_int_t n = jsonx_int(state, "n", 0) + 1;
   json_object_set_new(state, "n", json_integer(n));
@@ -136,15 +149,15 @@ static void schedule(json_t *state, json_t *ws, int64_t at) {
   json_object_set_new(ws, "tick", json_integer(n));
 }
 
-/* A health check of the Worker in ws fell due at now. */
-static void check(json_t *state, json_t *ws, int64_t now) {
+/* Judge the Worker in ws at now from nodes (see judge()) and plan the condition's write. */
+static void check(json_t *state, json_t *ws, const json_t *nodes, int64_t now) {
   const json_t *w = json_object_get(ws, "obj");
   const char *status, *reason;
   char *msg = NULL;
-  judge(state, w, &status, &reason, &msg);
+  judge(state, w, nodes, &status, &reason, &msg);
   char ts[TIMEFMT_LEN];
   timefmt_rfc3339(now, ts);
-  const json_t *old = cond_of(w, HEALTH_CONDITION);
+  const json_t *old = gardener_condition(w, HEALTH_CONDITION);
   const char *ltt = old && !strcmp(str_or(old, "status", ""), status)
                         ? str_or(old, "lastTransitionTime", ts)
                         : ts;
@@ -169,12 +182,36 @@ static void check(json_t *state, json_t *ws, int64_t now) {
   json_object_set_new(ws, "write", action_json(w, step, "kube.status", params, 0, why));
   free(why);
   free(msg);
-  schedule(state, ws, now + HEALTH_PERIOD_MS);
 }
 
 static bool skipped(const json_t *w) {
   return gardener_being_deleted(w) || gardener_is_migrated(w) ||
          strcmp(str_or(w, "spec.type", ""), METAL_EXTENSION_TYPE) != 0;
+}
+
+/*
+ * The Worker's timer fired at now: judge at once while hibernated, else count the shoot's
+ * Nodes first (the count's result then judges). A count still running is not started again.
+ */
+static void tick(json_t *state, json_t *ws, int64_t now) {
+  const json_t *w = json_object_get(ws, "obj");
+  schedule(state, ws, now + period(state));
+  if (skipped(w)) { /* no check now; one left over from before is dropped */
+    json_object_del(ws, "count");
+    return;
+  }
+  if (jsonx_bool(json_object_get(state, "clusters"), str_or(w, "metadata.namespace", ""), false)) {
+    check(state, ws, NULL, now);
+    return;
+  }
+  if (json_object_get(ws, "count"))
+    return;
+  char step[48];
+  snprintf(step, sizeof(step), "nodes-%" JSON_INTEGER_FORMAT, jsonx_int(state, "n", 0));
+  json_t *params = json_pack("{s:[s,s]}", "kubeconfigSecrets", "gardener-internal", "gardener");
+  json_object_set_new(ws, "count",
+                      action_json(w, step, "shoot.nodes.count", params, 0,
+                                  "count the shoot's Nodes for the health check (EveryNodeReady)"));
 }
 
 static json_t *hinit(const struct reducer *r) {
@@ -192,10 +229,14 @@ static void happly(const struct reducer *r, json_t *state, const struct reduce_e
   if (!strcmp(type, "engine.start")) {
     bool on = json_is_object(jsonx_path(ev->payload, "controllers.worker"));
     json_object_set_new(state, "on", json_boolean(on));
+    json_object_set_new(state, "periodMs",
+                        json_integer(jsonx_int(ev->payload, "controllers.healthcheck.syncPeriodMs",
+                                               HEALTH_PERIOD_MS)));
     const char *k;
     json_t *ws;
     json_object_foreach(workers, k, ws) {
       json_object_del(ws, "write");
+      json_object_del(ws, "count");
       schedule(state, ws, ev->recorded_ms);
       keylist_add(touched, k);
     }
@@ -266,12 +307,16 @@ static void happly(const struct reducer *r, json_t *state, const struct reduce_e
   const char *aid = jsonx_str(ev->payload, "actionId");
   if (ws && aid && !strcmp(type, "clock.timer")) {
     keylist_add(touched, key);
-    check(state, ws, ev->recorded_ms);
+    tick(state, ws, ev->recorded_ms);
   } else if (ws && aid && !strcmp(type, "executor.result")) {
-    json_t *wr = json_object_get(ws, "write");
+    json_t *wr = json_object_get(ws, "write"), *cnt = json_object_get(ws, "count");
     if (wr && !strcmp(str_or(wr, "id", ""), aid)) {
       json_object_del(ws, "write");
       keylist_add(touched, key);
+    } else if (cnt && !strcmp(str_or(cnt, "id", ""), aid)) {
+      json_object_del(ws, "count");
+      keylist_add(touched, key);
+      check(state, ws, ev->payload, ev->recorded_ms);
     }
   }
   free(key);
@@ -286,13 +331,13 @@ static void hdesire(const struct reducer *r, const json_t *state, const char *ke
   const json_t *w = json_object_get(ws, "obj");
   if (!ws || !w || skipped(w))
     return;
-  json_t *list[2] = {json_object_get(ws, "write"), NULL};
+  json_t *list[3] = {json_object_get(ws, "write"), json_object_get(ws, "count"), NULL};
   char step[48];
   snprintf(step, sizeof(step), "tick-%" JSON_INTEGER_FORMAT, jsonx_int(ws, "tick", 0));
   int64_t due = jsonx_int(ws, "due", 0);
-  list[1] = action_json(w, step, "timer", json_pack("{s:I}", "atMs", (json_int_t)due), due,
-                        "check the Worker's health (EveryNodeReady) every 30 s");
-  for (size_t i = 0; i < 2; i++) {
+  list[2] = action_json(w, step, "timer", json_pack("{s:I}", "atMs", (json_int_t)due), due,
+                        "check the Worker's health (EveryNodeReady) every sync period");
+  for (size_t i = 0; i < 3; i++) {
     if (!list[i])
       continue;
     struct action *a = action_list_push(out);
@@ -300,7 +345,7 @@ static void hdesire(const struct reducer *r, const json_t *state, const char *ke
     if (action_from_json(list[i], a, &err) != ENG_OK)
       out->n--;
   }
-  json_decref(list[1]);
+  json_decref(list[2]);
 }
 
 static void hkeys(const struct reducer *r, const json_t *state, struct keylist *out) {
