@@ -25,6 +25,7 @@ struct kcall {
   struct kube_call *kc;
   json_t *event; /* Event to record after a successful status write, or NULL */
   bool del;      /* a kube.delete: 404 means done */
+  bool create;   /* a kube.create: 409 AlreadyExists means done */
 };
 
 static const struct kube_resource *resource_of(const struct exec_kube *k, const char *group_kind) {
@@ -97,19 +98,29 @@ static void start(void *ud, struct exec_call *call, const struct action *a, bool
                       patch, done, kc);
 }
 
-/* kube.apply and kube.delete. */
-enum write_kind { WRITE_APPLY, WRITE_DELETE };
+/* kube.apply, kube.create and kube.delete. */
 
 static void fail_now(struct exec_call *call, const struct action *a, const char *why) {
   struct eng_error err;
-  eng_error_set(&err, ENG_INTERNAL, "cannot %s %s %s/%s: %s",
-                strcmp(a->kind, "kube.delete") == 0 ? "delete" : "apply", a->group_kind,
+  const char *verb = !strcmp(a->kind, "kube.delete")   ? "delete"
+                     : !strcmp(a->kind, "kube.create") ? "create"
+                                                       : "apply";
+  eng_error_set(&err, ENG_INTERNAL, "cannot %s %s %s/%s: %s", verb, a->group_kind,
                 a->ns ? a->ns : "", a->name ? a->name : "", why);
   executor_fail(call, &err, NULL, false);
 }
 
 static void write_done(void *ud, const struct kube_result *res) {
   struct kcall *kc = ud;
+  if (kc->create && (res->err == ENG_OK || res->err == ENG_EXISTS)) {
+    /* An object that exists already is left as it is (Gardener's restore: AlreadyExists is
+     * ignored). */
+    json_t *out = res->err == ENG_OK ? exec_kube_apply_output(res->body) : json_object();
+    json_object_set_new(out, "created", json_boolean(res->err == ENG_OK));
+    finish(kc, res, out);
+    json_decref(out);
+    return;
+  }
   if (res->err == ENG_OK || (kc->del && res->err == ENG_NOTFOUND)) {
     json_t *out = kc->del ? json_pack("{s:b}", "gone", true) : exec_kube_apply_output(res->body);
     finish(kc, res, out);
@@ -158,7 +169,10 @@ static void start_write(void *ud, struct exec_call *call, const struct action *a
   }
   struct kcall *kc = track(k, call);
   kc->del = del;
-  if (del) {
+  kc->create = !strcmp(a->kind, "kube.create");
+  if (kc->create) {
+    kc->kc = kube_create(k->c, r, a->ns, obj, write_done, kc);
+  } else if (del) {
     struct kube_delete_opts o = {jsonx_str(a->params, "uid"), NULL,
                                  jsonx_str(a->params, "propagationPolicy")};
     kc->kc = kube_delete(k->c, r, a->ns, a->name, &o, write_done, kc);
@@ -201,6 +215,7 @@ void exec_kube_register(struct exec_kube *k, struct executor *x) {
   executor_handle(x, "kube.patch", start, k);
   executor_handle(x, "kube.status", start, k);
   executor_handle(x, "kube.apply", start_write, k);
+  executor_handle(x, "kube.create", start_write, k);
   executor_handle(x, "kube.delete", start_write, k);
 }
 

@@ -8,6 +8,9 @@
  *                                 EXEC_KUBE_FIELD_MANAGER, force): creates or updates it; the
  *                                 object's apiVersion/kind/name/namespace must be the target's.
  *                                 Outcome {"resourceVersion", "uid", "generation"}.
+ *   kube.create  {object}         create the object (POST) unless it exists: an existing one is
+ *                                 left as it is. Outcome {"created": true, "resourceVersion",
+ *                                 "uid", "generation"} or {"created": false}.
  *   kube.delete  {uid?, propagationPolicy?}  delete the target (uid: precondition).
  *                                 Outcome {"gone": true}, also when it was already absent.
  *
@@ -36,7 +39,7 @@ json_t *exec_kube_apply_output(const json_t *body);
 /* res[] must outlive the handlers. recorder may be NULL (no Events). */
 struct exec_kube *exec_kube_new(struct kube_client *c, struct kube_recorder *recorder,
                                 const struct kube_resource *const *res, size_t nres);
-/* Register "kube.patch", "kube.status", "kube.apply" and "kube.delete" on x. */
+/* Register "kube.patch", "kube.status", "kube.apply", "kube.create" and "kube.delete" on x. */
 void exec_kube_register(struct exec_kube *k, struct executor *x);
 /* Cancels calls in flight (their outcomes never arrive). */
 void exec_kube_free(struct exec_kube *k);

@@ -3,6 +3,7 @@
  */
 #include "engine/base/common.h"
 #include "engine/base/jsonx.h"
+#include "engine/base/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,4 +56,19 @@ json_int_t jsonx_int(const json_t *root, const char *dotted, json_int_t dflt) {
 bool jsonx_bool(const json_t *root, const char *dotted, bool dflt) {
   json_t *v = jsonx_path(root, dotted);
   return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+static int by_key(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char **jsonx_sorted_keys(const json_t *o, size_t *n) {
+  size_t k = 0, cap = json_is_object(o) ? json_object_size(o) : 0;
+  const char **keys = xcalloc(cap + 1, sizeof(*keys));
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)o, key, v) keys[k++] = key;
+  qsort(keys, k, sizeof(*keys), by_key);
+  *n = k;
+  return keys;
 }

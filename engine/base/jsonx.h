@@ -33,4 +33,8 @@ json_int_t jsonx_int(const json_t *root, const char *dotted, json_int_t dflt);
 /* Boolean at a dotted path, or dflt. */
 bool jsonx_bool(const json_t *root, const char *dotted, bool dflt);
 
+/* The keys of object o sorted bytewise (borrowed from o, *n of them, NULL-terminated);
+ * caller frees the array. An empty array for a non-object. */
+const char **jsonx_sorted_keys(const json_t *o, size_t *n);
+
 #endif

@@ -683,13 +683,34 @@ static bool op_active(const json_t *op) {
   return ph && (!strcmp(ph, "running") || !strcmp(ph, "reporting"));
 }
 
+/*
+ * A Restore or Migrate keeps its annotation until it ends, so every write of its own (status,
+ * finalizer) comes back as an admitted update. The same operation type with that annotation at
+ * the operation's generation asks for nothing new: it must not start the operation over again,
+ * whatever phase it is in (running, blocked on a wait, waiting for a retry, failed).
+ */
+static bool same_request(const json_t *obj, const json_t *op) {
+  const char *ph = jsonx_str(op, "phase"), *cur = jsonx_str(op, "type");
+  if (!ph || !strcmp(ph, "done") || !cur)
+    return false;
+  enum gardener_op now = gardener_compute_op_type(obj);
+  const char *ann = gardener_operation_annotation(obj);
+  bool kept = ann && ((now == GOP_RESTORE && !strcmp(ann, GARDENER_OP_RESTORE)) ||
+                      (now == GOP_MIGRATE && !strcmp(ann, GARDENER_OP_MIGRATE)));
+  return kept && gardener_op_parse(cur) == now &&
+         jsonx_int(obj, "metadata.generation", 0) == jsonx_int(op, "generation", 0);
+}
+
 /* A trigger (predicate admitted an event) for the object in os. */
 static void trigger(const struct ctx *c, json_t *os, bool first_sight) {
   json_t *op = json_object_get(os, "op");
+  const json_t *obj = json_object_get(os, "obj");
+  if (op && !first_sight && same_request(obj, op))
+    return;
   if (op && op_active(op)) {
     /* An operation is in flight. A restart re-observing the same work changes
      * nothing; anything else runs once the current step has answered. */
-    enum gardener_op now = gardener_compute_op_type(json_object_get(os, "obj"));
+    enum gardener_op now = gardener_compute_op_type(obj);
     const char *cur = jsonx_str(op, "type");
     if (first_sight && cur && gardener_op_parse(cur) == now)
       return;

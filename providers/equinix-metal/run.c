@@ -293,6 +293,7 @@ static int setup_and_run(struct app *a) {
   a->kres[nk++] = &mcm_res_machine_deployment;
   a->kres[nk++] = &mcm_res_machine_class;
   a->kres[nk++] = &mcm_res_machine;
+  a->kres[nk++] = &mcm_res_machine_set; /* restored from Worker status.state */
   a->kres[nk++] = &kube_res_gardener_controlplane;
   a->kres[nk++] = &metal_res_managed_resource;
   a->xk = exec_kube_new(a->kube, a->rec, a->kres, nk);

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The executor's generic Kubernetes writes (kube.apply, kube.delete) against the test
-kube-apiserver: server-side apply creates and then updates, with our field manager; a delete
-reports "gone", also for an object that is already absent; malformed actions fail without a
-request and are not retried."""
+"""The executor's generic Kubernetes writes (kube.apply, kube.create, kube.delete) against the test
+kube-apiserver: server-side apply creates and then updates, with our field manager; create makes an
+absent object and leaves an existing one as it is; a delete reports "gone", also for an object that
+is already absent; malformed actions fail without a request and are not retried."""
 import json
 import os
 import subprocess
@@ -82,4 +82,22 @@ with KubeAPI() as k:
          "applies name our field manager and force", diag=json.dumps(applies[:1]))
     st, obj = k.get(f"/api/v1/namespaces/{NS}/configmaps/a1")
     t.eq(404, st, "the deleted object is gone from the server")
+
+    rc, res, err = run(k, [
+        action(9, "kube.create", "c1", {"object": cm("c1", {"x": "1"})}),
+        action(10, "kube.create", "c1", {"object": cm("c1", {"x": "2"})}),
+        action(11, "kube.create", "c2", {}),
+    ])
+    t.ok(len(res) == 3, "every create has a result", diag=err)
+    res += [{}] * (3 - len(res))
+    t.ok(res[0].get("ok") is True and res[0].get("output", {}).get("created") is True
+         and res[0]["output"].get("uid"), "create makes an absent object", diag=json.dumps(res[0]))
+    t.ok(res[1].get("ok") is True and res[1].get("output") == {"created": False},
+         "creating an existing object succeeds without a write", diag=json.dumps(res[1]))
+    st, obj = k.get(f"/api/v1/namespaces/{NS}/configmaps/c1")
+    t.eq({"x": "1"}, (obj or {}).get("data"), "the existing object is left as it was")
+    t.ok(res[2].get("ok") is False and "cannot create" in json.dumps(res[2]) and "no object" in json.dumps(res[2]),
+         "a create without an object is refused", diag=json.dumps(res[2]))
+    posts = [r for r in k.requests() if r["method"] == "POST" and "/configmaps" in r["path"]]
+    t.eq(2, len(posts), "the two valid creates were POSTs")
 t.done()

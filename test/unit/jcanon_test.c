@@ -214,11 +214,35 @@ static void test_redact_needed_never_misses(void) {
   ASSERT(dirty > 100);
 }
 
+static void test_sorted_keys(void) {
+  json_t *o = json_pack("{s:i,s:i,s:i,s:i}", "b", 1, "a-2", 2, "a", 3, "B", 4);
+  size_t n = 99;
+  const char **k = jsonx_sorted_keys(o, &n);
+  ASSERT_EQ((size_t)4, n);
+  ASSERT_STR_EQ("B", k[0]);
+  ASSERT_STR_EQ("a", k[1]);
+  ASSERT_STR_EQ("a-2", k[2]);
+  ASSERT_STR_EQ("b", k[3]);
+  ASSERT(k[4] == NULL);
+  free(k);
+  json_decref(o);
+  json_t *arr = json_array();
+  k = jsonx_sorted_keys(arr, &n);
+  ASSERT_EQ((size_t)0, n);
+  ASSERT(k && k[0] == NULL);
+  free(k);
+  k = jsonx_sorted_keys(NULL, &n);
+  ASSERT_EQ((size_t)0, n);
+  free(k);
+  json_decref(arr);
+}
+
 int main(void) {
   xalloc_init();
   TEST(test_generated_documents_match_jansson);
   TEST(test_edge_cases_match_jansson);
   TEST(test_failures_leave_buffer_alone);
   TEST(test_redact_needed_never_misses);
+  TEST(test_sorted_keys);
   return tap_done();
 }

@@ -435,12 +435,45 @@ static void test_migrate_and_restore(void) {
                 jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "ensure-thing");
+  /* Our own status write comes back as an update: the annotation is still there (it goes at
+   * the end), the generation is the same, so it asks for nothing new and restarts nothing. */
+  drv_obj(&d, "kube.modified", infra("71", 1, "restore", true, false, "Processing", "Restore"));
   drv_result(&d, true, json_pack("{s:s}", "id", "t"));
   EXPECT_STEP(&d, "status-succeeded");
   ASSERT_STR_EQ("Successfully restored Infrastructure",
                 jsonx_str(d.last.v[0].params, "patch.status.lastOperation.description"));
+  drv_obj(&d, "kube.modified", infra("72", 1, "restore", true, false, "Succeeded", "Restore"));
   drv_result(&d, true, NULL);
   EXPECT_STEP(&d, "remove-operation-annotation");
+  drv_free(&d);
+  /* A new generation during a Restore is a new request: the operation runs again. */
+  drv_init(&d);
+  drv_start(&d, false);
+  drv_cluster(&d, "Succeeded", NULL);
+  drv_obj(&d, "kube.added", infra("80", 1, "restore", true, false, "Succeeded", "Migrate"));
+  EXPECT_STEP(&d, "status-processing");
+  drv_result(&d, true, NULL);
+  EXPECT_STEP(&d, "ensure-thing");
+  drv_obj(&d, "kube.modified", infra("81", 2, "restore", true, false, "Processing", "Restore"));
+  drv_result(&d, true, json_pack("{s:s}", "id", "t"));
+  EXPECT_STEP(&d, "status-processing");
+  drv_free(&d);
+  /* A Restore that failed for good: the echo of its Error status does not start it again. */
+  drv_init(&d);
+  drv_start(&d, false);
+  drv_cluster(&d, "Succeeded", NULL);
+  json_t *o = infra("90", 1, "restore", true, false, "Succeeded", "Migrate");
+  json_object_set_new(json_object_get(o, "spec"), "providerConfig", json_pack("{s:s}", "bad", "x"));
+  drv_obj(&d, "kube.added", o);
+  EXPECT_STEP(&d, "status-processing");
+  drv_result(&d, true, NULL);
+  EXPECT_STEP(&d, "report-error-2");
+  drv_result(&d, true, NULL);
+  ASSERT_EQ(0, d.last.n);
+  o = infra("91", 1, "restore", true, false, "Error", "Restore");
+  json_object_set_new(json_object_get(o, "spec"), "providerConfig", json_pack("{s:s}", "bad", "x"));
+  drv_obj(&d, "kube.modified", o);
+  ASSERT_EQ(0, d.last.n);
   drv_free(&d);
 }
 

@@ -117,6 +117,90 @@ static void add_node_network_steps(const struct ext_plan_in *in, const char *ns,
                        "highly available) to the node networks");
 }
 
+/*
+ * One object of status.state to restore: the MachineSet or Machine as gardenlet stored it (name,
+ * labels, annotations, spec) in the Worker's namespace, created unless it exists.
+ */
+static enum eng_err add_restore_object(const char *ns, const char *md, const char *list, size_t i,
+                                       const json_t *o, json_t *seen, struct ext_step_list *steps,
+                                       struct eng_error *err) {
+  bool set = !strcmp(list, "machineSets");
+  const char *name = jsonx_str(o, "metadata.name");
+  const json_t *labels = jsonx_path(o, "metadata.labels"),
+               *annotations = jsonx_path(o, "metadata.annotations"),
+               *spec = json_object_get(o, "spec");
+  if (!json_is_object(o) || !name || !*name || (labels && !json_is_object(labels)) ||
+      (annotations && !json_is_object(annotations)) || (spec && !json_is_object(spec)))
+    return eng_error_set(err, ENG_CONFIG,
+                         "status.state.machineDeployments[%s].%s[%zu]: Invalid value: must be a "
+                         "%s with metadata.name and object labels, annotations and spec",
+                         md, list, i, set ? "MachineSet" : "Machine");
+  char *step = xasprintf("restore-%s-%s", set ? "machine-set" : "machine", name);
+  if (json_object_get(seen, step)) { /* listed twice: one create is enough */
+    free(step);
+    return ENG_OK;
+  }
+  json_object_set_new(seen, step, json_true());
+  json_t *meta = json_pack("{s:s,s:s}", "name", name, "namespace", ns);
+  if (labels)
+    json_object_set(meta, "labels", (json_t *)labels);
+  if (annotations)
+    json_object_set(meta, "annotations", (json_t *)annotations);
+  json_t *obj = json_pack("{s:s,s:s,s:o,s:o}", "apiVersion", MCM_API_VERSION, "kind",
+                          set ? "MachineSet" : "Machine", "metadata", meta, "spec",
+                          spec ? json_deep_copy(spec) : json_object());
+  char *reason = xasprintf("restore the %s %s of MachineDeployment %s from status.state",
+                           set ? "MachineSet" : "Machine", name, md);
+  ext_steps_add_to_own(steps, step, "kube.create", set ? MCM_GK_MACHINE_SET : MCM_GK_MACHINE, ns,
+                       name, json_pack("{s:o}", "object", obj), reason);
+  free(reason);
+  free(step);
+  return ENG_OK;
+}
+
+/*
+ * Restore (Gardener's restoreMachineSetsAndMachines): before the reconcile, the MachineSets and
+ * then the Machines of status.state.machineDeployments, by deployment name, so that the machine
+ * controller finds the Machines bound to their devices (spec.providerID) instead of creating new
+ * ones; the MachineDeployments then take their replicas from the state.
+ */
+static enum eng_err add_restore_steps(const struct ext_plan_in *in, const char *ns,
+                                      struct ext_step_list *steps, struct eng_error *err) {
+  const json_t *mds = jsonx_path(in->obj, "status.state.machineDeployments");
+  if (!mds || json_is_null(mds))
+    return ENG_OK;
+  if (!json_is_object(mds))
+    return eng_error_set(err, ENG_CONFIG,
+                         "status.state.machineDeployments: Invalid value: must be an object of "
+                         "machine deployment states");
+  size_t n, k;
+  const char **names = jsonx_sorted_keys(mds, &n);
+  json_t *seen = json_object();
+  enum eng_err rc = ENG_OK;
+  static const char *const lists[] = {"machineSets", "machines"};
+  for (size_t l = 0; l < ARRAY_SIZE(lists) && rc == ENG_OK; l++) {
+    for (k = 0; k < n && rc == ENG_OK; k++) {
+      const json_t *arr = json_object_get(json_object_get(mds, names[k]), lists[l]);
+      if (arr && !json_is_null(arr) && !json_is_array(arr)) {
+        rc = eng_error_set(err, ENG_CONFIG,
+                           "status.state.machineDeployments[%s].%s: Invalid value: must be a list",
+                           names[k], lists[l]);
+        break;
+      }
+      size_t i;
+      json_t *o;
+      json_array_foreach(arr, i, o) {
+        rc = add_restore_object(ns, names[k], lists[l], i, o, seen, steps, err);
+        if (rc)
+          break;
+      }
+    }
+  }
+  json_decref(seen);
+  free(names);
+  return rc;
+}
+
 /* The node networks found by the node-network step, to the Infrastructure and vpn-seed-server:
  * nothing to do when no Node has one, and no status write when Infrastructure has them. */
 static bool worker_prepare(const struct ext_plan_in *in, const char *step, const json_t *outputs,
@@ -154,6 +238,11 @@ static enum eng_err plan_reconcile(const struct ext_plan_in *in, struct ext_step
   enum eng_err rc = worker_build(in, &wp, err);
   if (rc)
     return rc;
+  /* 0. Restore: the MachineSets and Machines of status.state. */
+  if (in->op == GOP_RESTORE && (rc = add_restore_steps(in, ns, steps, err)) != ENG_OK) {
+    worker_pools_free(&wp);
+    return rc;
+  }
 
   /* 1. MachineClasses and their Secrets. */
   for (size_t i = 0; i < wp.n; i++) {

@@ -17,6 +17,7 @@
  *       Secret's data.userData; the MachineClass's providerSpec.projectID)
  *       → {resourceVersion, uid, generation, digests: {path: "sha256:..."}}
  *   kube.apply, kube.delete, kube.patch, kube.status  (engine/act/exec_kube.h)
+ *   kube.create       restore: the MachineSets and Machines of status.state, unless they exist
  *   ext.wait          (engine/decide/extension.h) with params.check one of
  *       "machineDeploymentsReady", "machineDeploymentsGone", "machineResourcesDeleted"
  *   metal.node-network {secretRef, kubeconfigSecrets, infrastructure}  (act/exec_nodenet.h)
@@ -33,6 +34,7 @@
 #define MCM_GK_MACHINE_DEPLOYMENT "machine.sapcloud.io/MachineDeployment"
 #define MCM_GK_MACHINE_CLASS      "machine.sapcloud.io/MachineClass"
 #define MCM_GK_MACHINE            "machine.sapcloud.io/Machine"
+#define MCM_GK_MACHINE_SET        "machine.sapcloud.io/MachineSet"
 #define MCM_API_VERSION           "machine.sapcloud.io/v1alpha1"
 #define MCM_PROVIDER_NAME         "EquinixMetal"
 

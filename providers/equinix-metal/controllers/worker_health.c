@@ -51,10 +51,6 @@ static char *md_problem(const json_t *md) {
   return gardener_workload_problem(md, want, ARRAY_SIZE(want), GARDENER_COND_MESSAGE_REASON);
 }
 
-static int by_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /*
  * status/reason/message of EveryNodeReady for a Worker, as Gardener's worker NodesChecker
  * with its health check controller: nodes is the outcome of shoot.nodes.count (NULL while
@@ -82,12 +78,8 @@ static void judge(json_t *state, const json_t *w, const json_t *nodes, const cha
     return;
   }
   const json_t *mds = json_object_get(json_object_get(state, "mds"), ns);
-  size_t n = json_object_size(mds), i = 0;
-  const char **names = xcalloc(n + 1, sizeof(*names));
-  const char *k;
-  json_t *md;
-  json_object_foreach((json_t *)mds, k, md) names[i++] = k;
-  qsort(names, n, sizeof(*names), by_str);
+  size_t n, i;
+  const char **names = jsonx_sorted_keys(mds, &n);
   *message = NULL;
   for (i = 0; i < n && !*message; i++) {
     json_t *fm =
