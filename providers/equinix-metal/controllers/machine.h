@@ -17,12 +17,15 @@
  *   machine.token.delete       {}                                  (shoot Secret)
  *   machine.node.patch         {patch}                             (shoot Node)
  *   machine.node.delete        {}                                  (shoot Node)
- *   machine.drain              {force, evictOnly?}                 (shoot Node) → {done, pods,
- * evicted, blocked, deleted} metal.device.create        {machine, hostname, key, classSecretRef,
- * credentialsSecretRef, tokenSecret, metro, plan, operatingSystem, ipxeScriptUrl, billingCycle,
- * tags, sshKeys, reservationIDs, reservedDevicesOnly} → {id, metro, state, adopted, duplicates,
- * userDataDigest} metal.device.delete        {id?, key?, credentialsSecretRef, reason} → {deleted,
- * gone}
+ *   machine.drain              {force, evictOnly?}                 (shoot Node)
+ *       → {done, pods, evicted, blocked, deleted}
+ *   metal.device.create        {machine, hostname, key, classSecretRef, credentialsSecretRef,
+ *                               tokenSecret, metro, plan, operatingSystem, ipxeScriptUrl,
+ *                               billingCycle, tags, sshKeys, reservationIDs, reservedDevicesOnly}
+ *       → {id, metro, state, adopted, duplicates, userDataDigest}
+ *   metal.device.delete        {id?, key?, credentialsSecretRef, reason} → {deleted, gone}
+ * A Machine whose spec.providerID already names a device (one the Worker restored after a
+ * migration) gets no token and no create.
  */
 #ifndef EQXM_METAL_MACHINE_H
 #define EQXM_METAL_MACHINE_H
