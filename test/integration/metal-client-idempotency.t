@@ -109,6 +109,17 @@ def main():
         r = tool.run("sshkey-ensure", "--label", "shoot--idem--c-ssh-publickey", "--public-key",
                      SSH.replace("AAAAIB7", "AAAAIC8"))
         t.ok(r["ok"] and r["adopted"] and r["key_differs"], "a rotated public key is reported", diag=r)
+        # The lookup searches by label (?query=) instead of reading every key of the project, and
+        # still adopts only the exact label: a key whose label merely contains it is not ours.
+        m.clear_requests()
+        r = tool.run("sshkey-ensure", "--label", "shoot--idem--c", "--public-key", SSH.replace("AAAAIB7", "AAAAID9"))
+        lookups = [q for q in m.requests() if q["method"] == "GET" and q["path"].endswith("/ssh-keys")]
+        t.ok(lookups and all(q["query"].get("query") == ["shoot--idem--c"] for q in lookups),
+             "the ensure lookup asks the API for the label", diag=lookups[:2])
+        t.ok(r["ok"] and not r["adopted"], "a key labelled shoot--idem--c-ssh-publickey is not adopted for "
+             "shoot--idem--c", diag=r)
+        t.eq(1, len([k for k in m.state()["ssh_keys"] if k["label"] == "shoot--idem--c"]),
+             "a key with the exact label was created")
         kid = keys[0]["id"]
         r = tool.run("sshkey-delete", kid)
         t.ok(r["ok"] and not r["gone"], "the key is deleted", diag=r)

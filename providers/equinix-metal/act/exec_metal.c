@@ -202,7 +202,7 @@ static void with_client(void *ud, const struct metal_creds_result *r) {
       j->op = metal_sshkey_ensure(j->mc, jsonx_str(j->a.params, "label"),
                                   jsonx_str(j->a.params, "publicKey"), ensure_done, j);
   } else {
-    j->op = metal_sshkey_list(j->mc, listed_for_delete, j);
+    j->op = metal_sshkey_find(j->mc, jsonx_str(j->a.params, "label"), listed_for_delete, j);
   }
 }
 

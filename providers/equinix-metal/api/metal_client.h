@@ -321,14 +321,19 @@ struct metal_op *metal_sshkey_create(struct metal_client *c, const char *label, 
                                      metal_done_fn cb, void *ud);
 /* Every project SSH key (every page when the server paginates). Result: sshkeys. */
 struct metal_op *metal_sshkey_list(struct metal_client *c, metal_done_fn cb, void *ud);
+/* The project SSH keys the API's search (?query=label) finds: every key labelled label, maybe
+ * others whose label, key or fingerprint contains it (callers compare the label). Result: sshkeys.
+ */
+struct metal_op *metal_sshkey_find(struct metal_client *c, const char *label, metal_done_fn cb,
+                                   void *ud);
 struct metal_op *metal_sshkey_get(struct metal_client *c, const char *id, metal_done_fn cb,
                                   void *ud);
 /* DELETE /ssh-keys/{id}; 404 is success with result.gone. */
 struct metal_op *metal_sshkey_delete(struct metal_client *c, const char *id, metal_done_fn cb,
                                      void *ud);
 /*
- * Find-or-create by label (the label is the idempotency key): list the project's
- * keys, adopt the oldest with exactly this label (result.key_differs when its
+ * Find-or-create by label (the label is the idempotency key): find the project's
+ * keys by label (?query=), adopt the oldest with exactly this label (result.key_differs when its
  * public key is another one), else create; ambiguous failures are resolved by a
  * lookup like metal_device_ensure().
  */

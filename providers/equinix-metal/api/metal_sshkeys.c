@@ -28,6 +28,20 @@ static char *keys_path(struct metal_client *c) {
   return p;
 }
 
+/*
+ * The project's keys the API finds for label (?query= searches label, key and fingerprint): a
+ * superset of those with exactly this label, which callers pick out. Without it every lookup
+ * reads every key of the project, and a project shared by N shoots holds N keys: N² bytes to
+ * reconcile them all.
+ */
+static char *keys_query_path(struct metal_client *c, const char *label) {
+  char *base = keys_path(c), *q = metal_esc(label);
+  char *p = xasprintf("%s?query=%s", base, q);
+  free(base);
+  free(q);
+  return p;
+}
+
 static void key_step(struct metal_op *op, const struct metal_resp *r) {
   if (r->code == ENG_OK) {
     struct eng_error derr;
@@ -87,6 +101,19 @@ struct metal_op *metal_sshkey_list(struct metal_client *c, metal_done_fn cb, voi
   struct metal_op *op = metal_op_new(c, what, cb, ud);
   free(what);
   char *path = keys_path(c);
+  metal_op_list(op, path, "ssh_keys", list_done);
+  free(path);
+  return op;
+}
+
+struct metal_op *metal_sshkey_find(struct metal_client *c, const char *label, metal_done_fn cb,
+                                   void *ud) {
+  if (!label || !*label)
+    return metal_sshkey_list(c, cb, ud);
+  char *what = xasprintf("looking up the SSH key %s of project %s", label, metal_client_project(c));
+  struct metal_op *op = metal_op_new(c, what, cb, ud);
+  free(what);
+  char *path = keys_query_path(c, label);
   metal_op_list(op, path, "ssh_keys", list_done);
   free(path);
   return op;
@@ -172,7 +199,7 @@ static void ensure_lookup_done(struct metal_op *op) {
 }
 
 static void ensure_lookup(struct metal_op *op) {
-  char *path = keys_path(op->c);
+  char *path = keys_query_path(op->c, op->label);
   metal_op_list(op, path, "ssh_keys", ensure_lookup_done);
   free(path);
 }
