@@ -143,7 +143,8 @@ static json_t *copy_string(const json_t *v) {
 }
 
 static json_t *copy_any(const struct redact_key *k, const json_t *v, enum redact_hint hint,
-                        int depth);
+                        int depth, bool share);
+static bool needed(const json_t *v, enum redact_hint hint, int depth);
 
 /* Does an object without "kind" look like a Secret (list items, typed clients)? */
 static bool looks_like_secret(const json_t *o) {
@@ -197,7 +198,8 @@ static json_t *digest_map(const struct redact_key *key, const json_t *m, bool ba
 
 /* Secret metadata: the last-applied annotation repeats the data in clear. */
 static json_t *copy_secret_metadata(const struct redact_key *k, const json_t *md, int depth) {
-  json_t *out = copy_any(k, md, REDACT_HINT_NONE, depth + 1);
+  /* A real copy (never shared): its annotations are changed below. */
+  json_t *out = copy_any(k, md, REDACT_HINT_NONE, depth + 1, false);
   json_t *ann = json_object_get(out, "annotations");
   json_t *la = json_object_get(ann, LAST_APPLIED);
   if (la) {
@@ -267,7 +269,7 @@ static enum member_rule member_rule(const char *k, const json_t *val, struct obj
 }
 
 static json_t *copy_object(const struct redact_key *rk, const json_t *o, enum redact_hint hint,
-                           int depth) {
+                           int depth, bool share) {
   struct obj_ctx ctx = object_ctx(o, hint);
   json_t *out = json_object();
   const char *k;
@@ -293,10 +295,10 @@ static json_t *copy_object(const struct redact_key *rk, const json_t *o, enum re
       c = digest_string(rk, json_string_value(val), json_string_length(val));
       break;
     case M_WALK_SECRET:
-      c = copy_any(rk, val, REDACT_HINT_SECRET, depth + 1);
+      c = copy_any(rk, val, REDACT_HINT_SECRET, depth + 1, share);
       break;
     default:
-      c = copy_any(rk, val, REDACT_HINT_NONE, depth + 1);
+      c = copy_any(rk, val, REDACT_HINT_NONE, depth + 1, share);
     }
     json_object_setn_new(out, k, klen, c);
   }
@@ -306,19 +308,22 @@ static json_t *copy_object(const struct redact_key *rk, const json_t *o, enum re
 /* The walk. depth guards the C stack against hostile nesting: jansson's parser
  * stops at 2048 levels, but documents built in memory have no such limit. */
 static json_t *copy_any(const struct redact_key *k, const json_t *v, enum redact_hint hint,
-                        int depth) {
+                        int depth, bool share) {
   if (depth > 4096)
     return json_string(REDACTED);
+  /* Sharing: a subtree redaction would leave as it is is referenced, not copied. */
+  if (share && !needed(v, hint, depth))
+    return json_incref((json_t *)v);
   switch (json_typeof(v)) {
   case JSON_OBJECT:
-    return copy_object(k, v, hint, depth);
+    return copy_object(k, v, hint, depth, share);
   case JSON_ARRAY: {
     json_t *out = json_array();
     size_t i;
     json_t *e;
     /* Inside a hinted array (list items) each element is a Secret. */
     json_array_foreach((json_t *)v, i, e)
-        json_array_append_new(out, copy_any(k, e, hint, depth + 1));
+        json_array_append_new(out, copy_any(k, e, hint, depth + 1, share));
     return out;
   }
   case JSON_STRING:
@@ -372,7 +377,13 @@ json_t *redact_copy(const json_t *v, enum redact_hint hint) {
 json_t *redact_copy_keyed(const json_t *v, enum redact_hint hint, const struct redact_key *key) {
   if (!v)
     return NULL;
-  return copy_any(key, v, hint, 0);
+  return copy_any(key, v, hint, 0, false);
+}
+
+json_t *redact_shared_keyed(const json_t *v, enum redact_hint hint, const struct redact_key *key) {
+  if (!v)
+    return NULL;
+  return copy_any(key, v, hint, 0, true);
 }
 
 void redact_keyed_digest(const struct redact_key *k, const void *data, size_t len,

@@ -73,6 +73,13 @@ struct redact_key {
   size_t len; /* 0: no key, plain SHA-256 */
 };
 json_t *redact_copy_keyed(const json_t *v, enum redact_hint hint, const struct redact_key *key);
+/*
+ * The same document as redact_copy_keyed(), but every subtree redaction leaves unchanged is the
+ * original (referenced, not copied): only the paths to what is redacted are new. For encoding at
+ * once (the journal's canonical text): read-only, and v must not change while it is held.
+ * Redacting the whole reducer state for a snapshot no longer copies all of it.
+ */
+json_t *redact_shared_keyed(const json_t *v, enum redact_hint hint, const struct redact_key *key);
 void redact_keyed_digest(const struct redact_key *k, const void *data, size_t len,
                          char out[REDACT_KEYED_DIGEST_LEN + 1]);
 

@@ -661,7 +661,7 @@ enum eng_err journal_clean_append(struct buf *b, const json_t *v, enum redact_hi
   if (!v) {
     e = buf_append(b, "{}", 2);
   } else if (redact_needed(v, hint)) {
-    json_t *red = redact_copy_keyed(v, hint, key);
+    json_t *red = redact_shared_keyed(v, hint, key);
     e = jcanon_append(b, red);
     json_decref(red);
   } else {

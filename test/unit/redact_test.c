@@ -25,13 +25,46 @@ static json_t *parse(const char *s) {
   return v;
 }
 
+/* The redacted text; the sharing variant (the journal's) must give the very same text. */
 static char *redacted_text(const char *in, enum redact_hint hint) {
   json_t *v = parse(in);
+  char *before = jsonx_canonical(v);
   json_t *r = redact_copy(v, hint);
   char *s = jsonx_canonical(r);
+  json_t *sh = redact_shared_keyed(v, hint, NULL);
+  char *s2 = jsonx_canonical(sh);
+  if (strcmp(s, s2) != 0)
+    TAP_FAIL("redact_shared_keyed() gave %s, redact_copy() %s", s2, s);
+  json_decref(sh);
+  char *after = jsonx_canonical(v);
+  if (strcmp(before, after) != 0) /* neither variant changes its input */
+    TAP_FAIL("the input changed: %s became %s", before, after);
+  free(before);
+  free(after);
+  free(s2);
   json_decref(v);
   json_decref(r);
   return s;
+}
+
+/* Sharing: untouched subtrees are the input's own, only the path to a redaction is new. */
+static void test_shared_copy(void) {
+  json_t *v = parse("{\"big\":{\"a\":[1,2,{\"b\":\"plain\"}],\"c\":\"text\"},"
+                    "\"cfg\":{\"x\":1,\"password\":\"hunter2\"}}");
+  json_t *r = redact_shared_keyed(v, REDACT_HINT_NONE, NULL);
+  ASSERT(json_object_get(r, "big") == json_object_get(v, "big"));
+  ASSERT(r != v);
+  ASSERT(json_object_get(r, "cfg") != json_object_get(v, "cfg"));
+  ASSERT_STR_EQ("hunter2", jsonx_str(v, "cfg.password"));
+  ASSERT(strcmp(jsonx_str(r, "cfg.password"), "hunter2") != 0);
+  json_decref(r);
+  /* Nothing to redact: the document itself. */
+  json_t *clean = parse("{\"kind\":\"ConfigMap\",\"data\":{\"k\":\"v\"}}");
+  r = redact_shared_keyed(clean, REDACT_HINT_NONE, NULL);
+  ASSERT(r == clean);
+  json_decref(r);
+  json_decref(clean);
+  json_decref(v);
 }
 
 static void digest_of(const char *s, char out[REDACT_DIGEST_LEN + 1]) {
@@ -248,5 +281,6 @@ int main(void) {
   TEST(test_input_untouched_and_types_kept);
   TEST(test_hint_for_kind);
   TEST(test_keyed_digests);
+  TEST(test_shared_copy);
   return tap_done();
 }
