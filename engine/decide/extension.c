@@ -4,7 +4,7 @@
  *
  * State document:
  *   {"config":   {"ignoreOperationAnnotation": bool, "extensionClass": ""},
- *    "clusters": {"<name>": <Cluster object>},
+ *    "clusters": {"<name>": <gardener_cluster_summary() of the Cluster>},
  *    "objects":  {"<ns>/<name>": <object state>}}
  * Object state:
  *   {"obj": <last observed object>, "seen": bool (observed since the last engine.start),
@@ -765,15 +765,32 @@ static void on_object(const struct ctx *c, const char *key, bool deleted, struct
    * annotation was removed by someone else): nothing to do until its result. */
 }
 
+/*
+ * The summary of this event's Cluster (gardener_cluster_summary()), made once per event and
+ * shared by every extension controller that folds it: a memo keyed by the event's seq and
+ * payload (held, so the address cannot be reused while it is the key). The result is the same
+ * with or without the memo, so the reducers stay pure.
+ */
+static json_t *cluster_summary(const struct reduce_event *ev) {
+  static json_t *memo_payload, *memo_summary;
+  static int64_t memo_seq = -1;
+  if (memo_payload == ev->payload && memo_seq == ev->seq && memo_summary)
+    return json_incref(memo_summary);
+  json_decref(memo_payload);
+  json_decref(memo_summary);
+  memo_payload = json_incref((json_t *)ev->payload);
+  memo_seq = ev->seq;
+  memo_summary = gardener_cluster_summary(ev->payload);
+  return json_incref(memo_summary);
+}
+
 static void on_cluster(const struct ctx *c, struct keylist *touched, bool deleted) {
   json_t *clusters = obj_get_or_new(c->state, "clusters");
   const char *name = c->ev->name ? c->ev->name : "";
   if (deleted)
     json_object_del(clusters, name);
   else if (json_is_object(c->ev->payload))
-    /* Shared, not copied: every extension controller keeps the Cluster, which is large (shoot,
-     * seed, cloud profile); payloads are never modified after they are journaled. */
-    json_object_set(clusters, name, (json_t *)c->ev->payload);
+    json_object_set_new(clusters, name, cluster_summary(c->ev));
   /* Objects of this namespace that waited for their Cluster start now. */
   json_t *objs = objects(c->state);
   const char *key;

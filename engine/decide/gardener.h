@@ -51,6 +51,16 @@ bool gardener_parse_bool(const char *s, bool *out);
 bool gardener_cluster_shoot_failed(const json_t *cluster);
 bool gardener_cluster_force_delete(const json_t *cluster);
 bool gardener_cluster_hibernated(const json_t *cluster);
+/*
+ * The part of a Cluster the extension reducers keep (a new object; caller owns it): its name and
+ * annotations; of the shoot its name, namespace, uid, annotations, labels, the whole spec and of
+ * its status technicalID, uid, isHibernated and lastOperation; of the cloud profile its name,
+ * type, providerConfig, machineTypes and regions; of the seed its name and provider. A real
+ * Cluster also carries every machine image and Kubernetes version of the cloud profile and the
+ * seed's and shoot's full status: tens of kB per shoot that no reducer reads (and that every
+ * snapshot would encode once per extension controller).
+ */
+json_t *gardener_cluster_summary(const json_t *cluster);
 
 enum gardener_phase { GPH_START, GPH_ERROR, GPH_SUCCESS, GPH_CONFIG_ERROR };
 /* The exact lastOperation.description strings of the Go original for kind

@@ -524,6 +524,41 @@ static void test_determinism(void) {
   free(b);
 }
 
+/* What the extension reducers keep of a Cluster: what they read, not the cloud profile's images. */
+static void test_cluster_summary(void) {
+  json_t *c = json_loads(
+      "{\"apiVersion\":\"extensions.gardener.cloud/v1alpha1\",\"kind\":\"Cluster\","
+      "\"metadata\":{\"name\":\"shoot--p--s\",\"uid\":\"u\",\"annotations\":{\"a\":\"1\"}},"
+      "\"spec\":{\"cloudProfile\":{\"metadata\":{\"name\":\"eqx\"},\"spec\":{\"type\":"
+      "\"equinixmetal\","
+      "\"machineImages\":[{\"name\":\"flatcar\"}],\"kubernetes\":{\"versions\":[]},"
+      "\"machineTypes\":[{\"name\":\"c3.small.x86\"}],\"providerConfig\":{\"k\":1}}},"
+      "\"seed\":{\"metadata\":{\"name\":\"s1\"},\"spec\":{\"provider\":{\"type\":\"aws\"},"
+      "\"dns\":{}},\"status\":{\"conditions\":[]}},"
+      "\"shoot\":{\"metadata\":{\"name\":\"s\",\"namespace\":\"garden-p\",\"managedFields\":[]},"
+      "\"spec\":{\"hibernation\":{\"enabled\":true}},"
+      "\"status\":{\"technicalID\":\"shoot--p--s\",\"lastOperation\":{\"state\":\"Failed\"},"
+      "\"conditions\":[{\"type\":\"APIServerAvailable\"}]}}}}",
+      0, NULL);
+  ASSERT(c != NULL);
+  json_t *s = gardener_cluster_summary(c);
+  ASSERT(gardener_cluster_hibernated(s));
+  ASSERT(gardener_cluster_shoot_failed(s));
+  ASSERT_STR_EQ("shoot--p--s", jsonx_str(s, "spec.shoot.status.technicalID"));
+  ASSERT_STR_EQ("eqx", jsonx_str(s, "spec.cloudProfile.metadata.name"));
+  ASSERT(json_array_size(jsonx_path(s, "spec.cloudProfile.spec.machineTypes")) == 1);
+  ASSERT_EQ(1, (int)jsonx_int(s, "spec.cloudProfile.spec.providerConfig.k", 0));
+  ASSERT_STR_EQ("1", jsonx_str(jsonx_path(s, "metadata.annotations"), "a"));
+  ASSERT_STR_EQ("aws", jsonx_str(s, "spec.seed.spec.provider.type"));
+  ASSERT(jsonx_path(s, "spec.cloudProfile.spec.machineImages") == NULL);
+  ASSERT(jsonx_path(s, "spec.cloudProfile.spec.kubernetes") == NULL);
+  ASSERT(jsonx_path(s, "spec.seed.status") == NULL);
+  ASSERT(jsonx_path(s, "spec.shoot.status.conditions") == NULL);
+  ASSERT(jsonx_path(s, "spec.shoot.metadata.managedFields") == NULL);
+  json_decref(s);
+  json_decref(c);
+}
+
 /* Gardener's workload checks: generation first, then each wanted condition in order. */
 static void test_workload_problem(void) {
   static const struct gardener_cond_want want[] = {
@@ -580,5 +615,6 @@ int main(void) {
   TEST(test_trigger_during_operation);
   TEST(test_determinism);
   TEST(test_workload_problem);
+  TEST(test_cluster_summary);
   return tap_done();
 }
