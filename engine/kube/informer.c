@@ -34,6 +34,7 @@ struct kube_informer {
   char *ns, *label, *field;
   long page_size, watch_timeout_s;
   size_t max_event;
+  bool metadata_only;
   struct kube_informer_handlers h;
   void *ud;
   struct jevent_sink sink;
@@ -110,6 +111,7 @@ struct kube_informer *kube_informer_new(struct kube_client *c, const struct kube
   inf->page_size = o->page_size > 0 ? o->page_size : 500;
   inf->watch_timeout_s = o->watch_timeout_s;
   inf->max_event = o->max_event_bytes;
+  inf->metadata_only = o->cache_metadata_only;
   inf->h = o->handlers;
   inf->ud = o->ud;
   inf->sink = o->sink;
@@ -228,6 +230,28 @@ struct change {
   json_t *new_obj; /* NULL for deleted */
 };
 
+/* What the cache keeps of obj (a new reference): obj, or its identity alone. */
+static json_t *cache_entry(const struct kube_informer *inf, json_t *obj) {
+  if (!inf->metadata_only)
+    return json_incref(obj);
+  json_t *md = json_object(), *src = json_object_get(obj, "metadata");
+  static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion"};
+  for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+    json_t *v = json_object_get(src, keep[i]);
+    if (v)
+      json_object_set(md, keep[i], v);
+  }
+  json_t *e = json_object();
+  static const char *const top[] = {"apiVersion", "kind"};
+  for (size_t i = 0; i < ARRAY_SIZE(top); i++) {
+    json_t *v = json_object_get(obj, top[i]);
+    if (v)
+      json_object_set(e, top[i], v);
+  }
+  json_object_set_new(e, "metadata", md);
+  return e;
+}
+
 /* Replace the cache with a complete list, then report the differences. */
 static void replace(struct kube_informer *inf, json_t *list) {
   json_t *items = json_object_get(list, "items");
@@ -242,7 +266,7 @@ static void replace(struct kube_informer *inf, json_t *list) {
   json_array_foreach(items, i, it) {
     if (!json_is_object(it) || !obj_key(inf, it, key, sizeof(key)))
       continue;
-    json_object_set(fresh, key, it);
+    json_object_set_new(fresh, key, cache_entry(inf, it));
     json_t *old = json_object_get(inf->cache, key);
     if (!old) {
       ch[nch++] = (struct change){NULL, json_incref(it)};
@@ -374,7 +398,7 @@ static int watch_event(void *ud, const struct kube_watch_event *ev) {
     if (inf->h.on_delete)
       inf->h.on_delete(inf->ud, obj);
   } else {
-    json_object_set(inf->cache, key, obj);
+    json_object_set_new(inf->cache, key, cache_entry(inf, obj));
     journal_obj(inf, ev->type == KUBE_EVENT_ADDED ? "kube.added" : "kube.modified", obj);
     if (old && inf->h.on_update)
       inf->h.on_update(inf->ud, old, obj);

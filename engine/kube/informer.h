@@ -54,6 +54,12 @@ struct kube_informer_opts {
   void *ud;
   struct jevent_sink sink; /* fn NULL = no journaling */
   bool journal_bookmarks;
+  /* Cache only {apiVersion, kind, metadata {name, namespace, uid, resourceVersion}} of each
+   * object: for informers that journal and notify but whose cache nobody reads (relists still
+   * find additions, changes and deletions). Handlers get the whole new object; the old one of
+   * on_update and the last one of a relist's on_delete (and its kube.deleted event) are then
+   * that summary. kube_informer_get()/foreach() see summaries. */
+  bool cache_metadata_only;
   kube_backoff_rand_fn rand_fn; /* NULL = default; for backoff jitter and watch timeouts */
   void *rand_ud;
   long backoff_initial_ms; /* 0 = 800 */

@@ -164,6 +164,9 @@ static struct kube_informer *informer(struct app *a, const struct kube_resource 
   io.res = r;
   io.field_selector = field_selector;
   io.sink = runtime_sink(a->p.rt);
+  /* Only the credentials Secrets are read from an informer's cache (metal_creds); the others
+   * journal and notify, and keep each object's identity alone. */
+  io.cache_metadata_only = r != &kube_res_secret;
   if (h) {
     io.handlers = *h;
     io.ud = a;

@@ -229,10 +229,52 @@ def test_chaos(k):
             t.diag(err[-3000:])
 
 
+def test_metadata_only(k):
+    """An informer caching identities only (run's informers but the Secrets') still sees every
+    addition, change and deletion, also deletions found by a relist after a 410."""
+    ns = "mdonly"
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    k.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    k.bulk(path, [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"m{i}", "labels": {"x": "y"}},
+                   "data": {"v": "0" * 200}} for i in range(40)])
+    inf = Informer(k, "--plural", "configmaps", "--kind", "ConfigMap", "--namespace", ns, "--metadata-only",
+                   "--watch-timeout", "3", "--backoff-max-ms", "300")
+    try:
+        d, want, ok = wait_equal(inf, k, path)
+        t.ok(ok, "metadata-only: initial sync", diag=diff(d["cache"], want) if d else "")
+        t.eq(["apiVersion", "kind", "metadata", "metadata.name", "metadata.namespace", "metadata.resourceVersion",
+              "metadata.uid"], sorted(d["shape"]), "the cache holds each object's identity alone")
+        for i in range(5):
+            k.patch(f"{path}/m{i}", {"data": {"v": "1"}})
+        for i in range(5, 10):
+            k.delete(f"{path}/m{i}")
+        d, want, ok = wait_equal(inf, k, path)
+        t.ok(ok, "metadata-only: watched changes and deletions", diag=diff(d["cache"], want) if d else "")
+        # Deletions the watch never reports: found by the relist after a 410.
+        inf.p.send_signal(signal.SIGSTOP)
+        try:
+            k.drop_watches()
+            for i in range(10, 15):
+                k.delete(f"{path}/m{i}")
+            k.compact("http")
+        finally:
+            inf.p.send_signal(signal.SIGCONT)
+        d, want, ok = wait_equal(inf, k, path)
+        t.ok(ok, "metadata-only: deletions found by a relist", diag=diff(d["cache"], want) if d else "")
+        t.ok(d["cache"] == d["journal"] and d["handlers"]["delete"] == 10 and d["handlers"]["update"] >= 5,
+             "journal events and handlers saw every change", diag=json.dumps(d["handlers"]))
+    finally:
+        rc, err = inf.quit()
+        t.eq(0, rc, "the metadata-only tool stops cleanly")
+        if rc:
+            t.diag(err[-3000:])
+
+
 def main():
     with KubeAPI(history=300, bookmark_interval=0.5) as k:
         t.run("10,000 objects", test_ten_thousand, k)
         t.run("chaos", test_chaos, k)
+        t.run("metadata only", test_metadata_only, k)
     return t.done()
 
 

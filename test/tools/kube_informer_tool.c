@@ -4,7 +4,7 @@
  *   kube_informer_tool --kubeconfig PATH --plural configmaps [--group G] [--version V]
  *                      [--kind K] [--cluster-scoped] [--namespace NS] [--page-size N]
  *                      [--watch-timeout S] [--second-plural P --second-kind K
- *                      [--second-group G] [--second-cluster-scoped]]
+ *                      [--second-group G] [--second-cluster-scoped]] [--metadata-only]
  *
  * With --second-plural a second informer (all namespaces) runs on the same client and loop;
  * "second" in the dump is its cache (uid -> rv).
@@ -14,7 +14,8 @@
  *          "journal":{uid:rv},"journal_events","relisted","stats":{...}}
  *          "cache" is the informer's cache; "journal" is rebuilt from the jevents the
  *          informer emitted (added/modified set uid->rv, deleted removes), so the test checks
- *          both against the server.
+ *          both against the server. "shape" lists the top-level and metadata keys found in
+ *          the cached objects ("metadata.<key>").
  *   quit   stop, free everything and exit 0 (LeakSanitizer checks the shutdown).
  */
 #include "engine/base/common.h"
@@ -79,9 +80,23 @@ static bool add_to_map(void *ud, const json_t *obj) {
   return true;
 }
 
+static bool add_shape(void *ud, const json_t *obj) {
+  json_t *shape = ud;
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)obj, k, v) json_object_set_new(shape, k, json_true());
+  json_object_foreach(json_object_get(obj, "metadata"), k, v) {
+    char key[128];
+    snprintf(key, sizeof(key), "metadata.%s", k);
+    json_object_set_new(shape, key, json_true());
+  }
+  return true;
+}
+
 static void dump(struct tool *t) {
-  json_t *cache = json_object();
+  json_t *cache = json_object(), *shape = json_object();
   kube_informer_foreach(t->inf, add_to_map, cache);
+  kube_informer_foreach(t->inf, add_shape, shape);
   struct kube_informer_stats st;
   kube_informer_get_stats(t->inf, &st);
   json_t *out = json_pack(
@@ -96,6 +111,7 @@ static void dump(struct tool *t) {
       (json_int_t)st.bookmarks, "handlers", "add", (json_int_t)t->adds, "update",
       (json_int_t)t->updates, "delete", (json_int_t)t->deletes, "synced",
       (json_int_t)t->synced_calls);
+  json_object_set_new(out, "shape", shape);
   if (t->second) {
     json_t *m = json_object();
     kube_informer_foreach(t->second, add_to_map, m);
@@ -144,7 +160,7 @@ int main(int argc, char **argv) {
   log_setup(LOG_WARN, LOG_FORMAT_TEXT, 2);
   const char *kubeconfig = NULL, *group = "", *version = "v1", *plural = NULL, *kind = "Object",
              *ns = NULL;
-  bool cluster_scoped = false, second_cluster_scoped = false;
+  bool cluster_scoped = false, second_cluster_scoped = false, metadata_only = false;
   const char *second_plural = NULL, *second_kind = "Object", *second_group = "";
   long page_size = 0, watch_timeout = 0, backoff_max = 0;
   const struct cli_opt opts[] = {
@@ -163,6 +179,7 @@ int main(int argc, char **argv) {
       {"second-group", CLI_STRING, &second_group, "GROUP", "its group", NULL},
       {"second-cluster-scoped", CLI_BOOL, &second_cluster_scoped, NULL, "it is cluster-scoped",
        NULL},
+      {"metadata-only", CLI_BOOL, &metadata_only, NULL, "cache only each object's identity", NULL},
       {0}};
   const struct cli_spec spec = {
       "kube_informer_tool", "[options]", "Run one informer; commands on stdin.", opts, 0, 0};
@@ -199,6 +216,7 @@ int main(int argc, char **argv) {
       .handlers = {on_add, on_update, on_delete, on_synced},
       .ud = &t,
       .sink = {sink, &t},
+      .cache_metadata_only = metadata_only,
   };
   t.inf = kube_informer_new(c, &o);
   kube_informer_start(t.inf);
