@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +198,26 @@ static bool max_fds(void *ud, double *v) {
   return true;
 }
 
+/* Bytes of the C heap in use (glibc: allocated chunks plus mmapped blocks). */
+static bool heap_bytes(void *ud, double *v) {
+  (void)ud;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 mi = mallinfo2();
+  *v = (double)mi.uordblks + (double)mi.hblkhd;
+  return true;
+#else
+  (void)v;
+  return false;
+#endif
+}
+
+/* Bytes SQLite holds (page caches, statements, schemas) over every connection of the process. */
+static bool sqlite_bytes(void *ud, double *v) {
+  (void)ud;
+  *v = (double)sqlite3_memory_used();
+  return true;
+}
+
 enum eng_err metrics_process_register(struct metrics_registry *r, struct eng_error *err) {
   struct eng_error local;
   if (!err)
@@ -216,6 +238,12 @@ enum eng_err metrics_process_register(struct metrics_registry *r, struct eng_err
       {METRICS_GAUGE, "process_open_fds", "File descriptors the process has open.", open_fds},
       {METRICS_GAUGE, "process_max_fds",
        "Limit (soft) on the file descriptors the process may open.", max_fds},
+      {METRICS_GAUGE, "eqxm_heap_in_use_bytes",
+       "Bytes of the C heap in use (allocated, not freed), of process_resident_memory_bytes.",
+       heap_bytes},
+      {METRICS_GAUGE, "eqxm_sqlite_memory_bytes",
+       "Bytes SQLite holds for the journal (page caches, statements), part of the heap.",
+       sqlite_bytes},
   };
   for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
     struct metrics_metric *m = defs[i].type == METRICS_COUNTER

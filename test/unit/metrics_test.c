@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <time.h>
 
@@ -362,6 +363,26 @@ static void test_process_metrics(void) {
   double maxfds = sample(out, "process_max_fds");
   double start = sample(out, "process_start_time_seconds");
   double cpu = sample(out, "process_cpu_seconds_total");
+  double heap = sample(out, "eqxm_heap_in_use_bytes");
+  double sq = sample(out, "eqxm_sqlite_memory_bytes");
+  ASSERT_MSG(heap > 0 && heap < rss * 4, "heap %g rss %g", heap, rss);
+  ASSERT_MSG(sq >= 0, "sqlite %g", sq);
+  {
+    /* 16 MiB more on the heap and an SQLite connection show up in the next scrape. */
+    char *big = malloc(16u << 20);
+    ASSERT(big);
+    memset(big, 1, 16u << 20);
+    sqlite3 *db = NULL;
+    ASSERT_EQ(SQLITE_OK, sqlite3_open(":memory:", &db));
+    char *o2 = render(r);
+    double heap2 = sample(o2, "eqxm_heap_in_use_bytes"),
+           sq2 = sample(o2, "eqxm_sqlite_memory_bytes");
+    free(o2);
+    sqlite3_close(db);
+    free(big);
+    ASSERT_MSG(heap2 - heap >= (double)(16u << 20), "heap %g then %g", heap, heap2);
+    ASSERT_MSG(sq2 > sq, "sqlite %g then %g", sq, sq2);
+  }
   ASSERT_CONTAINS(out, "# TYPE process_cpu_seconds_total counter\n");
   ASSERT_MSG(rss > 0 && vm >= rss, "rss %g vm %g", rss, vm);
   ASSERT_MSG(fds >= 3 && fds <= maxfds, "open fds %g max %g", fds, maxfds);
@@ -415,6 +436,8 @@ static void test_std_metrics_documented(void) {
                                         "process_start_time_seconds",
                                         "process_open_fds",
                                         "process_max_fds",
+                                        "eqxm_heap_in_use_bytes",
+                                        "eqxm_sqlite_memory_bytes",
                                         METRICS_OVERFLOW_NAME};
   char pat[160];
   for (size_t i = 0; i < n + ARRAY_SIZE(process); i++) {
