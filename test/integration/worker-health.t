@@ -75,7 +75,9 @@ def run(env, shoot_api):
          "available deployments and a listable shoot: True, All health checks successful")
     t.ok(node_lists(shoot_api) >= 1, "the check listed the shoot's Nodes", diag=node_lists(shoot_api))
 
-    # An unhealthy MachineDeployment (Gardener's CheckMachineDeployment texts).
+    # An unhealthy MachineDeployment (Gardener's CheckMachineDeployment texts). Condition times have
+    # second resolution: wait past the second of the True condition, so the transition shows.
+    time.sleep(1.1)
     mds = sorted(items(env, NS, "machinedeployments"))
     st, o = env.kube.patch(f"{MCM}/namespaces/{NS}/machinedeployments/{mds[0]}/status", {"status": {"conditions": [
         {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
