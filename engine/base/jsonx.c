@@ -58,6 +58,30 @@ bool jsonx_bool(const json_t *root, const char *dotted, bool dflt) {
   return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
+json_t *jsonx_project(const json_t *src, const char *const *paths, size_t n) {
+  json_t *out = json_object();
+  for (size_t i = 0; i < n; i++) {
+    json_t *v = jsonx_path(src, paths[i]);
+    if (!v)
+      continue;
+    json_t *cur = out;
+    const char *seg = paths[i], *dot;
+    while ((dot = strchr(seg, '.')) != NULL) {
+      char *k = xstrndup(seg, (size_t)(dot - seg));
+      json_t *next = json_object_get(cur, k);
+      if (!json_is_object(next)) {
+        next = json_object();
+        json_object_set_new(cur, k, next);
+      }
+      free(k);
+      cur = next;
+      seg = dot + 1;
+    }
+    json_object_set(cur, seg, v);
+  }
+  return out;
+}
+
 static int by_key(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }

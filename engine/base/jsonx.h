@@ -33,6 +33,13 @@ json_int_t jsonx_int(const json_t *root, const char *dotted, json_int_t dflt);
 /* Boolean at a dotted path, or dflt. */
 bool jsonx_bool(const json_t *root, const char *dotted, bool dflt);
 
+/*
+ * A new object holding, at the same places, the members of src at the n dotted paths (absent
+ * ones are left out, the objects on the way are made). Values are shared with src, not copied:
+ * neither may change while the other is held.
+ */
+json_t *jsonx_project(const json_t *src, const char *const *paths, size_t n);
+
 /* The keys of object o sorted bytewise (borrowed from o, *n of them, NULL-terminated);
  * caller frees the array. An empty array for a non-object. */
 const char **jsonx_sorted_keys(const json_t *o, size_t *n);

@@ -138,28 +138,6 @@ bool gardener_cluster_force_delete(const json_t *cluster) {
   return json_is_string(v) && gardener_parse_bool(json_string_value(v), &b) && b;
 }
 
-/* Copy the member at dotted path from src into dst (creating the objects on the way). */
-static void keep_path(json_t *dst, const json_t *src, const char *path) {
-  const json_t *v = jsonx_path(src, path);
-  if (!v)
-    return;
-  char buf[128];
-  snprintf(buf, sizeof(buf), "%s", path);
-  json_t *cur = dst;
-  char *seg = buf, *dot;
-  while ((dot = strchr(seg, '.')) != NULL) {
-    *dot = '\0';
-    json_t *next = json_object_get(cur, seg);
-    if (!json_is_object(next)) {
-      next = json_object();
-      json_object_set_new(cur, seg, next);
-    }
-    cur = next;
-    seg = dot + 1;
-  }
-  json_object_set_new(cur, seg, json_deep_copy(v));
-}
-
 json_t *gardener_cluster_summary(const json_t *cluster) {
   static const char *const keep[] = {
       "apiVersion",
@@ -188,10 +166,7 @@ json_t *gardener_cluster_summary(const json_t *cluster) {
       "spec.seed.metadata.name",
       "spec.seed.spec.provider",
   };
-  json_t *out = json_object();
-  for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
-    keep_path(out, cluster, keep[i]);
-  return out;
+  return jsonx_project(cluster, keep, ARRAY_SIZE(keep));
 }
 
 bool gardener_cluster_hibernated(const json_t *cluster) {

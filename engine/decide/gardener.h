@@ -52,7 +52,8 @@ bool gardener_cluster_shoot_failed(const json_t *cluster);
 bool gardener_cluster_force_delete(const json_t *cluster);
 bool gardener_cluster_hibernated(const json_t *cluster);
 /*
- * The part of a Cluster the extension reducers keep (a new object; caller owns it): its name and
+ * The part of a Cluster the extension reducers keep (a new object sharing its values with cluster,
+ * which must not change; caller owns it): its name and
  * annotations; of the shoot its name, namespace, uid, annotations, labels, the whole spec and of
  * its status technicalID, uid, isHibernated and lastOperation; of the cloud profile its name,
  * type, providerConfig, machineTypes and regions; of the seed its name and provider. A real

@@ -232,24 +232,10 @@ struct change {
 
 /* What the cache keeps of obj (a new reference): obj, or its identity alone. */
 static json_t *cache_entry(const struct kube_informer *inf, json_t *obj) {
-  if (!inf->metadata_only)
-    return json_incref(obj);
-  json_t *md = json_object(), *src = json_object_get(obj, "metadata");
-  static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion"};
-  for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
-    json_t *v = json_object_get(src, keep[i]);
-    if (v)
-      json_object_set(md, keep[i], v);
-  }
-  json_t *e = json_object();
-  static const char *const top[] = {"apiVersion", "kind"};
-  for (size_t i = 0; i < ARRAY_SIZE(top); i++) {
-    json_t *v = json_object_get(obj, top[i]);
-    if (v)
-      json_object_set(e, top[i], v);
-  }
-  json_object_set_new(e, "metadata", md);
-  return e;
+  static const char *const identity[] = {"apiVersion",    "kind",
+                                         "metadata.name", "metadata.namespace",
+                                         "metadata.uid",  "metadata.resourceVersion"};
+  return inf->metadata_only ? jsonx_project(obj, identity, ARRAY_SIZE(identity)) : json_incref(obj);
 }
 
 /* Replace the cache with a complete list, then report the differences. */

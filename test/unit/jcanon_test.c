@@ -237,6 +237,20 @@ static void test_sorted_keys(void) {
   json_decref(arr);
 }
 
+static void test_project(void) {
+  json_t *src =
+      json_loads("{\"a\":{\"b\":{\"c\":1,\"d\":2},\"e\":[3]},\"f\":\"x\",\"g\":4}", 0, NULL);
+  ASSERT(src != NULL);
+  static const char *const paths[] = {"a.b.c", "a.e", "f", "missing", "a.none.deeper"};
+  json_t *p = jsonx_project(src, paths, ARRAY_SIZE(paths));
+  char *text = jsonx_canonical(p);
+  ASSERT_STR_EQ("{\"a\":{\"b\":{\"c\":1},\"e\":[3]},\"f\":\"x\"}", text);
+  free(text);
+  ASSERT(jsonx_path(p, "a.e") == jsonx_path(src, "a.e")); /* shared, not copied */
+  json_decref(p);
+  json_decref(src);
+}
+
 int main(void) {
   xalloc_init();
   TEST(test_generated_documents_match_jansson);
@@ -244,5 +258,6 @@ int main(void) {
   TEST(test_failures_leave_buffer_alone);
   TEST(test_redact_needed_never_misses);
   TEST(test_sorted_keys);
+  TEST(test_project);
   return tap_done();
 }
