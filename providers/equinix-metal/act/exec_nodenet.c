@@ -303,11 +303,10 @@ static void listed(void *ud, const struct kube_result *res) {
   struct njob *j = ud;
   j->kc = NULL;
   if (res->err != ENG_OK) {
-    if (j->count)
-      fail(j, res->err, true, "unable to check nodes. Failed to list shoot nodes: %s",
-           res->error.msg);
-    else
-      fail(j, res->err, true, "failed to get shoot nodes: %s", res->error.msg);
+    fail(j, res->err, true, "%s: %s",
+         j->count ? METAL_NODES_CHECK_FAILED " Failed to list shoot nodes"
+                  : "failed to get shoot nodes",
+         res->error.msg);
     return;
   }
   if (j->count) {

@@ -38,6 +38,10 @@
 #define MCM_API_VERSION           "machine.sapcloud.io/v1alpha1"
 #define MCM_PROVIDER_NAME         "EquinixMetal"
 
+/* How shoot.nodes.count's error starts when it ran but the shoot's Node list failed (Gardener's
+ * NodesChecker text); the health check tells that from a missing shoot client by it. */
+#define METAL_NODES_CHECK_FAILED "unable to check nodes."
+
 /* The Node annotation with the node's private network "<network>/<cidr>" (the CCM's too). */
 #define METAL_ANNOTATION_NETWORK_PRIVATE "metal.equinix.com/network-4-private"
 

@@ -27,8 +27,6 @@
 #define HEALTH_CONTROLLER "worker-health"
 #define HEALTH_PERIOD_MS  30000 /* unless --healthcheck-sync-period says otherwise */
 #define HEALTH_CONDITION  "EveryNodeReady"
-/* How shoot.nodes.count's error starts when the check ran but its Node list failed. */
-#define NODES_CHECK_FAILED "unable to check nodes."
 
 static const char *str_or(const json_t *j, const char *path, const char *dflt) {
   const char *s = jsonx_str(j, path);
@@ -74,7 +72,7 @@ static void judge(json_t *state, const json_t *w, const json_t *nodes, const cha
     *status = "Unknown";
     *reason = "ConditionCheckError";
     /* The check ran but could not list the Nodes, or there was no shoot client to run it. */
-    *message = !strncmp(err, NODES_CHECK_FAILED, sizeof(NODES_CHECK_FAILED) - 1)
+    *message = !strncmp(err, METAL_NODES_CHECK_FAILED, sizeof(METAL_NODES_CHECK_FAILED) - 1)
                    ? xasprintf("failed to execute 1 health check: %s", err)
                    : xasprintf("unable to execute any health check: %s", err);
     return;
