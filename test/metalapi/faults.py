@@ -19,6 +19,13 @@ class FaultError(ValueError):
     """A rule that cannot be used; the message says which field is wrong."""
 
 
+def _regex(field, pattern):
+    try:
+        return re.compile(pattern)
+    except (re.error, TypeError) as e:
+        raise FaultError(f"{field} is not a valid regular expression: {e}") from None
+
+
 class Rule:
     def __init__(self, spec):
         if not isinstance(spec, dict):
@@ -31,17 +38,10 @@ class Rule:
         path = spec.get("path", ".*")
         if path is None:
             path = ".*"
-        try:
-            self.path_re = re.compile(path)
-        except (re.error, TypeError) as e:
-            raise FaultError(f"path is not a valid regular expression: {e}") from None
+        self.path_re = _regex("path", path)
         self.path = path
-        body_match = spec.get("body_match")
-        try:
-            self.body_re = re.compile(body_match) if body_match is not None else None
-        except (re.error, TypeError) as e:
-            raise FaultError(f"body_match is not a valid regular expression: {e}") from None
-        self.body_match = body_match
+        self.body_match = spec.get("body_match")
+        self.body_re = _regex("body_match", self.body_match) if self.body_match is not None else None
         self.action = spec.get("action", "status")
         if self.action not in ACTIONS:
             raise FaultError(f"action must be one of {', '.join(ACTIONS)}")
