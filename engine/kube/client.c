@@ -23,12 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KUBE_TOKEN_REREAD_MS     60000
-#define KUBE_DEFAULT_TIMEOUT_MS  30000
-#define KUBE_DEFAULT_MAX_RETRIES 10
-#define KUBE_DEFAULT_PAGE        500
-#define KUBE_CONFLICT_ATTEMPTS   5
-#define KUBE_CONFLICT_DELAY_MS   10
+#define KUBE_TOKEN_REREAD_MS      60000
+#define KUBE_DEFAULT_TIMEOUT_MS   30000
+#define KUBE_DEFAULT_MAX_RETRIES  10
+#define KUBE_DEFAULT_PAGE         500
+#define KUBE_CONFLICT_ATTEMPTS    5
+#define KUBE_CONFLICT_DELAY_MS    10
+#define KUBE_DEFAULT_MAX_INFLIGHT 32
 
 struct kube_client {
   struct ev_loop *loop;
@@ -46,6 +47,12 @@ struct kube_client {
   double qps, burst, tokens;
   int64_t tokens_ms;  /* clock_mono_ms of the last refill */
   uint64_t throttled; /* requests that waited for a token */
+  /* Requests other than watches on the wire at once: each is an HTTP/1.1 connection with its own
+   * TLS session, so a burst of writes would otherwise open as many connections as it has writes. */
+  size_t max_inflight, nhttp;
+  struct kube_call *wait_head, *wait_tail; /* due requests waiting for a slot, in order */
+  uint64_t slot_waits;
+  bool closing;
 };
 
 enum call_kind { CALL_SIMPLE, CALL_LIST, CALL_WATCH, CALL_UPDATE_RETRY };
@@ -72,7 +79,10 @@ struct kube_call {
   enum eng_err fail_code; /* for TIMER_FAIL */
   char *fail_msg;
   bool canceled;
-  bool in_feed;   /* inside the watch decoder */
+  bool in_feed;  /* inside the watch decoder */
+  bool has_slot; /* its request holds one of max_inflight */
+  bool queued;   /* in the client's wait list */
+  struct kube_call *wnext;
   bool finishing; /* inside done */
   /* list */
   char *list_base_query; /* selectors (+ RV for the first page) without limit/continue */
@@ -115,6 +125,7 @@ struct kube_client *kube_client_new(struct ev_loop *loop, const struct kube_conf
   }
   c->loop = loop;
   c->http = http_client_new(loop, user_agent);
+  c->max_inflight = KUBE_DEFAULT_MAX_INFLIGHT;
   kube_config_copy(&c->cfg, cfg);
   if (!c->cfg.namespace)
     c->cfg.namespace = xstrdup("default");
@@ -138,6 +149,7 @@ static void call_free(struct kube_call *call);
 void kube_client_free(struct kube_client *c) {
   if (!c)
     return;
+  c->closing = true;
   while (c->calls) {
     struct kube_call *call = c->calls;
     kube_cancel(c, call);
@@ -168,6 +180,9 @@ void kube_client_set_rate_limit(struct kube_client *c, double qps, double burst)
 }
 
 uint64_t kube_client_throttled(const struct kube_client *c) { return c->throttled; }
+void kube_client_set_max_inflight(struct kube_client *c, size_t n) { c->max_inflight = n; }
+uint64_t kube_client_slot_waits(const struct kube_client *c) { return c->slot_waits; }
+size_t kube_client_requests_on_wire(const struct kube_client *c) { return c->nhttp; }
 size_t kube_client_inflight(const struct kube_client *c) { return c->ncalls; }
 
 /* The bearer token: the token file (re-read every minute or when forced), else the static one. */
@@ -213,6 +228,39 @@ static const char *client_token(struct kube_client *c, bool force) {
 /* ---- calls -------------------------------------------------------------------------------- */
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void send_wire(struct kube_call *call);
+
+static void unqueue(struct kube_call *call) {
+  struct kube_client *c = call->c;
+  struct kube_call *prev = NULL;
+  for (struct kube_call *q = c->wait_head; q; prev = q, q = q->wnext) {
+    if (q != call)
+      continue;
+    if (prev)
+      prev->wnext = q->wnext;
+    else
+      c->wait_head = q->wnext;
+    if (c->wait_tail == q)
+      c->wait_tail = prev;
+    break;
+  }
+  call->wnext = NULL;
+  call->queued = false;
+}
+
+/* The call's request left the wire: its slot goes to the first waiting request. */
+static void release_slot(struct kube_call *call) {
+  struct kube_client *c = call->c;
+  if (!call->has_slot)
+    return;
+  call->has_slot = false;
+  c->nhttp--;
+  while (!c->closing && c->wait_head && (!c->max_inflight || c->nhttp < c->max_inflight)) {
+    struct kube_call *next = c->wait_head;
+    unqueue(next);
+    send_wire(next);
+  }
+}
 
 static struct kube_call *call_new(struct kube_client *c, enum call_kind kind, kube_done_fn done,
                                   void *ud) {
@@ -298,9 +346,12 @@ void kube_cancel(struct kube_client *c, struct kube_call *call) {
   if (!call || call->canceled || call->finishing)
     return;
   call->canceled = true;
+  if (call->queued)
+    unqueue(call);
   if (call->http) {
     http_cancel(c->http, call->http);
     call->http = NULL;
+    release_slot(call);
   }
   ev_timer_stop(c->loop, &call->timer);
   call_unlink(call);
@@ -563,7 +614,23 @@ static void send_request(struct kube_call *call) {
   after(call, TIMER_SEND_NOW, wait > 0 ? wait : 1);
 }
 
+/* Put the request on the wire, or in the wait list while max_inflight requests are out. */
 static void send_now(struct kube_call *call) {
+  struct kube_client *c = call->c;
+  if (call->kind != CALL_WATCH && c->max_inflight && c->nhttp >= c->max_inflight) {
+    c->slot_waits++;
+    call->queued = true;
+    if (c->wait_tail)
+      c->wait_tail->wnext = call;
+    else
+      c->wait_head = call;
+    c->wait_tail = call;
+    return;
+  }
+  send_wire(call);
+}
+
+static void send_wire(struct kube_call *call) {
   struct kube_client *c = call->c;
   const char *token = client_token(c, false);
   char *auth = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
@@ -602,8 +669,12 @@ static void send_now(struct kube_call *call) {
   xfree_secret(auth);
   free(ctype);
   free(url);
-  if (!call->http)
+  if (!call->http) {
     fail_later(call, ENG_INTERNAL, "the HTTP client refused the request to %s", c->cfg.server);
+  } else if (call->kind != CALL_WATCH) {
+    call->has_slot = true;
+    c->nhttp++;
+  }
 }
 
 /* ---- list --------------------------------------------------------------------------------- */
@@ -848,6 +919,7 @@ static void http_done_cb(void *ud, const struct http_response *resp) {
   struct kube_call *call = ud;
   struct kube_client *c = call->c;
   call->http = NULL;
+  release_slot(call);
   if (call->kind == CALL_WATCH && (call->watch_status || call->watch_err != ENG_OK)) {
     watch_finish(call, resp);
     return;

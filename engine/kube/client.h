@@ -110,6 +110,15 @@ void kube_client_set_rate_limit(struct kube_client *c, double qps, double burst)
 uint64_t kube_client_throttled(const struct kube_client *c);
 /* Calls in flight (including those waiting for a retry). */
 size_t kube_client_inflight(const struct kube_client *c);
+/*
+ * At most n requests other than watches on the wire at once (default 32; 0 = no bound). Each is
+ * an HTTP/1.1 connection with its own TLS session; requests beyond the bound wait, in order,
+ * after the rate limit, and do not hold a connection while they wait.
+ */
+void kube_client_set_max_inflight(struct kube_client *c, size_t n);
+/* Requests that waited for a free slot so far, and requests on the wire now. */
+uint64_t kube_client_slot_waits(const struct kube_client *c);
+size_t kube_client_requests_on_wire(const struct kube_client *c);
 
 /* ---- results -------------------------------------------------------------------------- */
 

@@ -238,6 +238,50 @@ def test_in_cluster(k, tmp):
     t.ok(lines and lines[0].get("count", 0) >= 1, "and lists the namespace's ConfigMaps", diag=err)
 
 
+def test_inflight_bound(k):
+    """Requests other than watches on the wire at once are bounded (each is a TLS connection):
+    with 3 allowed and every GET held 300 ms by the server, request i reaches the server no
+    earlier than 300 ms after request i - 3; without a bound all go out together."""
+    create_cm(k, "burst")
+    path = f"{CM}/burst"
+
+    def arrivals():
+        return sorted(r["t"] for r in k.requests() if r["path"] == path)
+
+    k.add_fault(method="GET", path=f"^{path}$", action="delay", delay_ms=300, times=-1)
+    k.clear_requests()
+    rc, lines, err = tool("burst", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "burst",
+                          "--times", "9", "--max-inflight", "3")
+    t.ok(rc == 0, "9 GETs with 3 on the wire all succeed", diag=err)
+    out = lines[0] if lines else {}
+    t.eq(9, out.get("ok"), "every GET got its answer")
+    t.ok(out.get("most_on_wire") == 3, "never more than 3 requests on the wire", diag=json.dumps(out))
+    t.eq(6, out.get("slot_waits"), "6 requests waited for a slot")
+    ts = arrivals()
+    gaps = [ts[i] - ts[i - 3] for i in range(3, len(ts))]
+    t.ok(len(ts) == 9 and all(g >= 0.28 for g in gaps),
+         "by the server's log, each request came after one of the 3 before it was answered",
+         diag=str([round(g, 3) for g in gaps]))
+
+    k.clear_requests()
+    rc, lines, err = tool("burst", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "burst",
+                          "--times", "9", "--max-inflight", "0")
+    out = lines[0] if lines else {}
+    ts = arrivals()
+    t.ok(rc == 0 and out.get("slot_waits") == 0 and len(ts) == 9 and ts[-1] - ts[0] < 0.25,
+         "with no bound (0) all 9 go out at once", diag=json.dumps(out) + " " + str(ts))
+
+    # Canceling calls frees their slots (on the wire) or their places (waiting): the rest finish.
+    k.clear_requests()
+    rc, lines, err = tool("burst", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "burst",
+                          "--times", "8", "--max-inflight", "2", "--cancel", "3")
+    out = lines[0] if lines else {}
+    t.ok(rc == 0 and out.get("ok") == 5 and out.get("canceled") == 3 and out.get("most_on_wire") == 2,
+         "3 canceled at once (2 on the wire, 1 waiting): the other 5 are answered, 2 at a time",
+         diag=json.dumps(out) + " " + err)
+    k.clear_faults()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kube-client-t-")
     try:
@@ -246,6 +290,7 @@ def main():
             t.run("conflict retry", test_conflict_retry, k)
             t.run("retry-after", test_retry_after, k)
             t.run("retry-after clamp", test_retry_after_clamp, k)
+            t.run("in-flight bound", test_inflight_bound, k)
             t.run("events", test_events_dedup, k)
             t.run("event scrub", test_event_scrub, k)
             t.run("status subresource", test_status_subresource, k)

@@ -20,6 +20,10 @@
  *            PUT its /status from the object read back; prints each step's result.
  *   heartbeat --namespace NS --name EXTENSION [--times K]
  *            runs the Gardener heartbeat with a 1 s interval until it renewed K times.
+ *   burst    --namespace NS --name N --times K [--max-inflight M] [--cancel C]
+ *            K GETs of ConfigMap N at once with at most M on the wire (default: the
+ *            client's own; 0 = no bound); the first C are canceled right away. Prints
+ *            {"ok","failed","canceled","most_on_wire","slot_waits"}.
  * Exit status 0 when every call succeeded (get may be told --expect-error=CODE).
  */
 #include "engine/base/common.h"
@@ -41,7 +45,7 @@
 static const char *kubeconfig, *group = "", *version = "v1", *plural = "configmaps",
                                *kind = "ConfigMap", *ns, *name, *reason = "Reconciled",
                                *message = "reconciled", *expect_error, *secret;
-static long page_size, times = 1, max_retries = -1;
+static long page_size, times = 1, max_retries = -1, max_inflight = -1, cancel_count;
 
 static void print_result(const char *step, enum eng_err rc, const struct eng_error *err,
                          json_t *obj) {
@@ -275,12 +279,70 @@ static int cmd_write(struct kube_client *c, const struct kube_resource *r) {
   return bad;
 }
 
+struct burst {
+  struct kube_client *c;
+  long pending, ok, failed;
+  size_t most_on_wire;
+};
+
+static void burst_done(void *ud, const struct kube_result *res) {
+  struct burst *b = ud;
+  b->pending--;
+  if (res->err == ENG_OK)
+    b->ok++;
+  else
+    b->failed++;
+  if (b->pending == 0)
+    ev_break(kube_client_loop(b->c), EVBREAK_ALL);
+}
+
+static void burst_watch(struct ev_loop *loop, ev_prepare *w, int revents) {
+  (void)loop;
+  (void)revents;
+  struct burst *b = w->data;
+  size_t n = kube_client_requests_on_wire(b->c);
+  if (n > b->most_on_wire)
+    b->most_on_wire = n;
+}
+
+static int cmd_burst(struct kube_client *c, const struct kube_resource *r) {
+  if (max_inflight >= 0)
+    kube_client_set_max_inflight(c, (size_t)max_inflight);
+  struct burst b = {.c = c};
+  struct kube_call **calls = xcalloc((size_t)(times > 0 ? times : 1), sizeof(*calls));
+  for (long i = 0; i < times; i++) {
+    calls[i] = kube_get(c, r, ns, name, burst_done, &b);
+    b.pending++;
+    size_t n = kube_client_requests_on_wire(c);
+    if (n > b.most_on_wire)
+      b.most_on_wire = n;
+  }
+  long canceled = 0;
+  for (long i = 0; i < cancel_count && i < times; i++) {
+    kube_cancel(c, calls[i]);
+    b.pending--;
+    canceled++;
+  }
+  ev_prepare prep;
+  ev_prepare_init(&prep, burst_watch);
+  prep.data = &b;
+  ev_prepare_start(kube_client_loop(c), &prep);
+  if (b.pending > 0)
+    ev_run(kube_client_loop(c), 0);
+  ev_prepare_stop(kube_client_loop(c), &prep);
+  free(calls);
+  printf("{\"ok\":%ld,\"failed\":%ld,\"canceled\":%ld,\"most_on_wire\":%zu,\"slot_waits\":%llu}\n",
+         b.ok, b.failed, canceled, b.most_on_wire, (unsigned long long)kube_client_slot_waits(c));
+  return b.failed == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   xalloc_init();
   log_setup(LOG_WARN, LOG_FORMAT_TEXT, 2);
   if (argc < 2) {
-    fprintf(stderr, "usage: kube_client_tool get|list|conflict-update|event|write|status|heartbeat "
-                    "[options]\n");
+    fprintf(stderr,
+            "usage: kube_client_tool get|list|conflict-update|event|write|status|heartbeat|burst "
+            "[options]\n");
     return 2;
   }
   const char *cmd = argv[1];
@@ -300,6 +362,9 @@ int main(int argc, char **argv) {
       {"secret", CLI_STRING, &secret, "S", "event: register S as a secret", NULL},
       {"max-retries", CLI_INT, &max_retries, "N",
        "retries of 429/5xx answers (default: the client's own)", NULL},
+      {"max-inflight", CLI_INT, &max_inflight, "M",
+       "burst: requests on the wire at once (default: the client's own; 0 = no bound)", NULL},
+      {"cancel", CLI_INT, &cancel_count, "C", "burst: cancel the first C calls at once", NULL},
       {0}};
   const struct cli_spec spec = {"kube_client_tool", "COMMAND [options]", NULL, opts, 0, 0};
   int npos;
@@ -336,6 +401,8 @@ int main(int argc, char **argv) {
     status = cmd_status(c);
   else if (!strcmp(cmd, "heartbeat"))
     status = cmd_heartbeat(c);
+  else if (!strcmp(cmd, "burst"))
+    status = cmd_burst(c, &r);
   else {
     fprintf(stderr, "kube_client_tool: unknown command %s\n", cmd);
     status = 2;
