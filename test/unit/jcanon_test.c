@@ -10,107 +10,11 @@
 #include "engine/base/redact.h"
 #include "engine/base/xalloc.h"
 
+#include "test/lib/jsongen.h"
 #include "test/tap.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(uint32_t n) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (uint32_t)(rng % n);
-}
-
-/* A string from interesting pieces: ASCII, escapes, controls, 2-4 byte UTF-8,
- * credential-looking prefixes. */
-static json_t *rand_string(void) {
-  static const char *const pieces[] = {"a",
-                                       "Z",
-                                       "key",
-                                       "\"",
-                                       "\\",
-                                       "/",
-                                       "\n",
-                                       "\t",
-                                       "\b",
-                                       "\f",
-                                       "\r",
-                                       "\x01",
-                                       "\x1f",
-                                       "\x7f",
-                                       "é",
-                                       "€",
-                                       "𝄞",
-                                       " ",
-                                       "Bearer ",
-                                       "token",
-                                       "apiToken",
-                                       ":",
-                                       "Authorization: ",
-                                       "sha256:",
-                                       "{}",
-                                       "[1]"};
-  char s[256];
-  size_t n = 0, parts = rnd(8);
-  for (size_t i = 0; i < parts; i++) {
-    const char *p = pieces[rnd(ARRAY_SIZE(pieces))];
-    size_t l = strlen(p);
-    if (n + l >= sizeof(s))
-      break;
-    memcpy(s + n, p, l);
-    n += l;
-  }
-  if (rnd(10) == 0 && n + 1 < sizeof(s)) /* an embedded NUL */
-    s[n++] = '\0';
-  return json_stringn(s, n);
-}
-
-static json_t *rand_value(int depth) {
-  uint32_t k = rnd(depth > 4 ? 6 : 9);
-  switch (k) {
-  case 0:
-    return json_null();
-  case 1:
-    return json_boolean(rnd(2));
-  case 2: {
-    static const json_int_t ints[] = {0, 1, -1, 42, 1700000000000LL, INT64_MAX, INT64_MIN};
-    return json_integer(ints[rnd(ARRAY_SIZE(ints))]);
-  }
-  case 3: {
-    static const double reals[] = {0.0, -0.0, 0.1, 1.5, 1e300, -2.5e-300, 123456789.125, 3.0};
-    return json_real(reals[rnd(ARRAY_SIZE(reals))]);
-  }
-  case 4:
-  case 5:
-    return rand_string();
-  case 6: {
-    json_t *a = json_array();
-    for (uint32_t i = rnd(5); i > 0; i--)
-      json_array_append_new(a, rand_value(depth + 1));
-    return a;
-  }
-  default: {
-    json_t *o = json_object();
-    static const char *const keys[] = {
-        "a",     "b",        "ab",   "A",        "",      "é",      "kind", "data", "stringData",
-        "token", "metadata", "type", "password", "items", "object", "aa",   "a\x01"};
-    for (uint32_t i = rnd(20); i > 0; i--) {
-      if (rnd(4) == 0) {
-        json_t *s = rand_string();
-        json_object_setn_new(o, json_string_value(s), json_string_length(s), rand_value(depth + 1));
-        json_decref(s);
-      } else {
-        json_object_set_new(o, keys[rnd(ARRAY_SIZE(keys))], rand_value(depth + 1));
-      }
-    }
-    if (rnd(5) == 0)
-      json_object_set_new(o, "kind", json_string(rnd(2) ? "Secret" : "SecretList"));
-    return o;
-  }
-  }
-}
 
 static bool same_as_jansson(const json_t *v) {
   struct buf b;
@@ -128,7 +32,7 @@ static bool same_as_jansson(const json_t *v) {
 
 static void test_generated_documents_match_jansson(void) {
   for (int i = 0; i < 3000; i++) {
-    json_t *v = rand_value(0);
+    json_t *v = jsongen_value(0);
     bool ok = same_as_jansson(v);
     json_decref(v);
     ASSERT_MSG(ok, "document %d differs", i);
@@ -194,8 +98,8 @@ static void test_failures_leave_buffer_alone(void) {
 static void test_redact_needed_never_misses(void) {
   int clean = 0, dirty = 0;
   for (int i = 0; i < 3000; i++) {
-    json_t *v = rand_value(0);
-    enum redact_hint hint = rnd(4) == 0 ? REDACT_HINT_SECRET : REDACT_HINT_NONE;
+    json_t *v = jsongen_value(0);
+    enum redact_hint hint = jsongen_rnd(4) == 0 ? REDACT_HINT_SECRET : REDACT_HINT_NONE;
     json_t *r = redact_copy(v, hint);
     char *a = jsonx_canonical(v), *b = jsonx_canonical(r);
     bool changed = !a || !b || strcmp(a, b) != 0;
