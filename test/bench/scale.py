@@ -13,7 +13,9 @@ EQXM_SCALE_DEVICES (10) active devices each in the Metal server, runs the real b
 
 Knobs: EQXM_SCALE_SHOOTS, EQXM_SCALE_DEVICES, EQXM_SCALE_MODES (shared,per-project),
 EQXM_SCALE_RPS (Metal requests/s per project, 50), EQXM_SCALE_POLL (poll seconds, 15),
-EQXM_SCALE_KUBE_QPS (--kube-api-qps and burst, 200; 0 = the binary's default), EQXM_SCALE_TIMEOUT (seconds per configuration, 240).
+EQXM_SCALE_KUBE_QPS (--kube-api-qps and burst, 200; 0 = the binary's default), EQXM_SCALE_TIMEOUT (seconds per configuration, 240),
+EQXM_SCALE_PERF=PREFIX (perf record of the measured steady-state window into PREFIX-N-MODE.data;
+EQXM_SCALE_PERF_ARGS, default -g, e.g. "--call-graph dwarf").
 """
 import json
 import os
@@ -165,9 +167,18 @@ def one(n, mode, devices, rps, burst, poll, kube_qps, timeout):
             # Steady state: let the first full poll round pass, then one poll interval measured.
             time.sleep(poll)
             metal._control("DELETE", "/_test/requests")
+            perf = None
+            if os.environ.get("EQXM_SCALE_PERF"):
+                perf = subprocess.Popen(["perf", "record", "-q", "-p", str(proc.pid), "-o",
+                                         os.environ["EQXM_SCALE_PERF"] + f"-{n}-{mode}.data"]
+                                        + os.environ.get("EQXM_SCALE_PERF_ARGS", "-g").split(),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             c0, w0 = cpu_ticks(proc.pid), time.monotonic()
             time.sleep(poll)
             c1, w1 = cpu_ticks(proc.pid), time.monotonic()
+            if perf is not None:
+                perf.send_signal(signal.SIGINT)
+                perf.wait()
             cpu = (c1 - c0) / TICK / (w1 - w0)
             log_reqs = metal._control("GET", "/_test/requests")
             dev = [r for r in log_reqs if r["method"] == "GET" and r["path"].endswith("/devices")]

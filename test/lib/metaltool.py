@@ -106,6 +106,19 @@ class Poll:
         ticks = [x["tick"]["polls"] for x in self.lines if "tick" in x]
         return ticks[-1] if ticks else 0
 
+    def unchanged(self):
+        """Devices left unparsed as unchanged so far (the last tick's count)."""
+        while self._drain():
+            pass
+        ticks = [x["tick"].get("unchanged", 0) for x in self.lines if "tick" in x]
+        return ticks[-1] if ticks else 0
+
+    def ticks(self):
+        """(polls, unchanged) of every tick so far."""
+        while self._drain():
+            pass
+        return [(x["tick"]["polls"], x["tick"].get("unchanged", 0)) for x in self.lines if "tick" in x]
+
     def wait_for(self, pred, timeout=30, what="condition"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -6,8 +6,10 @@
  *   {"op":"get","ok":false,"code":"ENG_NOTFOUND","gardener_code":null,"retryable":false,
  *    "ambiguous":false,"http_status":404,"retry_after_ms":-1,"message":"..."}
  * and `poll` prints one {"event":{...}} line per journaled event and a
- * {"tick":{"polls":N}} line after every poll. Exit 0 on success, 1 on failure,
- * 2 on usage errors. The API token comes from METAL_TOKEN (or --token).
+ * {"tick":{"polls":N,"unchanged":U}} line after every poll (U: devices left unparsed as
+ * unchanged so far). With --also-ns a second shoot's poller joins the same client (one
+ * listing of the project, split by tag) after --also-after polls of the first. Exit 0 on success, 1
+ * on failure, 2 on usage errors. The API token comes from METAL_TOKEN (or --token).
  */
 #include "engine/base/common.h"
 #include "engine/base/cli.h"
@@ -23,10 +25,11 @@
 #include <unistd.h>
 
 static const char *o_url, *o_ca, *o_project, *o_token, *o_key, *o_hostname, *o_metro, *o_plan,
-    *o_os, *o_ipxe, *o_userdata, *o_reservation, *o_label, *o_pubkey, *o_types, *o_ns, *o_log;
+    *o_os, *o_ipxe, *o_userdata, *o_reservation, *o_label, *o_pubkey, *o_types, *o_ns, *o_log,
+    *o_also_ns;
 static long o_rate, o_burst, o_per_page, o_max_pages, o_timeout_ms, o_retry_base_ms, o_settle_ms,
     o_max_retries, o_rl_retries, o_pause_ms, o_count, o_fast_ms, o_slow_ms, o_set_every_ms, o_polls,
-    o_inflight;
+    o_inflight, o_also_after;
 static struct cli_list o_tags, o_ssh_keys;
 
 static const struct cli_opt opts[] = {
@@ -65,6 +68,9 @@ static const struct cli_opt opts[] = {
     {"slow-ms", CLI_INT, &o_slow_ms, "MS", "poll: slow interval", NULL},
     {"set-every-ms", CLI_INT, &o_set_every_ms, "MS", "poll: device-set marker period", NULL},
     {"polls", CLI_INT, &o_polls, "N", "poll: stop after N polls (default: at end of stdin)", NULL},
+    {"also-ns", CLI_STRING, &o_also_ns, "NAMESPACE", "poll: a second shoot on the same client",
+     NULL},
+    {"also-after", CLI_INT, &o_also_after, "N", "poll: the second shoot joins after N polls", NULL},
     {"log-level", CLI_STRING, &o_log, "LEVEL", "debug, info, warn, error", NULL},
     {0},
 };
@@ -187,7 +193,8 @@ static void sink_fn(void *ud, const struct jevent *ev) {
 }
 
 struct poll_state {
-  struct metal_poller *p;
+  struct metal_poller *p, *also;
+  struct metal_client *c;
   uint64_t last;
   bool stop;
   ev_io in;
@@ -201,7 +208,20 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   uint64_t n = metal_poller_polls(ps->p);
   if (n != ps->last) {
     ps->last = n;
-    print_line(json_pack("{s:{s:I}}", "tick", "polls", (json_int_t)n));
+    print_line(json_pack("{s:{s:I,s:I}}", "tick", "polls", (json_int_t)n, "unchanged",
+                         (json_int_t)metal_list_items_skipped()));
+    if (o_also_ns && !ps->also && n >= (uint64_t)o_also_after) {
+      struct metal_poller_opts po = {.ns = o_also_ns,
+                                     .fast_ms = o_fast_ms,
+                                     .slow_ms = o_slow_ms,
+                                     .error_ms = o_slow_ms,
+                                     .set_every_ms = o_set_every_ms};
+      struct jevent_sink sink = {sink_fn, NULL};
+      struct eng_error err;
+      ps->also = metal_poller_new(ps->c, &po, &sink, &err);
+      if (!ps->also)
+        fprintf(stderr, "metal-tool: %s\n", err.msg);
+    }
     if (o_polls > 0 && n >= (uint64_t)o_polls)
       ps->stop = true;
   }
@@ -233,6 +253,7 @@ static int run_poll(struct ev_loop *loop, struct metal_client *c) {
   struct eng_error err;
   struct poll_state ps;
   memset(&ps, 0, sizeof(ps));
+  ps.c = c;
   ps.p = metal_poller_new(c, &po, &sink, &err);
   if (!ps.p) {
     fprintf(stderr, "metal-tool: %s\n", err.msg);
@@ -252,6 +273,7 @@ static int run_poll(struct ev_loop *loop, struct metal_client *c) {
   ev_io_stop(loop, &ps.in);
   print_line(json_pack("{s:s,s:b,s:I}", "op", "poll", "ok", 1, "polls",
                        (json_int_t)metal_poller_polls(ps.p)));
+  metal_poller_free(ps.also);
   metal_poller_free(ps.p);
   return EXIT_OK;
 }

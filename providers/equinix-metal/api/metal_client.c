@@ -218,6 +218,7 @@ static void op_free(struct metal_op *op) {
   free(op->list_path);
   json_decref(op->list_items);
   json_decref(op->list_seen);
+  metal_list_page_reset(op);
   metal_device_clear(&op->device);
   metal_device_list_clear(&op->devices);
   metal_sshkey_clear(&op->sshkey);
@@ -527,7 +528,16 @@ static void on_http_done(void *ud, const struct http_response *resp) {
     bool ok = true;
     if (resp->body_len > 0) {
       struct eng_error pe;
-      j = jsonx_parse(resp->body, resp->body_len, "response", &pe);
+      size_t flen = 0;
+      char *filtered = metal_list_prefilter(op, resp->body, resp->body_len, &flen);
+      if (filtered) {
+        j = jsonx_parse(filtered, flen, "response", &pe);
+        free(filtered);
+        if (!j)
+          metal_list_page_reset(op); /* the envelope is bad: the whole body tells how */
+      }
+      if (!j)
+        j = jsonx_parse(resp->body, resp->body_len, "response", &pe);
       if (!j) {
         char *snip = metal_error_text(resp->body, resp->body_len);
         char *why = xasprintf("a body that is not JSON (%s)", snip);
@@ -590,6 +600,14 @@ static void list_step(struct metal_op *op, const struct metal_resp *r) {
     fresh++;
     json_array_append(op->list_items, item);
   }
+  /* Items the skip function left out were listed all the same. */
+  for (i = 0; i < op->nlist_skipped; i++) {
+    if (json_object_get(op->list_seen, op->list_skipped[i]))
+      continue;
+    json_object_set_new(op->list_seen, op->list_skipped[i], json_true());
+    fresh++;
+  }
+  size_t listed = json_array_size(arr) + op->nlist_skipped;
   if (op->list_page_fn) {
     op->list_page_fn(op);
     json_array_clear(op->list_items);
@@ -599,7 +617,7 @@ static void list_step(struct metal_op *op, const struct metal_resp *r) {
     }
   }
   enum metal_page_step next =
-      metal_page_next(json_object_get(r->json, "meta"), op->list_page, json_array_size(arr), fresh,
+      metal_page_next(json_object_get(r->json, "meta"), op->list_page, listed, fresh,
                       op->c->per_page, op->c->max_pages, op->what, &op->err);
   if (next == METAL_PAGE_NEXT) {
     op->list_page++;

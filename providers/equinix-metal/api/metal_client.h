@@ -47,6 +47,7 @@
 #include "providers/equinix-metal/api/metal_idempotency.h"
 
 #include <jansson.h>
+#include <stdint.h>
 
 struct ev_loop;
 struct http_client;
@@ -55,6 +56,8 @@ struct metal_op;
 
 #define METAL_DEFAULT_BASE_URL "https://api.equinix.com/metal/v1"
 #define METAL_USER_AGENT       "gardener-extension-provider-equinix-metal/" EQXM_VERSION
+/* Bytes of a listing item's digest (the start of the SHA-256 of its JSON text). */
+#define METAL_ITEM_DIGEST_LEN 16
 
 /* ---- client handle ------------------------------------------------------------------------ */
 
@@ -159,6 +162,9 @@ struct metal_device {
   size_t nips;
   double provisioning_percentage; /* -1 when absent */
   bool locked;
+  /* From a paged listing with a skip function: the digest of the item's JSON text. */
+  bool has_item_digest;
+  uint8_t item_digest[METAL_ITEM_DIGEST_LEN];
   /* The object as received (owned). It may hold userdata, customdata and root_password:
    * never log or journal it; journal metal_device_summary() instead. */
   json_t *raw;
@@ -290,6 +296,19 @@ struct metal_op *metal_device_list(struct metal_client *c, const char *tag, meta
 typedef void (*metal_device_page_fn)(void *ud, const struct metal_device_list *page);
 struct metal_op *metal_device_list_paged(struct metal_client *c, const char *tag,
                                          metal_device_page_fn on_page, metal_done_fn cb, void *ud);
+/*
+ * Leave unchanged items out of a paged listing's parse (most of a poll, and most of its cost).
+ * Before a page is parsed, skip runs for each item whose "id" is a plain string, with the id,
+ * the item's JSON text and the digest of that text; true leaves the item out: the caller has
+ * seen these very bytes before (it is told nothing more of the item, so it marks it seen
+ * itself). Devices of the pages that are parsed carry their item_digest for the next round.
+ * Items left out still count for the listing's paging and de-duplication.
+ */
+typedef bool (*metal_list_skip_fn)(void *ud, const char *id, const char *item, size_t len,
+                                   const uint8_t digest[METAL_ITEM_DIGEST_LEN]);
+void metal_op_set_list_skip(struct metal_op *op, metal_list_skip_fn skip, void *ud);
+/* Items left out as unchanged over the process (a metric). */
+uint64_t metal_list_items_skipped(void);
 /* The devices carrying the idempotency tag of key (every page, exact match). Result: devices. */
 struct metal_op *metal_device_find(struct metal_client *c, const char *key, metal_done_fn cb,
                                    void *ud);

@@ -115,6 +115,14 @@ struct metal_op *metal_device_list(struct metal_client *c, const char *tag, meta
 static void paged_page(struct metal_op *op) {
   if (decode_listing(op, op->tag[0] ? op->tag : NULL) != ENG_OK)
     return;
+  for (size_t i = 0; i < op->devices.n && op->nlist_digests; i++) {
+    struct metal_device *d = &op->devices.items[i];
+    const uint8_t *dg = metal_list_digest_of(op, d->id);
+    if (dg) {
+      memcpy(d->item_digest, dg, METAL_ITEM_DIGEST_LEN);
+      d->has_item_digest = true;
+    }
+  }
   if (op->device_page_cb && op->devices.n > 0) {
     op->in_cb = true;
     op->device_page_cb(op->ud, &op->devices);

@@ -57,6 +57,11 @@ struct metal_client {
   uint64_t requests;
 };
 
+struct metal_item_digest {
+  char *id;
+  uint8_t digest[METAL_ITEM_DIGEST_LEN];
+};
+
 struct metal_op {
   struct metal_client *c;
   struct metal_op *prev, *next; /* c->ops */
@@ -89,6 +94,13 @@ struct metal_op {
   metal_then_fn list_done;
   metal_then_fn list_page_fn;          /* set: runs after each page, then list_items is emptied */
   metal_device_page_fn device_page_cb; /* metal_device_list_paged() */
+  metal_list_skip_fn list_skip;        /* paged listings only: see metal_op_set_list_skip() */
+  void *list_skip_ud;
+  /* the page being handled: ids of the items left out, digests of the items kept */
+  char **list_skipped;
+  size_t nlist_skipped;
+  struct metal_item_digest *list_digests;
+  size_t nlist_digests;
 
   /* outcome */
   struct eng_error err;
@@ -122,6 +134,13 @@ void metal_op_list(struct metal_op *op, const char *path, const char *key, metal
  * new objects, which are dropped afterwards; page_fn may set op->err to end the listing. */
 void metal_op_list_paged(struct metal_op *op, const char *path, const char *key,
                          metal_then_fn page_fn, metal_then_fn then);
+/* metal_listskip.c: the page body with the items op's skip function left out (caller frees;
+ * *out_len set), or NULL to parse the body as it came. Records the page's skipped ids and kept
+ * digests in op until the next page or metal_list_page_reset(). */
+char *metal_list_prefilter(struct metal_op *op, const char *body, size_t len, size_t *out_len);
+void metal_list_page_reset(struct metal_op *op);
+/* The digest of the kept item id of the current page, or NULL. */
+const uint8_t *metal_list_digest_of(const struct metal_op *op, const char *id);
 /* Run fn after ms on the loop (0 = next iteration). */
 void metal_op_after(struct metal_op *op, long ms, metal_then_fn fn);
 /* Deliver op->res with op->err (ENG_OK or an error) to the callback, then free op. */

@@ -35,6 +35,12 @@ static bool polls_deferred(void *ud, double *v) {
   return true;
 }
 
+static bool items_skipped(void *ud, double *v) {
+  (void)ud;
+  *v = (double)metal_list_items_skipped();
+  return true;
+}
+
 enum eng_err device_watch_metrics(struct metrics_registry *reg, struct eng_error *err) {
   struct metrics_metric *m = metrics_counter_new(
       reg, "eqxm_metal_polls_deferred_total",
@@ -43,7 +49,16 @@ enum eng_err device_watch_metrics(struct metrics_registry *reg, struct eng_error
       NULL, err);
   if (!m)
     return err ? err->code : ENG_INVALID;
-  return metrics_set_fn(m, polls_deferred, NULL);
+  enum eng_err rc = metrics_set_fn(m, polls_deferred, NULL);
+  if (rc != ENG_OK)
+    return rc;
+  m = metrics_counter_new(reg, "eqxm_metal_poll_devices_unchanged_total",
+                          "Devices of poll listings left unparsed because their JSON was byte for "
+                          "byte the one already seen.",
+                          NULL, err);
+  if (!m)
+    return err ? err->code : ENG_INVALID;
+  return metrics_set_fn(m, items_skipped, NULL);
 }
 
 struct device_watch *device_watch_new(struct metal_creds *creds, struct jevent_sink sink,

@@ -16,6 +16,7 @@
 #include "providers/equinix-metal/api/metal_client.h"
 #include "providers/equinix-metal/api/metal_int.h"
 #include "engine/base/clock.h"
+#include "engine/base/jsonscan.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/log.h"
 #include "engine/base/sha256.h"
@@ -41,6 +42,8 @@ struct seen {
   char *state;
   uint8_t digest[SHA256_LEN]; /* of the canonical JSON of the last summary emitted */
   bool emitted;
+  bool has_item_digest; /* item_digest: of the JSON text the device was last listed with */
+  uint8_t item_digest[METAL_ITEM_DIGEST_LEN];
   bool present; /* in the listing of the current poll */
   struct confirm *confirm;
 };
@@ -61,8 +64,11 @@ struct poll_group {
   struct metal_op *list_op;
   size_t confirming; /* confirmations in flight, over all members */
   bool polling, kicked;
-  unsigned deferrals;     /* consecutive deferred rounds */
-  unsigned last_requests; /* requests of the last round (pages and confirmations) */
+  unsigned deferrals;           /* consecutive deferred rounds */
+  unsigned last_requests;       /* requests of the last round (pages and confirmations) */
+  struct metal_poller **by_tag; /* the members sorted by cluster tag, for splitting pages */
+  size_t nby_tag;
+  bool by_tag_stale; /* a member joined or left since by_tag was sorted */
 };
 
 static uint64_t deferred_total;
@@ -89,15 +95,22 @@ struct metal_poller {
 
 static void round_end(struct poll_group *g);
 
-static struct seen *find(struct metal_poller *p, const char *id) {
-  for (size_t i = 0; i < p->n; i++)
-    if (strcmp(p->seen[i].id, id) == 0)
-      return &p->seen[i];
-  return NULL;
+/* seen is kept sorted by id: the index of id, or where it would go. */
+static size_t seen_lower_bound(const struct metal_poller *p, const char *id) {
+  size_t lo = 0, hi = p->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(p->seen[mid].id, id) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
 }
 
-static int cmp_seen(const void *a, const void *b) {
-  return strcmp(((const struct seen *)a)->id, ((const struct seen *)b)->id);
+static struct seen *find(struct metal_poller *p, const char *id) {
+  size_t i = seen_lower_bound(p, id);
+  return i < p->n && strcmp(p->seen[i].id, id) == 0 ? &p->seen[i] : NULL;
 }
 
 static void seen_clear(struct seen *s) {
@@ -107,15 +120,14 @@ static void seen_clear(struct seen *s) {
 }
 
 static void remove_seen(struct metal_poller *p, const char *id) {
-  for (size_t i = 0; i < p->n; i++) {
-    if (strcmp(p->seen[i].id, id) == 0) {
-      seen_clear(&p->seen[i]);
-      memmove(&p->seen[i], &p->seen[i + 1], (p->n - i - 1) * sizeof(*p->seen));
-      p->n--;
-      p->set_dirty = true;
-      return;
-    }
-  }
+  struct seen *s = find(p, id);
+  if (!s)
+    return;
+  size_t i = (size_t)(s - p->seen);
+  seen_clear(s);
+  memmove(&p->seen[i], &p->seen[i + 1], (p->n - i - 1) * sizeof(*p->seen));
+  p->n--;
+  p->set_dirty = true;
 }
 
 static void emit(struct metal_poller *p, const char *type, const char *kind, const char *name,
@@ -148,12 +160,18 @@ static void observe(struct metal_poller *p, const struct metal_device *d) {
       p->cap = p->cap ? 2 * p->cap : 16;
       p->seen = xrealloc(p->seen, p->cap * sizeof(*p->seen));
     }
-    s = &p->seen[p->n++];
+    size_t at = seen_lower_bound(p, d->id);
+    memmove(&p->seen[at + 1], &p->seen[at], (p->n - at) * sizeof(*p->seen));
+    p->n++;
+    s = &p->seen[at];
     memset(s, 0, sizeof(*s));
     s->id = xstrdup(d->id);
     p->set_dirty = true;
   }
   s->present = true;
+  s->has_item_digest = d->has_item_digest;
+  if (d->has_item_digest)
+    memcpy(s->item_digest, d->item_digest, METAL_ITEM_DIGEST_LEN);
   if (s->emitted && memcmp(s->digest, digest, SHA256_LEN) == 0) {
     json_decref(sum);
     return;
@@ -186,8 +204,6 @@ static void gone(struct metal_poller *p, const char *id, const char *reason) {
 }
 
 static void emit_set(struct metal_poller *p) {
-  if (p->n > 1) /* seen is NULL while the shoot has no device */
-    qsort(p->seen, p->n, sizeof(*p->seen), cmp_seen);
   json_t *arr = json_array();
   for (size_t i = 0; i < p->n; i++) {
     json_t *e = json_object();
@@ -249,6 +265,13 @@ static void round_end(struct poll_group *g) {
   schedule(g, next);
 }
 
+static bool has_tag(const struct metal_device *d, const char *tag) {
+  for (size_t i = 0; i < d->ntags; i++)
+    if (strcmp(d->tags[i], tag) == 0)
+      return true;
+  return false;
+}
+
 static void on_confirm(void *ud, const struct metal_result *r) {
   struct confirm *cf = ud;
   struct metal_poller *p = cf->p;
@@ -263,12 +286,9 @@ static void on_confirm(void *ud, const struct metal_result *r) {
     gone(p, cf->id, "not-found");
   } else if (r->code == ENG_OK) {
     const struct metal_device *d = r->device;
-    bool tagged = false;
-    for (size_t i = 0; i < d->ntags && !tagged; i++)
-      tagged = strcmp(d->tags[i], p->tag) == 0;
     if (strcmp(d->state, "deleted") == 0)
       gone(p, cf->id, "deleted");
-    else if (!tagged)
+    else if (!has_tag(d, p->tag))
       gone(p, cf->id, "untagged");
     else
       observe(p, d); /* the listing skipped it while others moved between pages */
@@ -299,17 +319,46 @@ static void poll_error(struct metal_poller *p, const struct metal_result *r) {
   emit(p, "metal.poll-error", "", "", "", pl);
 }
 
-static bool has_tag(const struct metal_device *d, const char *tag) {
-  for (size_t i = 0; i < d->ntags; i++)
-    if (strcmp(d->tags[i], tag) == 0)
-      return true;
-  return false;
+static int cmp_member_tag(const void *a, const void *b) {
+  return strcmp((*(struct metal_poller *const *)a)->tag, (*(struct metal_poller *const *)b)->tag);
 }
 
-static void member_page(struct metal_poller *p, const struct metal_device_list *page) {
-  for (size_t i = 0; i < page->n; i++)
-    if (has_tag(&page->items[i], p->tag))
-      observe(p, &page->items[i]);
+/* The first member (in by_tag) whose tag is not less than tag. */
+static size_t member_lower_bound(const struct poll_group *g, const char *tag) {
+  size_t lo = 0, hi = g->nby_tag;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(g->by_tag[mid]->tag, tag) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static void sort_members(struct poll_group *g) {
+  g->by_tag = xrealloc(g->by_tag, (g->nmembers ? g->nmembers : 1) * sizeof(*g->by_tag));
+  g->nby_tag = 0;
+  for (struct metal_poller *p = g->members; p; p = p->gnext)
+    g->by_tag[g->nby_tag++] = p;
+  qsort(g->by_tag, g->nby_tag, sizeof(*g->by_tag), cmp_member_tag);
+  g->by_tag_stale = false;
+}
+
+/* A device of a project listing goes to the members in the round whose tag it carries: a
+ * lookup per tag, so a page costs the same with one member or a thousand. */
+static void split_device(struct poll_group *g, const struct metal_device *d) {
+  for (size_t t = 0; t < d->ntags; t++) {
+    bool repeated = false;
+    for (size_t u = 0; u < t && !repeated; u++)
+      repeated = strcmp(d->tags[u], d->tags[t]) == 0;
+    if (repeated)
+      continue;
+    for (size_t i = member_lower_bound(g, d->tags[t]);
+         i < g->nby_tag && strcmp(g->by_tag[i]->tag, d->tags[t]) == 0; i++)
+      if (g->by_tag[i]->in_round)
+        observe(g->by_tag[i], d);
+  }
 }
 
 /* A member's part of a complete listing: the picture is complete again; confirm the devices it
@@ -340,12 +389,69 @@ static void member_complete(struct metal_poller *p) {
   free(miss);
 }
 
+static int cmp_tag_n(const char *tag, const char *s, size_t n) {
+  int c = strncmp(tag, s, n);
+  return c ? c : (tag[n] ? 1 : 0);
+}
+
+/*
+ * Before a page is parsed: the item (device id, its JSON text and digest) may be left out when
+ * every member in the round whose tag it carries last saw the device listed with these very
+ * bytes. Decoding them again would give the summary already emitted, so all that is left to
+ * do is to mark the device present. An item carrying no member's tag is no member's concern.
+ * Anything the scan cannot read (no "tags", a tag with an escape) is parsed as before.
+ */
+static bool unchanged_item(void *ud, const char *id, const char *item, size_t len,
+                           const uint8_t digest[METAL_ITEM_DIGEST_LEN]) {
+  struct poll_group *g = ud;
+  if (g->by_tag_stale)
+    sort_members(g);
+  struct jspan tv;
+  struct jspan *tags = NULL;
+  size_t nt = 0;
+  if (!jsonscan_member(item, len, "tags", &tv) || !jsonscan_elements(item, tv, &tags, &nt))
+    return false;
+  bool same = true;
+  for (int mark = 0; mark < 2 && same; mark++) {
+    for (size_t t = 0; t < nt && same; t++) {
+      const char *s;
+      size_t n;
+      if (!jsonscan_plain_string(item, tags[t], &s, &n)) {
+        same = false;
+        break;
+      }
+      size_t lo = 0, hi = g->nby_tag;
+      while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_tag_n(g->by_tag[mid]->tag, s, n) < 0)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      for (size_t i = lo; i < g->nby_tag && cmp_tag_n(g->by_tag[i]->tag, s, n) == 0; i++) {
+        struct metal_poller *p = g->by_tag[i];
+        if (!p->in_round)
+          continue;
+        struct seen *sn = find(p, id);
+        if (!sn || !sn->emitted || !sn->has_item_digest ||
+            memcmp(sn->item_digest, digest, METAL_ITEM_DIGEST_LEN) != 0)
+          same = false;
+        else if (mark)
+          sn->present = true;
+      }
+    }
+  }
+  free(tags);
+  return same;
+}
+
 /* One page of the round's listing (the sink may not free pollers, so the list is stable). */
 static void on_page(void *ud, const struct metal_device_list *page) {
   struct poll_group *g = ud;
-  for (struct metal_poller *p = g->members; p; p = p->gnext)
-    if (p->in_round)
-      member_page(p, page);
+  if (g->by_tag_stale)
+    sort_members(g);
+  for (size_t i = 0; i < page->n; i++)
+    split_device(g, &page->items[i]);
 }
 
 static void on_list(void *ud, const struct metal_result *r) {
@@ -386,6 +492,7 @@ static void round_start(struct poll_group *g) {
   const char *tag = g->nmembers == 1 ? g->members->tag : NULL;
   g->list_op = metal_device_list_paged(g->c, tag, on_page, on_list, g);
   metal_op_set_priority(g->list_op, METAL_PRIO_BACKGROUND);
+  metal_op_set_list_skip(g->list_op, unchanged_item, g);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -437,6 +544,7 @@ struct metal_poller *metal_poller_new(struct metal_client *c, const struct metal
   p->gnext = g->members;
   g->members = p;
   g->nmembers++;
+  g->by_tag_stale = true;
   /* The first poll of a new member: at once, or right after the round in progress. */
   metal_poller_kick(p);
   return p;
@@ -458,6 +566,7 @@ void metal_poller_free(struct metal_poller *p) {
     if (*pp == p) {
       *pp = p->gnext;
       g->nmembers--;
+      g->by_tag_stale = true;
       break;
     }
   for (size_t i = 0; i < p->n; i++) {
@@ -479,6 +588,7 @@ void metal_poller_free(struct metal_poller *p) {
     if (g->list_op)
       metal_op_cancel(g->list_op);
     g->c->poll_group = NULL;
+    free(g->by_tag);
     free(g);
   } else if (g->polling && !g->list_op && g->confirming == 0) {
     /* The round waited only for this member: end it from the loop, not inside this call. */
