@@ -22,6 +22,7 @@
 
 struct pending {
   struct action a;
+  uint64_t rank;   /* of its operation: the order in which operations first had an action */
   bool unresolved; /* an intent without result exists from an earlier run */
   bool running;
   bool canceled;
@@ -64,6 +65,8 @@ struct executor {
   struct pending *graveyard; /* singly linked through next */
   struct exec_call *calls;
   json_t *unresolved; /* {"<action id>": true} */
+  json_t *ranks;      /* {"<correlation>": rank} of the operations with actions lately */
+  uint64_t next_rank;
   ev_timer dispatch;
   ev_timer retry; /* after a failed intent commit */
 };
@@ -180,6 +183,39 @@ static void timer_fired(struct ev_loop *loop, ev_timer *w, int revents) {
   schedule(x);
 }
 
+/*
+ * The rank of a's operation. Waiting actions start in rank order, FIFO within a rank: an
+ * operation under way goes on before operations that have not started, as a reconcile holds its
+ * worker until it returns in controller-runtime, so that a thousand operations started at once
+ * finish one after another instead of all taking each step together (each shoot's first step,
+ * then each shoot's second ...), which made the first one finish only when the last began.
+ * Forgetting a rank (the table is pruned to the operations with actions waiting or running)
+ * only moves that operation to the back.
+ */
+static uint64_t rank_of(struct executor *x, const char *correlation) {
+  if (!correlation || !*correlation)
+    return x->next_rank++;
+  json_t *r = json_object_get(x->ranks, correlation);
+  if (r)
+    return (uint64_t)json_integer_value(r);
+  if (json_object_size(x->ranks) >= 4096) {
+    size_t live = 0;
+    for (struct pending *p = x->head; p; p = p->next)
+      live++;
+    if (json_object_size(x->ranks) >= 4096 + 2 * live) {
+      json_t *keep = json_object();
+      for (struct pending *p = x->head; p; p = p->next)
+        if (p->a.correlation && *p->a.correlation)
+          json_object_set_new(keep, p->a.correlation, json_integer((json_int_t)p->rank));
+      json_decref(x->ranks);
+      x->ranks = keep;
+    }
+  }
+  uint64_t rank = x->next_rank++;
+  json_object_set_new(x->ranks, correlation, json_integer((json_int_t)rank));
+  return rank;
+}
+
 void executor_submit(struct executor *x, const struct action *a) {
   if (find(x, a->id))
     return;
@@ -187,12 +223,20 @@ void executor_submit(struct executor *x, const struct action *a) {
   p->x = x;
   action_copy(&p->a, a);
   p->unresolved = json_object_get(x->unresolved, a->id) != NULL;
-  p->prev = x->tail;
-  if (x->tail)
-    x->tail->next = p;
+  p->rank = rank_of(x, a->correlation);
+  struct pending *after = x->tail;
+  while (after && after->rank > p->rank)
+    after = after->prev;
+  p->prev = after;
+  p->next = after ? after->next : x->head;
+  if (p->next)
+    p->next->prev = p;
+  else
+    x->tail = p;
+  if (after)
+    after->next = p;
   else
     x->head = p;
-  x->tail = p;
   if (strcmp(a->kind, "timer") == 0) {
     double delay = (double)(a->at_ms - clock_now_ms()) / 1000.0;
     ev_timer_init(&p->timer, timer_fired, delay > 0 ? delay : 0., 0.);
@@ -458,6 +502,7 @@ struct executor *executor_new(struct ev_loop *loop, const struct executor_hooks 
   x->loop = loop;
   x->hooks = *hooks;
   x->unresolved = json_object();
+  x->ranks = json_object();
   ev_timer_init(&x->dispatch, dispatch_cb, 0., 0.);
   x->dispatch.data = x;
   ev_timer_init(&x->retry, retry_cb, 1., 0.);
@@ -487,5 +532,6 @@ void executor_free(struct executor *x) {
     free(x->conc[i].controller);
   free(x->conc);
   json_decref(x->unresolved);
+  json_decref(x->ranks);
   free(x);
 }

@@ -4,6 +4,7 @@
 #include "engine/base/common.h"
 #include "providers/equinix-metal/metal_creds.h"
 #include "engine/base/b64.h"
+#include "engine/base/clock.h"
 #include "engine/base/jsonx.h"
 #include "engine/kube/client.h"
 #include "engine/kube/informer.h"
@@ -13,6 +14,7 @@
 #include "engine/base/sha256.h"
 #include "engine/base/xalloc.h"
 
+#include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,10 @@
 #define MAX_CLIENTS 64
 /* Connections to the Metal API shared by every client: each holds its own parsed trust store. */
 #define MAX_CONNECTIONS 16
+/* How long a request waits for the Secret informer's first list before it reads the Secret
+ * itself, and how often it looks. */
+#define SYNC_WAIT_MS  10000
+#define SYNC_CHECK_MS 100
 
 struct slot {
   char digest[SHA256_HEX_LEN + 1]; /* of token and project: never the token itself */
@@ -33,6 +39,7 @@ struct metal_creds_req {
   metal_creds_fn fn;
   void *ud;
   struct kube_call *kc;
+  bool parked; /* waiting for the Secret informer's first list */
   struct metal_creds_req *prev, *next;
 };
 
@@ -45,8 +52,11 @@ struct metal_creds {
   char *base_url, *ca_path;
   struct slot *slots;
   size_t nslots, cap;
-  struct metal_creds_req *reqs; /* GETs in flight */
+  struct metal_creds_req *reqs; /* GETs in flight, and requests parked until the informer syncs */
   uint64_t retired_requests;
+  ev_timer sync_wait;
+  int64_t parked_since_ms;
+  bool gave_up_waiting; /* the informer did not sync in SYNC_WAIT_MS: read Secrets directly */
 };
 
 void metal_creds_flags_init(struct metal_creds_flags *f) {
@@ -63,6 +73,8 @@ void metal_creds_flags_apply(const struct metal_creds_flags *f, struct metal_cre
   o->burst = (double)f->burst;
 }
 
+static void sync_wait_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
 struct metal_creds *metal_creds_new(struct ev_loop *loop, struct kube_client *kube,
                                     struct kube_informer *secrets,
                                     const struct metal_creds_opts *o) {
@@ -76,6 +88,8 @@ struct metal_creds *metal_creds_new(struct ev_loop *loop, struct kube_client *ku
   c->ca_path = c->o.ca_path ? xstrdup(c->o.ca_path) : NULL;
   c->http = http_client_new(loop, METAL_USER_AGENT);
   http_client_set_limits(c->http, MAX_CONNECTIONS, MAX_CONNECTIONS);
+  ev_timer_init(&c->sync_wait, sync_wait_cb, SYNC_CHECK_MS / 1000.0, SYNC_CHECK_MS / 1000.0);
+  c->sync_wait.data = c;
   return c;
 }
 
@@ -231,6 +245,10 @@ struct metal_creds_req *metal_creds_get(struct metal_creds *c, const char *ns, c
     from_secret(c, ns, name, s, fn, ud);
     return NULL;
   }
+  /* Before the Secret informer's first list, wait for it instead of reading each Secret: at
+   * start every shoot asks at once, and a thousand GETs would spend seconds of the Kubernetes
+   * client's rate limit that the reconciles need. */
+  bool park = c->secrets && !c->gave_up_waiting && !kube_informer_has_synced(c->secrets);
   struct metal_creds_req *r = xcalloc(1, sizeof(*r));
   r->c = c;
   r->ns = xstrdup(ns);
@@ -241,8 +259,50 @@ struct metal_creds_req *metal_creds_get(struct metal_creds *c, const char *ns, c
   if (c->reqs)
     c->reqs->prev = r;
   c->reqs = r;
+  if (park) {
+    r->parked = true;
+    if (!ev_is_active(&c->sync_wait)) {
+      c->parked_since_ms = clock_mono_ms();
+      ev_timer_again(c->loop, &c->sync_wait);
+    }
+    return r;
+  }
   r->kc = kube_get(c->kube, &kube_res_secret, ns, name, got, r);
   return r;
+}
+
+/* The informer listed (or SYNC_WAIT_MS passed): answer the parked requests from its cache, or
+ * read the Secrets it does not hold (its field selector may not cover every secretRef). */
+static void sync_wait_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)loop;
+  (void)revents;
+  struct metal_creds *c = w->data;
+  bool synced = kube_informer_has_synced(c->secrets);
+  if (!synced) {
+    if (clock_mono_ms() - c->parked_since_ms < SYNC_WAIT_MS)
+      return;
+    c->gave_up_waiting = true;
+    log_warn("the credentials Secret informer has not listed yet; reading the Secrets directly",
+             NULL);
+  }
+  ev_timer_stop(c->loop, &c->sync_wait);
+  /* Answers may cancel or add requests: look for the next parked one afresh each time. */
+  for (;;) {
+    struct metal_creds_req *r = c->reqs;
+    while (r && !r->parked)
+      r = r->next;
+    if (!r)
+      break;
+    r->parked = false;
+    const json_t *s = synced ? kube_informer_get(c->secrets, r->ns, r->name) : NULL;
+    if (s) {
+      req_unlink(r);
+      from_secret(c, r->ns, r->name, s, r->fn, r->ud);
+      req_free(r);
+    } else {
+      r->kc = kube_get(c->kube, &kube_res_secret, r->ns, r->name, got, r);
+    }
+  }
 }
 
 void metal_creds_cancel(struct metal_creds *c, struct metal_creds_req *r) {
@@ -284,6 +344,7 @@ void metal_creds_free(struct metal_creds *c) {
     return;
   while (c->reqs)
     metal_creds_cancel(c, c->reqs);
+  ev_timer_stop(c->loop, &c->sync_wait);
   for (size_t i = 0; i < c->nslots; i++)
     metal_client_free(c->slots[i].mc);
   free(c->slots);

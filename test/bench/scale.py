@@ -161,6 +161,9 @@ def one(n, mode, devices, rps, burst, poll, kube_qps, timeout):
             with open(os.environ["EQXM_SCALE_DUMP"] + f"-{n}-{mode}.json", "w") as f:
                 json.dump([{k: r.get(k) for k in ("method", "path", "query", "status", "t", "fault")}
                            for r in metal._control("GET", "/_test/requests")], f)
+            with open(os.environ["EQXM_SCALE_DUMP"] + f"-{n}-{mode}-kube.json", "w") as f:
+                json.dump([{k: r.get(k) for k in ("method", "path", "status", "t", "watch")}
+                           for r in kube.requests()] + [{"method": "START", "path": "", "t": t0}], f)
         cpu = None
         lists = reqs = None
         if t_done is not None:

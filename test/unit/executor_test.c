@@ -195,6 +195,91 @@ static void test_concurrency_cap_and_cancel(void) {
   teardown(&f, loop);
 }
 
+static void set_corr(struct action *a, const char *corr) {
+  free(a->correlation);
+  a->correlation = xstrdup(corr);
+}
+
+/* With one slot, an operation under way takes its next step before other operations start,
+ * also after the rank table was pruned; an action without an operation is ranked when it comes. */
+static void test_operations_under_way_first(void) {
+  struct fake f;
+  struct ev_loop *loop;
+  setup(&f, &loop);
+  executor_set_concurrency(f.x, "infrastructure", 1);
+  struct exec_outcome ok = {true, NULL, NULL, NULL, 0, false};
+  struct action a1, b1, c1, a2, lone;
+  mk(&a1, "a-1", "infrastructure", "fake.do");
+  set_corr(&a1, "op-a");
+  mk(&b1, "b-1", "infrastructure", "fake.do");
+  set_corr(&b1, "op-b");
+  mk(&c1, "c-1", "infrastructure", "fake.do");
+  set_corr(&c1, "op-c");
+  mk(&lone, "lone-1", "infrastructure", "fake.do");
+  set_corr(&lone, "");
+  executor_submit(f.x, &a1);
+  executor_submit(f.x, &b1);
+  executor_submit(f.x, &lone);
+  executor_submit(f.x, &c1);
+  spin(loop, 5);
+  ASSERT_EQ(1, f.ncalls);
+  ASSERT_STR_EQ("a-1", f.acts[0]->id);
+  executor_done(f.calls[0], &ok);
+  mk(&a2, "a-2", "infrastructure", "fake.do"); /* the reducer's next step of op-a */
+  set_corr(&a2, "op-a");
+  executor_submit(f.x, &a2);
+  spin(loop, 5);
+  ASSERT_EQ(2, f.ncalls);
+  ASSERT_STR_EQ("a-2", f.acts[1]->id); /* not b-1, which waited longer */
+  executor_done(f.calls[1], &ok);
+  spin(loop, 5);
+  ASSERT_STR_EQ("b-1", f.acts[2]->id);
+  executor_done(f.calls[2], &ok);
+  spin(loop, 5);
+  ASSERT_STR_EQ("lone-1", f.acts[3]->id); /* no operation: its place is where it came */
+  executor_done(f.calls[3], &ok);
+  spin(loop, 5);
+  ASSERT_STR_EQ("c-1", f.acts[4]->id);
+
+  /* Prune: op-live waits while thousands of operations come and go; its next step still
+   * goes before a newer operation's. */
+  struct action live1, live2, newer, other;
+  mk(&live1, "live-1", "infrastructure", "fake.do");
+  set_corr(&live1, "op-live");
+  executor_submit(f.x, &live1); /* waits: c-1 holds the slot */
+  char id[32], corr[32];
+  for (int i = 0; i < 5000; i++) {
+    snprintf(id, sizeof(id), "o-%d", i);
+    snprintf(corr, sizeof(corr), "op-%d", i);
+    mk(&other, id, "infrastructure", "fake.do");
+    set_corr(&other, corr);
+    executor_submit(f.x, &other);
+    executor_cancel(f.x, id);
+    action_release(&other);
+  }
+  mk(&newer, "new-1", "infrastructure", "fake.do");
+  set_corr(&newer, "op-new");
+  executor_submit(f.x, &newer);
+  mk(&live2, "live-2", "infrastructure", "fake.do");
+  set_corr(&live2, "op-live");
+  executor_submit(f.x, &live2);
+  executor_done(f.calls[4], &ok);
+  spin(loop, 5);
+  ASSERT_STR_EQ("live-1", f.acts[5]->id);
+  executor_done(f.calls[5], &ok);
+  spin(loop, 5);
+  ASSERT_STR_EQ("live-2", f.acts[6]->id);
+  executor_done(f.calls[6], &ok);
+  spin(loop, 5);
+  ASSERT_STR_EQ("new-1", f.acts[7]->id);
+  executor_done(f.calls[7], &ok);
+  ASSERT_EQ(0, executor_queued(f.x));
+  struct action *all[] = {&a1, &b1, &c1, &a2, &lone, &live1, &live2, &newer};
+  for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+    action_release(all[i]);
+  teardown(&f, loop);
+}
+
 static void test_failure_outcome_scrubbed(void) {
   struct fake f;
   struct ev_loop *loop;
@@ -362,6 +447,7 @@ int main(void) {
   TEST(test_intent_durable_before_call);
   TEST(test_fencing_and_kick);
   TEST(test_concurrency_cap_and_cancel);
+  TEST(test_operations_under_way_first);
   TEST(test_failure_outcome_scrubbed);
   TEST(test_timer_and_unresolved_and_missing_handler);
   TEST(test_journal_failure_holds_actions);
