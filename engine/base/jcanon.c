@@ -126,6 +126,17 @@ struct key_ref {
   json_t *value;
 };
 
+/* Between two values: hand the text so far to the sink once it holds enough. */
+static enum eng_err boundary(struct buf *b, const struct jcanon_sink *sink) {
+  if (!sink || b->len < sink->part_bytes)
+    return ENG_OK;
+  enum eng_err e = sink->flush(sink->ud, b->data, b->len);
+  b->len = 0;
+  if (b->data)
+    b->data[0] = '\0';
+  return e;
+}
+
 static int key_cmp(const void *a, const void *b) {
   const struct key_ref *x = a, *y = b;
   size_t n = x->len < y->len ? x->len : y->len;
@@ -135,9 +146,10 @@ static int key_cmp(const void *a, const void *b) {
   return x->len < y->len ? -1 : x->len > y->len;
 }
 
-static enum eng_err put(struct buf *b, const json_t *v, int depth);
+static enum eng_err put(struct buf *b, const json_t *v, int depth, const struct jcanon_sink *sink);
 
-static enum eng_err put_object(struct buf *b, const json_t *v, int depth) {
+static enum eng_err put_object(struct buf *b, const json_t *v, int depth,
+                               const struct jcanon_sink *sink) {
   size_t n = json_object_size(v);
   if (n == 0)
     return buf_append(b, "{}", 2);
@@ -167,13 +179,15 @@ static enum eng_err put_object(struct buf *b, const json_t *v, int depth) {
   enum eng_err e = buf_append(b, "{", 1);
   for (i = 0; i < n && !e; i++) {
     if (i)
+      e = boundary(b, sink);
+    if (!e && i)
       e = buf_append(b, ",", 1);
     if (!e)
       e = jcanon_append_string(b, keys[i].key, keys[i].len);
     if (!e)
       e = buf_append(b, ":", 1);
     if (!e)
-      e = put(b, keys[i].value, depth + 1);
+      e = put(b, keys[i].value, depth + 1, sink);
   }
   if (!e)
     e = buf_append(b, "}", 1);
@@ -182,20 +196,22 @@ static enum eng_err put_object(struct buf *b, const json_t *v, int depth) {
   return e;
 }
 
-static enum eng_err put(struct buf *b, const json_t *v, int depth) {
+static enum eng_err put(struct buf *b, const json_t *v, int depth, const struct jcanon_sink *sink) {
   if (!v || depth > JCANON_MAX_DEPTH)
     return ENG_INVALID;
   switch (json_typeof(v)) {
   case JSON_OBJECT:
-    return put_object(b, v, depth);
+    return put_object(b, v, depth, sink);
   case JSON_ARRAY: {
     size_t n = json_array_size(v);
     enum eng_err e = buf_append(b, "[", 1);
     for (size_t i = 0; i < n && !e; i++) {
       if (i)
+        e = boundary(b, sink);
+      if (!e && i)
         e = buf_append(b, ",", 1);
       if (!e)
-        e = put(b, json_array_get(v, i), depth + 1);
+        e = put(b, json_array_get(v, i), depth + 1, sink);
     }
     return e ? e : buf_append(b, "]", 1);
   }
@@ -224,9 +240,19 @@ static enum eng_err put(struct buf *b, const json_t *v, int depth) {
   return ENG_INVALID;
 }
 
+enum eng_err jcanon_stream(const json_t *v, const struct jcanon_sink *sink) {
+  struct buf b;
+  buf_init(&b, BUF_MAX_DERIVED);
+  enum eng_err e = put(&b, v, 0, sink);
+  if (!e && b.len)
+    e = sink->flush(sink->ud, b.data, b.len);
+  buf_release(&b);
+  return e;
+}
+
 enum eng_err jcanon_append(struct buf *b, const json_t *v) {
   size_t start = b->len;
-  enum eng_err e = put(b, v, 0);
+  enum eng_err e = put(b, v, 0, NULL);
   if (e) {
     b->len = start;
     if (b->data)

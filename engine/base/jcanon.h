@@ -27,6 +27,20 @@
  * ENG_TOOLARGE past b's cap; on failure b keeps its previous content. */
 enum eng_err jcanon_append(struct buf *b, const json_t *v) WARN_UNUSED;
 
+/*
+ * The canonical form of v in parts: flush runs with the text so far whenever it has reached
+ * part_bytes at a boundary between two values (never inside a string), and once at the end
+ * with the rest; the parts, concatenated, are what jcanon_append() writes. A part may exceed
+ * part_bytes by one value. An error of flush ends the stream with it; parts already flushed
+ * stay flushed (the caller undoes them), and so on for the errors of jcanon_append().
+ */
+struct jcanon_sink {
+  size_t part_bytes;
+  enum eng_err (*flush)(void *ud, const char *text, size_t len);
+  void *ud;
+};
+enum eng_err jcanon_stream(const json_t *v, const struct jcanon_sink *sink) WARN_UNUSED;
+
 /* Append len bytes as one canonical JSON string (quotes included). */
 enum eng_err jcanon_append_string(struct buf *b, const char *s, size_t len) WARN_UNUSED;
 

@@ -44,7 +44,8 @@ int audit_cmd_sql(int argc, char **argv) {
       AUDIT_CMD " sql",
       "[options] \"SELECT ...\" JOURNAL",
       "Run one read-only SQL SELECT over the journal. Besides the tables events,\n"
-      "snapshots and meta, these views are there (columns in docs/journal.md):\n"
+      "snapshots, snapshot_parts and meta, these views are there (columns in\n"
+      "docs/journal.md):\n"
       "  reconciles     one row per operation: object, start, end, actions, attempts,\n"
       "                 failures, last lastOperation state\n"
       "  actions        every decision (engine.action): id, kind, controller, object,\n"

@@ -245,6 +245,14 @@ enum eng_err journal_retain(struct journal *j, const struct journal_retention *p
     if (rc != SQLITE_DONE)
       return journal_sql_error(j, j->db, rc, "deleting old snapshots", err);
     res.deleted_snapshots = sqlite3_changes(j->db);
+    rc = sqlite3_prepare_v2(j->db, "DELETE FROM snapshot_parts WHERE seq < ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(st, 1, cut);
+      rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+      return journal_sql_error(j, j->db, rc, "deleting old snapshots", err);
   }
   /* Give freed pages back to the file system; the file shrinks when the WAL
    * is checkpointed (passive: never waits for readers). */

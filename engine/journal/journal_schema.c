@@ -223,12 +223,6 @@ static enum eng_err probe(struct journal *j, sqlite3 *db, int *version, struct e
                          "journal %s carries the journal id but no schema version; it was damaged "
                          "while being created. Nothing was changed; move it aside",
                          j->path);
-  if (j->read_only && ver < latest)
-    return eng_error_set(err, ENG_VERSION,
-                         "journal %s has schema version %lld, older than this binary's %d; it is "
-                         "migrated when the controller opens it for writing. Open it with the "
-                         "release that wrote it, or let the controller migrate it first",
-                         j->path, (long long)ver, latest);
   *version = (int)ver;
   return ENG_OK;
 }

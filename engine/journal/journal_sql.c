@@ -97,9 +97,9 @@ static const char *const view_sql[] = {
     "'kube.modified', 'kube.deleted')",
 };
 
-const char *const journal_sql_views[] = {"reconciles",    "actions",  "attempts", "errors",
-                                         "device_states", "restarts", "objects",  "events",
-                                         "snapshots",     "meta",     NULL};
+const char *const journal_sql_views[] = {"reconciles",    "actions",        "attempts", "errors",
+                                         "device_states", "restarts",       "objects",  "events",
+                                         "snapshots",     "snapshot_parts", "meta",     NULL};
 
 /* Pragmas that only report something. */
 static const char *const ro_pragmas[] = {

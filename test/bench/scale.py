@@ -14,7 +14,7 @@ EQXM_SCALE_DEVICES (10) active devices each in the Metal server, runs the real b
 Knobs: EQXM_SCALE_SHOOTS, EQXM_SCALE_DEVICES, EQXM_SCALE_MODES (shared,per-project),
 EQXM_SCALE_RPS (Metal requests/s per project, 50), EQXM_SCALE_POLL (poll seconds, 15),
 EQXM_SCALE_KUBE_QPS (--kube-api-qps and burst, 200; 0 = the binary's default), EQXM_SCALE_TIMEOUT (seconds per configuration, 240),
-EQXM_SCALE_PERF=PREFIX (perf record of the measured steady-state window into PREFIX-N-MODE.data;
+EQXM_SCALE_ARGS (more arguments for `run`), EQXM_SCALE_PERF=PREFIX (perf record of the measured steady-state window into PREFIX-N-MODE.data;
 EQXM_SCALE_PERF_ARGS, default -g, e.g. "--call-graph dwarf").
 """
 import json
@@ -140,6 +140,7 @@ def one(n, mode, devices, rps, burst, poll, kube_qps, timeout):
                 "--metal-poll-seconds", str(poll), "--infrastructure-max-concurrent-reconciles", "50"]
         if kube_qps:
             args += ["--kube-api-qps", str(kube_qps), "--kube-api-burst", str(kube_qps)]
+        args += os.environ.get("EQXM_SCALE_ARGS", "").split()
         t0 = time.monotonic()
         wrap = os.environ.get("EQXM_SCALE_WRAP", "").split()
         proc = subprocess.Popen(wrap + args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

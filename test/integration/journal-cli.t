@@ -128,7 +128,7 @@ def main_journal():
          and "test 1 (seq 200..200)" in r.stdout, "stats prints counts and snapshots", diag=r.stdout)
     r = run("stats", "--json", j)
     s = json.loads(r.stdout)
-    t.ok(s["events"] == 300 and sum(s["by_source"].values()) == 300 and s["schema_version"] == 1
+    t.ok(s["events"] == 300 and sum(s["by_source"].values()) == 300 and s["schema_version"] == 2
          and s["db_bytes"] > 0 and "wal_bytes" in s, "stats --json", diag=r.stdout)
     return j
 

@@ -55,7 +55,7 @@ static void test_create_append_commit_reopen(void) {
   sqlite3_stmt *st;
   const char *q[] = {"PRAGMA journal_mode", "PRAGMA auto_vacuum", "PRAGMA application_id",
                      "PRAGMA user_version"};
-  const char *want[] = {"wal", "2", "1246907980", "1"};
+  const char *want[] = {"wal", "2", "1246907980", "2"};
   for (size_t i = 0; i < ARRAY_SIZE(q); i++) {
     ASSERT_OK(sqlite3_prepare_v2(db, q[i], -1, &st, NULL));
     ASSERT_EQ(SQLITE_ROW, sqlite3_step(st));
@@ -296,6 +296,140 @@ static void test_snapshots(void) {
   free(p);
 }
 
+static int64_t count_sql(const char *path, const char *sql) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  int64_t n = -1;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+      sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW)
+      n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+/* A large state is stored in parts of about 256 KB and read back whole; one holding a
+ * registered secret in free text is scrubbed and stored in one piece; a snapshot written by
+ * schema 1 (state in the row, no parts) still reads, also read-only; dropping removes parts. */
+static void test_snapshot_parts(void) {
+  char *p = fx_path("parts.db");
+  struct eng_error err;
+  struct journal *j = fx_open(p, false, &err);
+  ASSERT(j);
+  for (int i = 1; i <= 10; i++)
+    fx_append(j, i, &err);
+  ASSERT_OK(journal_commit(j, &err));
+  json_t *big = json_object();
+  char key[32], val[200];
+  memset(val, 'v', sizeof(val) - 1);
+  val[sizeof(val) - 1] = '\0';
+  for (int i = 0; i < 8000; i++) {
+    snprintf(key, sizeof(key), "shoot--p--%05d", i);
+    json_object_set_new(
+        big, key, json_pack("{s:s,s:i,s:[s,s]}", "note", val, "n", i, "tags", "a", "b\"quoted\""));
+  }
+  json_t *st = json_pack("{s:o}", "objects", big);
+  ASSERT_OK(journal_snapshot_put(j, "big", 5, st, &err));
+  int64_t parts = count_sql(p, "SELECT count(*) FROM snapshot_parts WHERE name = 'big'");
+  ASSERT_MSG(parts >= 6, "%lld parts for about 1.8 MB", (long long)parts);
+  ASSERT_EQ(0, count_sql(p, "SELECT length(state) FROM snapshots WHERE name = 'big'"));
+  int64_t seq = 0;
+  json_t *got = NULL;
+  ASSERT_OK(journal_snapshot_latest(j, "big", 0, &seq, &got, &err));
+  ASSERT(json_equal(got, st));
+  json_decref(got);
+  /* Written again at the same seq: the parts are replaced, not added to. */
+  ASSERT_OK(journal_snapshot_put(j, "big", 5, st, &err));
+  ASSERT_EQ(parts, count_sql(p, "SELECT count(*) FROM snapshot_parts WHERE name = 'big'"));
+  json_decref(st);
+
+  log_register_secret("tok-very-secret-9f8e7d");
+  st = json_pack("{s:s,s:i}", "note", "the token is tok-very-secret-9f8e7d, oops", "n", 1);
+  ASSERT_OK(journal_snapshot_put(j, "leaky", 6, st, &err));
+  json_decref(st);
+  log_forget_secret("tok-very-secret-9f8e7d");
+  ASSERT_EQ(0, count_sql(p, "SELECT count(*) FROM snapshot_parts WHERE name = 'leaky'"));
+  ASSERT_EQ(0, count_sql(p, "SELECT count(*) FROM snapshots WHERE name = 'leaky' AND "
+                            "instr(state, 'tok-very-secret') > 0"));
+  ASSERT_OK(journal_snapshot_latest(j, "leaky", 0, &seq, &got, &err));
+  ASSERT_EQ(1, jsonx_int(got, "n", 0));
+  ASSERT(!strstr(jsonx_str(got, "note"), "tok-very-secret"));
+  json_decref(got);
+  journal_close(j);
+
+  /* A snapshot as schema 1 wrote it. */
+  sqlite3 *db;
+  ASSERT_EQ(SQLITE_OK, sqlite3_open(p, &db));
+  ASSERT_EQ(SQLITE_OK, sqlite3_exec(db,
+                                    "INSERT INTO snapshots (name, seq, recorded_ms, event_hash, "
+                                    "state) SELECT 'old', 7, 1, hash, '{\"v\":1}' FROM events "
+                                    "WHERE seq = 7",
+                                    NULL, NULL, NULL));
+  sqlite3_close(db);
+  struct journal *r = fx_open(p, true, &err);
+  ASSERT(r);
+  ASSERT_OK(journal_snapshot_latest(r, "old", 0, &seq, &got, &err));
+  ASSERT_EQ(1, jsonx_int(got, "v", 0));
+  json_decref(got);
+  ASSERT_OK(journal_snapshot_latest(r, "big", 0, &seq, &got, &err));
+  ASSERT_EQ(8000, json_object_size(json_object_get(got, "objects")));
+  json_decref(got);
+  journal_close(r);
+
+  /* A whole schema 1 journal: read as it is read-only, migrated by a writer. */
+  char *p1 = fx_path("schema1.db");
+  j = fx_open(p1, false, &err);
+  ASSERT(j);
+  for (int i = 1; i <= 3; i++)
+    fx_append(j, i, &err);
+  ASSERT_OK(journal_commit(j, &err));
+  json_t *one = json_pack("{s:i}", "v", 1);
+  ASSERT_OK(journal_snapshot_put(j, "infra", 2, one, &err));
+  json_decref(one);
+  journal_close(j);
+  ASSERT_EQ(SQLITE_OK, sqlite3_open(p1, &db));
+  ASSERT_EQ(SQLITE_OK,
+            sqlite3_exec(db,
+                         "UPDATE snapshots SET state = (SELECT group_concat(data, '') FROM "
+                         "snapshot_parts); DROP TABLE snapshot_parts; PRAGMA user_version = 1",
+                         NULL, NULL, NULL));
+  sqlite3_close(db);
+  r = fx_open(p1, true, &err);
+  ASSERT_MSG(r, "%s", err.msg);
+  ASSERT_OK(journal_snapshot_latest(r, "infra", 0, &seq, &got, &err));
+  ASSERT_EQ(1, jsonx_int(got, "v", 0));
+  json_decref(got);
+  journal_close(r);
+  j = fx_open(p1, false, &err);
+  ASSERT(j);
+  ASSERT_OK(journal_snapshot_latest(j, "infra", 0, &seq, &got, &err));
+  ASSERT_EQ(1, jsonx_int(got, "v", 0));
+  json_decref(got);
+  journal_close(j);
+  ASSERT_EQ(2, count_sql(p1, "PRAGMA user_version"));
+  free(p1);
+
+  /* Parts lost: a clear error, not an empty state. */
+  ASSERT_EQ(SQLITE_OK, sqlite3_open(p, &db));
+  ASSERT_EQ(SQLITE_OK,
+            sqlite3_exec(db, "DELETE FROM snapshot_parts WHERE name = 'big'", NULL, NULL, NULL));
+  sqlite3_close(db);
+  j = fx_open(p, false, &err);
+  ASSERT(j);
+  ASSERT_EQ(ENG_CORRUPT, journal_snapshot_latest(j, "big", 0, &seq, &got, &err));
+  ASSERT_CONTAINS(err.msg, "neither a state nor parts");
+  json_t *small = json_pack("{s:s}", "a", "b");
+  ASSERT_OK(journal_snapshot_put(j, "big", 5, small, &err));
+  json_decref(small);
+  ASSERT_EQ(1, count_sql(p, "SELECT count(*) FROM snapshot_parts WHERE name = 'big'"));
+  ASSERT_OK(journal_snapshot_drop(j, "big", &err));
+  ASSERT_EQ(0, count_sql(p, "SELECT count(*) FROM snapshot_parts WHERE name = 'big'"));
+  journal_close(j);
+  free(p);
+}
+
 static void test_recorded_time_monotonic(void) {
   char *p = fx_path("time.db");
   struct eng_error err;
@@ -515,6 +649,7 @@ int main(void) {
   TEST(test_canonical_row_and_chain);
   TEST(test_iteration_filters);
   TEST(test_snapshots);
+  TEST(test_snapshot_parts);
   TEST(test_recorded_time_monotonic);
   TEST(test_reader_does_not_block_writer);
   TEST(test_token_never_stored);
