@@ -3,7 +3,10 @@
  * dedup step).
  *
  * The recorder remembers, per event key (involved object + type + reason + message), the
- * Event it created and its count, in an LRU of KUBE_RECORDER_CACHE entries. One write per
+ * Event it created and its count, in an LRU of KUBE_RECORDER_CACHE entries. An entry keeps the
+ * key's fields in one string and rebuilds the Event from them when it must be created (first,
+ * or again after it expired on the server): at 1,000 shoots the Event objects it used to keep
+ * were 3 MB of the controller's heap. One write per
  * key is in flight at a time: events recorded meanwhile only raise the count, and the write
  * that follows carries the latest count (so a PATCH never races the CREATE it depends on).
  */
@@ -12,6 +15,7 @@
 #include "engine/base/clock.h"
 #include "engine/base/jsonx.h"
 #include "engine/base/log.h"
+#include "engine/base/sha256.h"
 #include "engine/base/timefmt.h"
 #include "engine/base/xalloc.h"
 
@@ -23,13 +27,19 @@
 #include <unistd.h>
 
 #define KUBE_RECORDER_CACHE 4096
+/* The fields of an event key, in this order, separated by KEY_SEP. */
+#define KEY_SEP    '\x1f'
+#define KEY_FIELDS 10
+/* An index key: the start of the SHA-256 of the event key, in hex. */
+#define DIGEST_HEX 32
 
 struct rec_entry {
-  char *key;
-  char *ns, *name;       /* the Event object; name NULL until created */
-  json_t *event;         /* the Event as first created (template for re-creation) */
+  char *key; /* component, host, apiVersion, kind, ns, name, uid, type, reason, message */
+  char digest[DIGEST_HEX + 1];
+  char *name;            /* the Event object's; NULL until created */
   json_int_t count;      /* occurrences recorded */
   json_int_t count_sent; /* count the server has */
+  char first_ts[TIMEFMT_LEN];
   char last_ts[TIMEFMT_LEN];
   uint64_t tick; /* LRU */
   struct rec_write *inflight;
@@ -39,16 +49,16 @@ struct rec_write {
   struct kube_recorder *r;
   struct rec_write *prev, *next;
   struct kube_call *call;
-  char *key;
+  char digest[DIGEST_HEX + 1];
   bool create;
 };
 
 struct kube_recorder {
   struct kube_client *c;
   char *component, *host;
-  json_t *index; /* key -> integer slot */
+  json_t *index; /* digest -> integer slot */
   struct rec_entry *slots;
-  size_t nslots;
+  size_t nslots, cap;
   uint64_t tick;
   struct rec_write *writes;
   size_t nwrites;
@@ -70,16 +80,37 @@ struct kube_recorder *kube_recorder_new(struct kube_client *c, const char *compo
   }
   r->host = xstrdup(host);
   r->index = json_object();
-  r->slots = xcalloc(KUBE_RECORDER_CACHE, sizeof(*r->slots));
   return r;
 }
 
 static void entry_clear(struct rec_entry *e) {
   free(e->key);
-  free(e->ns);
   free(e->name);
-  json_decref(e->event);
   memset(e, 0, sizeof(*e));
+}
+
+static void key_digest(const char *key, char out[DIGEST_HEX + 1]) {
+  uint8_t d[SHA256_LEN];
+  sha256(key, strlen(key), d);
+  hex_encode(d, DIGEST_HEX / 2, out);
+  out[DIGEST_HEX] = '\0';
+}
+
+/* The fields of e->key, pointing into tmp (a copy the caller frees). */
+static char *key_fields(const struct rec_entry *e, const char *f[KEY_FIELDS]) {
+  char *tmp = xstrdup(e->key);
+  char *p = tmp;
+  for (int i = 0; i < KEY_FIELDS; i++) {
+    f[i] = p;
+    char *sep = i < KEY_FIELDS - 1 ? strchr(p, KEY_SEP) : NULL;
+    if (sep) {
+      *sep = '\0';
+      p = sep + 1;
+    } else {
+      p += strlen(p);
+    }
+  }
+  return tmp;
 }
 
 static void write_free(struct kube_recorder *r, struct rec_write *w) {
@@ -90,7 +121,6 @@ static void write_free(struct kube_recorder *r, struct rec_write *w) {
   if (w->next)
     w->next->prev = w->prev;
   r->nwrites--;
-  free(w->key);
   free(w);
 }
 
@@ -113,16 +143,21 @@ void kube_recorder_free(struct kube_recorder *r) {
 
 size_t kube_recorder_pending(const struct kube_recorder *r) { return r->nwrites; }
 
-static struct rec_entry *lookup(struct kube_recorder *r, const char *key) {
-  json_t *slot = json_object_get(r->index, key);
+static struct rec_entry *lookup(struct kube_recorder *r, const char *digest) {
+  json_t *slot = json_object_get(r->index, digest);
   return slot ? &r->slots[json_integer_value(slot)] : NULL;
 }
 
 /* A free slot, evicting the least recently used entry without a write in flight. */
-static struct rec_entry *new_entry(struct kube_recorder *r, const char *key) {
+static struct rec_entry *new_entry(struct kube_recorder *r, const char *key, const char *digest) {
   size_t idx;
   if (r->nslots < KUBE_RECORDER_CACHE) {
+    if (r->nslots == r->cap) {
+      r->cap = r->cap ? 2 * r->cap : 64;
+      r->slots = xrealloc(r->slots, r->cap * sizeof(*r->slots));
+    }
     idx = r->nslots++;
+    memset(&r->slots[idx], 0, sizeof(r->slots[idx]));
   } else {
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < r->nslots; i++) {
@@ -134,12 +169,13 @@ static struct rec_entry *new_entry(struct kube_recorder *r, const char *key) {
     if (best == SIZE_MAX)
       return NULL; /* every entry busy: drop this event */
     idx = best;
-    json_object_del(r->index, r->slots[idx].key);
+    json_object_del(r->index, r->slots[idx].digest);
     entry_clear(&r->slots[idx]);
   }
   struct rec_entry *e = &r->slots[idx];
   e->key = xstrdup(key);
-  json_object_set_new(r->index, key, json_integer((json_int_t)idx));
+  memcpy(e->digest, digest, sizeof(e->digest));
+  json_object_set_new(r->index, digest, json_integer((json_int_t)idx));
   return e;
 }
 
@@ -148,7 +184,7 @@ static void send_write(struct kube_recorder *r, struct rec_entry *e);
 static void write_done(void *ud, const struct kube_result *res) {
   struct rec_write *w = ud;
   struct kube_recorder *r = w->r;
-  struct rec_entry *e = lookup(r, w->key);
+  struct rec_entry *e = lookup(r, w->digest);
   bool create = w->create;
   write_free(r, w);
   if (!e)
@@ -169,7 +205,7 @@ static void write_done(void *ud, const struct kube_result *res) {
     log_warn("could not record a Kubernetes event", "error", res->error.msg, NULL);
     if (create) {
       /* Forget it, so the next occurrence tries a fresh create. */
-      json_object_del(r->index, e->key);
+      json_object_del(r->index, e->digest);
       entry_clear(e);
       return;
     }
@@ -182,35 +218,50 @@ static void write_done(void *ud, const struct kube_result *res) {
 static void send_write(struct kube_recorder *r, struct rec_entry *e) {
   struct rec_write *w = xcalloc(1, sizeof(*w));
   w->r = r;
-  w->key = xstrdup(e->key);
+  memcpy(w->digest, e->digest, sizeof(w->digest));
   w->next = r->writes;
   if (r->writes)
     r->writes->prev = w;
   r->writes = w;
   r->nwrites++;
   e->inflight = w;
+  const char *f[KEY_FIELDS];
+  char *fields = key_fields(e, f);
+  const char *component = f[0], *host = f[1], *api_version = f[2], *kind = f[3], *ns = f[4],
+             *obj_name = f[5], *uid = f[6], *type = f[7], *reason = f[8], *msg = f[9];
+  const char *ev_ns = *ns ? ns : "default";
   if (!e->name) {
     /* "<object>.<hex unix nanoseconds>" like client-go. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     unsigned long long nanos =
         (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-    const char *obj_name = or_empty(jsonx_str(e->event, "involvedObject.name"));
     char *name = xasprintf("%s.%llx", obj_name, nanos);
-    json_t *ev = json_deep_copy(e->event);
-    json_object_set_new(json_object_get(ev, "metadata"), "name", json_string(name));
-    json_object_set_new(ev, "count", json_integer(e->count));
-    json_object_set_new(ev, "lastTimestamp", json_string(e->last_ts));
+    json_t *inv =
+        json_pack("{s:s, s:s, s:s}", "apiVersion", api_version, "kind", kind, "name", obj_name);
+    if (*ns)
+      json_object_set_new(inv, "namespace", json_string(ns));
+    if (*uid)
+      json_object_set_new(inv, "uid", json_string(uid));
+    json_t *ev = json_pack(
+        "{s:s, s:s, s:{s:s, s:s}, s:o, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:I}",
+        "apiVersion", "v1", "kind", "Event", "metadata", "namespace", ev_ns, "name", name,
+        "involvedObject", inv, "reason", reason, "message", msg, "type", type, "source",
+        "component", component, "host", host, "firstTimestamp", e->first_ts, "lastTimestamp",
+        e->last_ts, "reportingComponent", component, "reportingInstance", host, "count",
+        (json_int_t)e->count);
     w->create = true;
-    w->call = kube_create(r->c, &kube_res_event, e->ns, ev, write_done, w);
+    w->call = kube_create(r->c, &kube_res_event, ev_ns, ev, write_done, w);
     json_decref(ev);
     free(name);
+    free(fields);
     return;
   }
   json_t *patch = json_pack("{s:I, s:s}", "count", e->count, "lastTimestamp", e->last_ts);
   w->call =
-      kube_patch(r->c, &kube_res_event, e->ns, e->name, KUBE_PATCH_MERGE, patch, write_done, w);
+      kube_patch(r->c, &kube_res_event, ev_ns, e->name, KUBE_PATCH_MERGE, patch, write_done, w);
   json_decref(patch);
+  free(fields);
 }
 
 /* Cut s to at most max bytes without splitting a UTF-8 sequence. */
@@ -224,6 +275,31 @@ static void utf8_cut(char *s, size_t max) {
   s[n] = '\0';
 }
 
+/* The event key: its fields joined by KEY_SEP. A field holding KEY_SEP (never in names, and
+ * scrubbed from messages) has it replaced, so the fields split back as they were. */
+static char *event_key(const struct kube_recorder *r, const char *api_version, const char *kind,
+                       const char *ns, const char *name, const char *uid, const char *type,
+                       const char *reason, const char *msg) {
+  const char *f[KEY_FIELDS] = {r->component, r->host, or_empty(api_version), kind,
+                               or_empty(ns), name,    or_empty(uid),         type,
+                               reason,       msg};
+  size_t len = 0;
+  for (int i = 0; i < KEY_FIELDS; i++)
+    len += strlen(f[i]) + 1;
+  char *key = xmalloc(len);
+  char *p = key;
+  for (int i = 0; i < KEY_FIELDS; i++) {
+    size_t n = strlen(f[i]);
+    memcpy(p, f[i], n);
+    for (size_t k = 0; k < n; k++)
+      if (p[k] == KEY_SEP)
+        p[k] = ' ';
+    p += n;
+    *p++ = i < KEY_FIELDS - 1 ? KEY_SEP : '\0';
+  }
+  return key;
+}
+
 void kube_recorder_event_ref(struct kube_recorder *r, const char *api_version, const char *kind,
                              const char *ns, const char *name, const char *uid, const char *type,
                              const char *reason, const char *message) {
@@ -231,17 +307,16 @@ void kube_recorder_event_ref(struct kube_recorder *r, const char *api_version, c
     return;
   char *msg = log_scrub(message ? message : "");
   utf8_cut(msg, KUBE_EVENT_MESSAGE_MAX);
-  const char *ev_ns = ns && *ns ? ns : "default";
   if (!type || (strcmp(type, KUBE_EVENT_NORMAL) != 0 && strcmp(type, KUBE_EVENT_WARNING) != 0))
     type = KUBE_EVENT_NORMAL;
-  char *key =
-      xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", r->component, r->host,
-                or_empty(api_version), kind, or_empty(ns), name, or_empty(uid), type, reason, msg);
+  char *key = event_key(r, api_version, kind, ns, name, uid, type, reason, msg);
+  char digest[DIGEST_HEX + 1];
+  key_digest(key, digest);
   char now[TIMEFMT_LEN];
   timefmt_rfc3339(clock_now_ms(), now);
-  struct rec_entry *e = lookup(r, key);
+  struct rec_entry *e = lookup(r, digest);
   if (!e) {
-    e = new_entry(r, key);
+    e = new_entry(r, key, digest);
     if (!e) {
       log_warn("dropping a Kubernetes event: too many event writes in flight", "reason", reason,
                NULL);
@@ -249,18 +324,7 @@ void kube_recorder_event_ref(struct kube_recorder *r, const char *api_version, c
       free(msg);
       return;
     }
-    e->ns = xstrdup(ev_ns);
-    json_t *inv = json_pack("{s:s, s:s, s:s}", "apiVersion", or_empty(api_version), "kind", kind,
-                            "name", name);
-    if (ns && *ns)
-      json_object_set_new(inv, "namespace", json_string(ns));
-    if (uid && *uid)
-      json_object_set_new(inv, "uid", json_string(uid));
-    e->event = json_pack("{s:s, s:s, s:{s:s}, s:o, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s}",
-                         "apiVersion", "v1", "kind", "Event", "metadata", "namespace", ev_ns,
-                         "involvedObject", inv, "reason", reason, "message", msg, "type", type,
-                         "source", "component", r->component, "host", r->host, "firstTimestamp",
-                         now, "reportingComponent", r->component, "reportingInstance", r->host);
+    snprintf(e->first_ts, sizeof(e->first_ts), "%s", now);
   }
   e->count++;
   e->tick = ++r->tick;

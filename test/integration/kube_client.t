@@ -148,6 +148,20 @@ def test_events_dedup(k):
     st, lst = k.get(f"/api/v1/namespaces/{NS}/events")
     evs = [e for e in lst.get("items", []) if e.get("involvedObject", {}).get("name") == "evented"]
     t.eq(2, len(evs), "a different reason and message make a second Event")
+    # The Event expired on the server: the next occurrence creates it again, whole.
+    obj = create_cm(k, "expiring")
+    rc, lines, err = tool("event", "--kubeconfig", k.kubeconfig, "--namespace", NS, "--name", "expiring",
+                          "--reason", "Reconciled", "--message", "again and again", "--times", "5",
+                          "--expire-after", "2")
+    st, lst = k.get(f"/api/v1/namespaces/{NS}/events")
+    evs = [e for e in lst.get("items", []) if e.get("involvedObject", {}).get("name") == "expiring"]
+    e = evs[0] if len(evs) == 1 else {}
+    t.ok(rc == 0 and len(evs) == 1 and e.get("count") == 5 and e.get("message") == "again and again"
+         and e.get("reason") == "Reconciled" and e.get("involvedObject", {}).get("uid") == obj["metadata"]["uid"]
+         and e.get("source") == {"component": "kube-client-tool", "host": "test-host"}
+         and e.get("firstTimestamp") and e.get("lastTimestamp") >= e.get("firstTimestamp"),
+         "an Event deleted by the server is created again from what the recorder kept, with the count so far",
+         diag=json.dumps(evs) + err)
 
 
 def test_status_subresource(k):

@@ -14,6 +14,8 @@
  *   event    --namespace NS --name N --reason R --message M [--times K]
  *            records the same event about ConfigMap N K times, waits until written.
  *            --secret S registers S as a secret first (the message must not show it).
+ *            --expire-after J: after the first J are written, delete the Events of N
+ *            (as the API server does when they expire), then record the rest.
  *   write    --namespace NS --name N    create, update, patch (merge, json, status-less),
  *            delete with preconditions on a ConfigMap; prints each step's result.
  *   status   --namespace NS --name N    an Infrastructure: create it, merge-patch its /status,
@@ -45,7 +47,8 @@
 static const char *kubeconfig, *group = "", *version = "v1", *plural = "configmaps",
                                *kind = "ConfigMap", *ns, *name, *reason = "Reconciled",
                                *message = "reconciled", *expect_error, *secret;
-static long page_size, times = 1, max_retries = -1, max_inflight = -1, cancel_count;
+static long page_size, times = 1, max_retries = -1, max_inflight = -1, cancel_count,
+                       expire_after = -1;
 
 static void print_result(const char *step, enum eng_err rc, const struct eng_error *err,
                          json_t *obj) {
@@ -159,6 +162,24 @@ static int cmd_event(struct kube_client *c, const struct kube_resource *r) {
     log_register_secret(secret);
   struct kube_recorder *rec = kube_recorder_new(c, "kube-client-tool", "test-host");
   for (long i = 0; i < times; i++) {
+    if (i == expire_after) {
+      while (kube_recorder_pending(rec) > 0)
+        ev_run(kube_client_loop(c), EVRUN_ONCE);
+      json_t *list = NULL;
+      struct kube_list_opts lo = {0};
+      if (kube_list_sync(c, &kube_res_event, ns, &lo, &list, &err) == ENG_OK) {
+        size_t k;
+        json_t *ev;
+        json_array_foreach(json_object_get(list, "items"), k, ev) {
+          const char *inv = jsonx_str(ev, "involvedObject.name");
+          if (inv && strcmp(inv, name) == 0 &&
+              kube_delete_sync(c, &kube_res_event, ns, jsonx_str(ev, "metadata.name"), NULL, NULL,
+                               &err) != ENG_OK)
+            print_result("delete", ENG_IO, &err, NULL);
+        }
+      }
+      json_decref(list);
+    }
     kube_recorder_event(rec, obj, KUBE_EVENT_NORMAL, reason, "%s", message);
     /* Let the write start, like events recorded at different moments of a reconcile. */
     for (int k = 0; k < 3; k++)
@@ -365,6 +386,8 @@ int main(int argc, char **argv) {
       {"max-inflight", CLI_INT, &max_inflight, "M",
        "burst: requests on the wire at once (default: the client's own; 0 = no bound)", NULL},
       {"cancel", CLI_INT, &cancel_count, "C", "burst: cancel the first C calls at once", NULL},
+      {"expire-after", CLI_INT, &expire_after, "J",
+       "event: delete the object's Events after J were written", NULL},
       {0}};
   const struct cli_spec spec = {"kube_client_tool", "COMMAND [options]", NULL, opts, 0, 0};
   int npos;
