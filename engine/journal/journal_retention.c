@@ -130,6 +130,23 @@ static enum eng_err choose_cut(struct journal *j, int64_t anchor, int64_t want_a
 }
 
 /* Delete events anchor+1..upto and move the anchor, in one transaction. */
+/* Run the DELETE sql with ?1 = seq; *changes (may be NULL) += the rows it removed. */
+static enum eng_err delete_seq(struct journal *j, const char *sql, int64_t seq, const char *doing,
+                               int64_t *changes, struct eng_error *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(st, 1, seq);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return journal_sql_error(j, j->db, rc, doing, err);
+  if (changes)
+    *changes += sqlite3_changes(j->db);
+  return ENG_OK;
+}
+
 static enum eng_err delete_chunk(struct journal *j, int64_t upto, int64_t *deleted,
                                  struct eng_error *err) {
   enum eng_err e = journal_exec(j, j->db, "BEGIN IMMEDIATE", "applying retention", err);
@@ -157,18 +174,9 @@ static enum eng_err delete_chunk(struct journal *j, int64_t upto, int64_t *delet
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
       e = journal_sql_error(j, j->db, rc, "applying retention", err);
   }
-  if (!e) {
-    rc = sqlite3_prepare_v2(j->db, "DELETE FROM events WHERE seq <= ?1", -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_int64(st, 1, upto);
-      rc = sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-      e = journal_sql_error(j, j->db, rc, "deleting old events", err);
-    else
-      *deleted += sqlite3_changes(j->db);
-  }
+  if (!e)
+    e = delete_seq(j, "DELETE FROM events WHERE seq <= ?1", upto, "deleting old events", deleted,
+                   err);
   if (!e)
     e = journal_exec(j, j->db, "COMMIT", "applying retention", err);
   if (e && !sqlite3_get_autocommit(j->db))
@@ -235,24 +243,15 @@ enum eng_err journal_retain(struct journal *j, const struct journal_retention *p
   }
   if (cut > anchor) {
     /* A snapshot below the cut would need removed events to replay from. */
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(j->db, "DELETE FROM snapshots WHERE seq < ?1", -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_int64(st, 1, cut);
-      rc = sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-      return journal_sql_error(j, j->db, rc, "deleting old snapshots", err);
-    res.deleted_snapshots = sqlite3_changes(j->db);
-    rc = sqlite3_prepare_v2(j->db, "DELETE FROM snapshot_parts WHERE seq < ?1", -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_int64(st, 1, cut);
-      rc = sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-      return journal_sql_error(j, j->db, rc, "deleting old snapshots", err);
+    int64_t n = 0;
+    e = delete_seq(j, "DELETE FROM snapshots WHERE seq < ?1", cut, "deleting old snapshots", &n,
+                   err);
+    if (!e)
+      e = delete_seq(j, "DELETE FROM snapshot_parts WHERE seq < ?1", cut, "deleting old snapshots",
+                     NULL, err);
+    if (e)
+      return e;
+    res.deleted_snapshots = n;
   }
   /* Give freed pages back to the file system; the file shrinks when the WAL
    * is checkpointed (passive: never waits for readers). */

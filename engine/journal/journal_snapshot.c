@@ -63,6 +63,20 @@ static enum eng_err exec_sql(struct journal *j, const char *sql, struct eng_erro
   return rc == SQLITE_OK ? ENG_OK : journal_sql_error(j, j->db, rc, "storing a snapshot", err);
 }
 
+static enum eng_err delete_parts(struct journal *j, const char *name, int64_t seq,
+                                 struct eng_error *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(j->db, "DELETE FROM snapshot_parts WHERE name = ?1 AND seq = ?2", -1,
+                              &st, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? ENG_OK : journal_sql_error(j, j->db, rc, "storing a snapshot", err);
+}
+
 struct part_writer {
   struct journal *j;
   sqlite3_stmt *st;
@@ -143,16 +157,7 @@ enum eng_err journal_snapshot_put(struct journal *j, const char *name, int64_t s
   e = exec_sql(j, "SAVEPOINT snapshot_put", err);
   if (e)
     return e;
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(j->db, "DELETE FROM snapshot_parts WHERE name = ?1 AND seq = ?2", -1,
-                              &st, NULL);
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, seq);
-    rc = sqlite3_step(st);
-  }
-  sqlite3_finalize(st);
-  e = rc == SQLITE_DONE ? ENG_OK : journal_sql_error(j, j->db, rc, "storing a snapshot", err);
+  e = delete_parts(j, name, seq, err);
   bool secret = false;
   if (!e)
     e = write_parts(j, name, seq, state, &secret, err);
@@ -160,26 +165,18 @@ enum eng_err journal_snapshot_put(struct journal *j, const char *name, int64_t s
   if (!e && secret) {
     /* A credential survived redaction (free text): the whole state is scrubbed and stored in
      * one piece, as journal_clean_json() does for events. Rare; never the big states. */
-    rc = sqlite3_prepare_v2(j->db, "DELETE FROM snapshot_parts WHERE name = ?1 AND seq = ?2", -1,
-                            &st, NULL);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-      sqlite3_bind_int64(st, 2, seq);
-      rc = sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
-    text = journal_clean_json(state, REDACT_HINT_NONE, &j->key);
-    if (rc != SQLITE_DONE)
-      e = journal_sql_error(j, j->db, rc, "storing a snapshot", err);
-    else if (!text)
+    e = delete_parts(j, name, seq, err);
+    text = e ? NULL : journal_clean_json(state, REDACT_HINT_NONE, &j->key);
+    if (!e && !text)
       e = eng_error_set(err, ENG_INVALID, "journal %s: snapshot '%s' cannot be encoded", j->path,
                         name);
   }
+  sqlite3_stmt *st = NULL;
   if (!e) {
-    rc = sqlite3_prepare_v2(j->db,
-                            "INSERT OR REPLACE INTO snapshots (name, seq, recorded_ms, "
-                            "event_hash, state) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(j->db,
+                                "INSERT OR REPLACE INTO snapshots (name, seq, recorded_ms, "
+                                "event_hash, state) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                -1, &st, NULL);
     if (rc == SQLITE_OK) {
       sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
       sqlite3_bind_int64(st, 2, seq);

@@ -201,6 +201,21 @@ struct poll_state {
   ev_timer tick;
 };
 
+/* A poller for shoot ns with the command's intervals, printing its events; NULL (said) on error. */
+static struct metal_poller *start_poller(struct metal_client *c, const char *ns) {
+  struct metal_poller_opts po = {.ns = ns,
+                                 .fast_ms = o_fast_ms,
+                                 .slow_ms = o_slow_ms,
+                                 .error_ms = o_slow_ms,
+                                 .set_every_ms = o_set_every_ms};
+  struct jevent_sink sink = {sink_fn, NULL};
+  struct eng_error err;
+  struct metal_poller *p = metal_poller_new(c, &po, &sink, &err);
+  if (!p)
+    fprintf(stderr, "metal-tool: %s\n", err.msg);
+  return p;
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop;
   (void)revents;
@@ -210,18 +225,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     ps->last = n;
     print_line(json_pack("{s:{s:I,s:I}}", "tick", "polls", (json_int_t)n, "unchanged",
                          (json_int_t)metal_list_items_skipped()));
-    if (o_also_ns && !ps->also && n >= (uint64_t)o_also_after) {
-      struct metal_poller_opts po = {.ns = o_also_ns,
-                                     .fast_ms = o_fast_ms,
-                                     .slow_ms = o_slow_ms,
-                                     .error_ms = o_slow_ms,
-                                     .set_every_ms = o_set_every_ms};
-      struct jevent_sink sink = {sink_fn, NULL};
-      struct eng_error err;
-      ps->also = metal_poller_new(ps->c, &po, &sink, &err);
-      if (!ps->also)
-        fprintf(stderr, "metal-tool: %s\n", err.msg);
-    }
+    if (o_also_ns && !ps->also && n >= (uint64_t)o_also_after)
+      ps->also = start_poller(ps->c, o_also_ns);
     if (o_polls > 0 && n >= (uint64_t)o_polls)
       ps->stop = true;
   }
@@ -244,21 +249,12 @@ static void stdin_cb(struct ev_loop *loop, ev_io *w, int revents) {
 static int run_poll(struct ev_loop *loop, struct metal_client *c) {
   if (!o_ns)
     return cli_usage_error(&spec, "poll needs --ns.");
-  struct metal_poller_opts po = {.ns = o_ns,
-                                 .fast_ms = o_fast_ms,
-                                 .slow_ms = o_slow_ms,
-                                 .error_ms = o_slow_ms,
-                                 .set_every_ms = o_set_every_ms};
-  struct jevent_sink sink = {sink_fn, NULL};
-  struct eng_error err;
   struct poll_state ps;
   memset(&ps, 0, sizeof(ps));
   ps.c = c;
-  ps.p = metal_poller_new(c, &po, &sink, &err);
-  if (!ps.p) {
-    fprintf(stderr, "metal-tool: %s\n", err.msg);
+  ps.p = start_poller(c, o_ns);
+  if (!ps.p)
     return EXIT_FAIL;
-  }
   ev_timer_init(&ps.tick, tick_cb, 0.005, 0.005);
   ps.tick.data = &ps;
   ev_timer_start(loop, &ps.tick);
