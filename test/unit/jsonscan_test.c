@@ -142,13 +142,14 @@ static void test_refusals(void) {
   }
   /* Nesting deeper than the scanner follows is refused, not overflowed. */
   size_t depth = JSONSCAN_MAX_DEPTH + 1;
-  char *deep = xmalloc(2 * depth + 16);
-  size_t w = (size_t)sprintf(deep, "{\"x\":");
+  size_t cap = 2 * depth + 32;
+  char *deep = xmalloc(cap);
+  size_t w = (size_t)snprintf(deep, cap, "{\"x\":");
   for (size_t i = 0; i < depth; i++)
     deep[w++] = '[';
   for (size_t i = 0; i < depth; i++)
     deep[w++] = ']';
-  w += (size_t)sprintf(deep + w, ",\"id\":\"a\"}");
+  w += (size_t)snprintf(deep + w, cap - w, ",\"id\":\"a\"}");
   struct jspan v;
   ASSERT(!jsonscan_member(deep, w, "id", &v));
   free(deep);
