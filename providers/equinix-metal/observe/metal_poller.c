@@ -323,12 +323,18 @@ static int cmp_member_tag(const void *a, const void *b) {
   return strcmp((*(struct metal_poller *const *)a)->tag, (*(struct metal_poller *const *)b)->tag);
 }
 
-/* The first member (in by_tag) whose tag is not less than tag. */
-static size_t member_lower_bound(const struct poll_group *g, const char *tag) {
+/* A member's tag against the n bytes at s (no NUL among them), as strcmp would order them. */
+static int cmp_tag_n(const char *tag, const char *s, size_t n) {
+  int c = strncmp(tag, s, n);
+  return c ? c : (tag[n] ? 1 : 0);
+}
+
+/* The first member (in by_tag) whose tag is not less than the n bytes at s. */
+static size_t member_lower_bound(const struct poll_group *g, const char *s, size_t n) {
   size_t lo = 0, hi = g->nby_tag;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (strcmp(g->by_tag[mid]->tag, tag) < 0)
+    if (cmp_tag_n(g->by_tag[mid]->tag, s, n) < 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -354,8 +360,9 @@ static void split_device(struct poll_group *g, const struct metal_device *d) {
       repeated = strcmp(d->tags[u], d->tags[t]) == 0;
     if (repeated)
       continue;
-    for (size_t i = member_lower_bound(g, d->tags[t]);
-         i < g->nby_tag && strcmp(g->by_tag[i]->tag, d->tags[t]) == 0; i++)
+    size_t n = strlen(d->tags[t]);
+    for (size_t i = member_lower_bound(g, d->tags[t], n);
+         i < g->nby_tag && cmp_tag_n(g->by_tag[i]->tag, d->tags[t], n) == 0; i++)
       if (g->by_tag[i]->in_round)
         observe(g->by_tag[i], d);
   }
@@ -389,11 +396,6 @@ static void member_complete(struct metal_poller *p) {
   free(miss);
 }
 
-static int cmp_tag_n(const char *tag, const char *s, size_t n) {
-  int c = strncmp(tag, s, n);
-  return c ? c : (tag[n] ? 1 : 0);
-}
-
 /*
  * Before a page is parsed: the item (device id, its JSON text and digest) may be left out when
  * every member in the round whose tag it carries last saw the device listed with these very
@@ -420,15 +422,8 @@ static bool unchanged_item(void *ud, const char *id, const char *item, size_t le
         same = false;
         break;
       }
-      size_t lo = 0, hi = g->nby_tag;
-      while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cmp_tag_n(g->by_tag[mid]->tag, s, n) < 0)
-          lo = mid + 1;
-        else
-          hi = mid;
-      }
-      for (size_t i = lo; i < g->nby_tag && cmp_tag_n(g->by_tag[i]->tag, s, n) == 0; i++) {
+      for (size_t i = member_lower_bound(g, s, n);
+           i < g->nby_tag && cmp_tag_n(g->by_tag[i]->tag, s, n) == 0; i++) {
         struct metal_poller *p = g->by_tag[i];
         if (!p->in_round)
           continue;
