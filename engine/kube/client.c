@@ -91,6 +91,9 @@ struct kube_call {
   json_t *items;
   char *list_kind, *list_api_version;
   bool list_restarted;
+  kube_list_page_fn on_page; /* pages are handed over, not kept */
+  void *page_ud;
+  bool page_first;
   /* watch */
   struct kube_watchdec dec;
   kube_watch_fn on_event;
@@ -710,8 +713,21 @@ static void list_page(struct kube_call *call, struct kube_result *res) {
   }
   if (!call->items)
     call->items = json_array();
-  if (json_is_array(items))
+  if (call->on_page) {
+    json_t *none = json_is_array(items) ? NULL : json_array();
+    call->in_feed = true;
+    call->on_page(call->page_ud, none ? none : items, call->page_first);
+    call->in_feed = false;
+    json_decref(none);
+    call->page_first = false;
+    if (call->canceled) {
+      json_decref(b);
+      call_free(call); /* kube_cancel() ran inside on_page */
+      return;
+    }
+  } else if (json_is_array(items)) {
     json_array_extend(call->items, items);
+  }
   if (!call->list_kind) {
     call->list_kind = xstrdup(or_(json_string_value(json_object_get(b, "kind")), "List"));
     call->list_api_version =
@@ -967,6 +983,7 @@ static void http_done_cb(void *ud, const struct http_response *resp) {
       call->list_restarted = true;
       json_decref(call->items);
       call->items = NULL;
+      call->page_first = true;
       free(call->list_base_query);
       call->list_base_query = xstrdup(call->list_sel_query ? call->list_sel_query : "");
       json_decref(parsed);
@@ -1115,6 +1132,9 @@ struct kube_call *kube_list(struct kube_client *c, const struct kube_resource *r
   call->list_base_query = xstrdup(q.data ? q.data : "");
   buf_release(&q);
   call->limit = o.limit == 0 ? KUBE_DEFAULT_PAGE : o.limit;
+  call->on_page = o.on_page;
+  call->page_ud = o.page_ud;
+  call->page_first = true;
   list_send_page(call, NULL);
   return call;
 }

@@ -140,12 +140,23 @@ void kube_cancel(struct kube_client *c, struct kube_call *call);
 
 /* ---- reads ---------------------------------------------------------------------------- */
 
+/*
+ * A page of a list as it arrives: its items (borrowed for the call). first: this is the first
+ * page of the list, or of the list started again after its continue token expired (what the
+ * pages before said may be out of date). The callback may cancel the call.
+ */
+typedef void (*kube_list_page_fn)(void *ud, const json_t *items, bool first);
+
 struct kube_list_opts {
   const char *label_selector;         /* NULL = none */
   const char *field_selector;         /* NULL = none */
   const char *resource_version;       /* NULL = most recent (quorum), "0" = any */
   const char *resource_version_match; /* NULL, "NotOlderThan", "Exact" */
   long limit;                         /* page size; 0 = 500; < 0 = no paging */
+  /* Set: each page goes to on_page and is not kept; the result's items are then empty, so
+   * a large list is never in memory at once. */
+  kube_list_page_fn on_page;
+  void *page_ud;
 };
 
 struct kube_call *kube_get(struct kube_client *c, const struct kube_resource *r, const char *ns,

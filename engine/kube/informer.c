@@ -2,7 +2,8 @@
  * informer.c - list+watch into a cache, client-go Reflector rules (see informer.h).
  *
  * State machine: one call (a list or a watch) or one timer is active at a time.
- *   LIST done ok        -> replace cache, emit diff, WATCH now
+ *   LIST page           -> update cache, emit added/modified
+ *   LIST done ok        -> emit deleted (cached, not listed), WATCH now
  *   LIST 410            -> relist with RV "" now (the RV we asked for is gone)
  *   LIST other failure  -> back off, LIST again
  *   WATCH EOF           -> WATCH again now from the last RV (unless it was a very short,
@@ -45,7 +46,9 @@ struct kube_informer {
   char group_kind[192];
   char res_name[192];
 
-  json_t *cache; /* "ns/name" -> object */
+  json_t *cache;  /* "ns/name" -> object */
+  json_t *listed; /* keys of the list in progress (as a set) */
+  size_t list_added, list_modified;
   char *last_rv; /* last RV seen */
   char *list_rv; /* RV for the next list: "0" first, the last RV after a watch 410, "" after a list
                     410 */
@@ -108,7 +111,7 @@ struct kube_informer *kube_informer_new(struct kube_client *c, const struct kube
   inf->ns = o->res->namespaced ? dup_opt(o->ns) : NULL;
   inf->label = dup_opt(o->label_selector);
   inf->field = dup_opt(o->field_selector);
-  inf->page_size = o->page_size > 0 ? o->page_size : 500;
+  inf->page_size = o->page_size > 0 ? o->page_size : 100;
   inf->watch_timeout_s = o->watch_timeout_s;
   inf->max_event = o->max_event_bytes;
   inf->metadata_only = o->cache_metadata_only;
@@ -150,6 +153,8 @@ void kube_informer_stop(struct kube_informer *inf) {
     inf->call = NULL;
     kube_cancel(inf->c, call);
   }
+  json_decref(inf->listed); /* a list cut short: the next one starts over */
+  inf->listed = NULL;
 }
 
 void kube_informer_free(struct kube_informer *inf) {
@@ -225,11 +230,6 @@ static void journal_obj(struct kube_informer *inf, const char *type, json_t *obj
 
 /* ---- list --------------------------------------------------------------------------------- */
 
-struct change {
-  json_t *old_obj; /* NULL for added */
-  json_t *new_obj; /* NULL for deleted */
-};
-
 /* What the cache keeps of obj (a new reference): obj, or its identity alone. */
 static json_t *cache_entry(const struct kube_informer *inf, json_t *obj) {
   static const char *const identity[] = {"apiVersion",    "kind",
@@ -238,69 +238,90 @@ static json_t *cache_entry(const struct kube_informer *inf, json_t *obj) {
   return inf->metadata_only ? jsonx_project(obj, identity, ARRAY_SIZE(identity)) : json_incref(obj);
 }
 
-/* Replace the cache with a complete list, then report the differences. */
-static void replace(struct kube_informer *inf, json_t *list) {
-  json_t *items = json_object_get(list, "items");
-  const char *rv = str_or_empty(jsonx_str(list, "metadata.resourceVersion"));
-  size_t n = json_array_size(items);
-  json_t *fresh = json_object();
-  struct change *ch = xcalloc(n + json_object_size(inf->cache) + 1, sizeof(*ch));
-  size_t nch = 0, added = 0, modified = 0, deleted = 0;
+/* A changed or new object of a list, into the cache and out to the journal and handlers. */
+static void list_item(struct kube_informer *inf, json_t *it) {
+  char key[600];
+  if (!json_is_object(it) || !obj_key(inf, it, key, sizeof(key)))
+    return;
+  json_object_set_new(inf->listed, key, json_true());
+  json_t *old = json_object_get(inf->cache, key);
+  if (old) {
+    const char *orv = jsonx_str(old, "metadata.resourceVersion");
+    const char *nrv = jsonx_str(it, "metadata.resourceVersion");
+    if (orv && nrv && strcmp(orv, nrv) == 0)
+      return;
+    json_incref(old);
+  }
+  json_object_set_new(inf->cache, key, cache_entry(inf, it));
+  /* Journal and handlers see the cache already holding the object. */
+  if (!old) {
+    inf->list_added++;
+    journal_obj(inf, "kube.added", it);
+    if (inf->h.on_add)
+      inf->h.on_add(inf->ud, it);
+  } else {
+    inf->list_modified++;
+    journal_obj(inf, "kube.modified", it);
+    if (inf->h.on_update)
+      inf->h.on_update(inf->ud, old, it);
+    json_decref(old);
+  }
+}
+
+/*
+ * A page of a list, as it arrives (so a large list is never in memory at once): its objects
+ * are compared with the cache by resourceVersion, and the new and changed ones reported. The
+ * first page of a list (or of one started again) begins a new set of listed keys.
+ */
+static void list_page_cb(void *ud, const json_t *items, bool first) {
+  struct kube_informer *inf = ud;
+  if (first || !inf->listed) {
+    json_decref(inf->listed);
+    inf->listed = json_object();
+    inf->list_added = inf->list_modified = 0;
+  }
   size_t i;
   json_t *it;
-  char key[600];
   json_array_foreach(items, i, it) {
-    if (!json_is_object(it) || !obj_key(inf, it, key, sizeof(key)))
-      continue;
-    json_object_set_new(fresh, key, cache_entry(inf, it));
-    json_t *old = json_object_get(inf->cache, key);
-    if (!old) {
-      ch[nch++] = (struct change){NULL, json_incref(it)};
-      added++;
-    } else {
-      const char *orv = jsonx_str(old, "metadata.resourceVersion");
-      const char *nrv = jsonx_str(it, "metadata.resourceVersion");
-      if (!orv || !nrv || strcmp(orv, nrv) != 0) {
-        ch[nch++] = (struct change){json_incref(old), json_incref(it)};
-        modified++;
-      }
-    }
+    list_item(inf, it);
+    if (!inf->call)
+      return; /* a handler stopped the informer */
   }
+}
+
+/* The list is complete: what the cache holds and the list did not is gone. */
+static void list_finish(struct kube_informer *inf, const json_t *list) {
+  const char *rv = str_or_empty(jsonx_str(list, "metadata.resourceVersion"));
+  if (!inf->listed)
+    inf->listed = json_object(); /* an empty list has no page with items */
+  size_t ngone = 0, deleted = 0;
+  json_t **gone = xcalloc(json_object_size(inf->cache) + 1, sizeof(*gone));
   const char *k;
   json_t *v;
-  json_object_foreach(inf->cache, k, v) {
-    if (!json_object_get(fresh, k)) {
-      ch[nch++] = (struct change){json_incref(v), NULL};
-      deleted++;
+  void *tmp;
+  json_object_foreach_safe(inf->cache, tmp, k, v) {
+    if (!json_object_get(inf->listed, k)) {
+      gone[ngone++] = json_incref(v);
+      json_object_del(inf->cache, k);
     }
   }
-  json_decref(inf->cache);
-  inf->cache = fresh;
+  json_decref(inf->listed);
+  inf->listed = NULL;
+  size_t added = inf->list_added, modified = inf->list_modified;
   set_str(&inf->last_rv, rv);
   bool initial = !inf->initial_done;
   inf->initial_done = true;
   inf->synced = true;
   inf->stats.lists++;
   metrics_counter_inc(metrics_std.watch_relists_total, (const char *const[]){inf->res_name}, 1);
-  /* Journal and handlers see the cache already replaced. */
-  for (size_t j = 0; j < nch; j++) {
-    if (!ch[j].old_obj) {
-      journal_obj(inf, "kube.added", ch[j].new_obj);
-      if (inf->h.on_add)
-        inf->h.on_add(inf->ud, ch[j].new_obj);
-    } else if (ch[j].new_obj) {
-      journal_obj(inf, "kube.modified", ch[j].new_obj);
-      if (inf->h.on_update)
-        inf->h.on_update(inf->ud, ch[j].old_obj, ch[j].new_obj);
-    } else {
-      journal_obj(inf, "kube.deleted", ch[j].old_obj);
-      if (inf->h.on_delete)
-        inf->h.on_delete(inf->ud, ch[j].old_obj);
-    }
-    json_decref(ch[j].old_obj);
-    json_decref(ch[j].new_obj);
+  for (size_t j = 0; j < ngone; j++) {
+    deleted++;
+    journal_obj(inf, "kube.deleted", gone[j]);
+    if (inf->h.on_delete)
+      inf->h.on_delete(inf->ud, gone[j]);
+    json_decref(gone[j]);
   }
-  free(ch);
+  free(gone);
   if (inf->sink.fn) {
     json_t *payload =
         json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "resource", inf->res_name, "namespace",
@@ -327,12 +348,14 @@ static void list_done(void *ud, const struct kube_result *res) {
   struct kube_informer *inf = ud;
   inf->call = NULL;
   if (res->err == ENG_OK) {
-    replace(inf, res->body);
+    list_finish(inf, res->body);
     if (inf->running)
       start_watch(inf);
     return;
   }
   inf->stats.list_errors++;
+  json_decref(inf->listed);
+  inf->listed = NULL;
   if (res->err == ENG_GONE && inf->list_rv[0]) {
     /* The RV we asked for is no longer available: a consistent list from etcd, now. */
     log_info("relisting without resourceVersion after 410 Gone", "resource", inf->res_name,
@@ -353,6 +376,8 @@ static void start_list(struct kube_informer *inf) {
       .field_selector = inf->field,
       .resource_version = inf->list_rv[0] ? inf->list_rv : NULL,
       .limit = own_rv ? -1 : inf->page_size,
+      .on_page = list_page_cb,
+      .page_ud = inf,
   };
   inf->call = kube_list(inf->c, inf->res, inf->ns, &o, list_done, inf);
 }

@@ -2,7 +2,8 @@
  * informer.h - list+watch of one resource into a local cache, following client-go's
  * Reflector (docs/kubernetes-client.md, "Watch and relist"):
  *
- *   LIST (resourceVersion "0", paged) -> replace the cache -> WATCH from the list's RV with
+ *   LIST (resourceVersion "0", pages handled as they arrive) -> update the cache, then drop
+ *   what the complete list lacked -> WATCH from the list's RV with
  *   bookmarks and a random 5-10 min timeout -> apply events, remember the last RV ->
  *   on EOF re-watch from the last RV; on 410 Expired/Gone (HTTP 410 or an ERROR event in a
  *   200 stream) relist with RV = last RV; if that list is itself 410, relist with RV "".
@@ -47,7 +48,7 @@ struct kube_informer_opts {
   const char *ns;                  /* NULL/"" = all namespaces (or cluster-scoped) */
   const char *label_selector;      /* NULL = none */
   const char *field_selector;      /* NULL = none */
-  long page_size;                  /* list page size; 0 = 500 */
+  long page_size;                  /* list page size; 0 = 100 (pages are handled one at a time) */
   long watch_timeout_s;            /* 0 = random in [300, 600] like client-go */
   size_t max_event_bytes;          /* 0 = BUF_MAX_WATCH_EVENT */
   struct kube_informer_handlers handlers;

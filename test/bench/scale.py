@@ -14,7 +14,8 @@ EQXM_SCALE_DEVICES (10) active devices each in the Metal server, runs the real b
 Knobs: EQXM_SCALE_SHOOTS, EQXM_SCALE_DEVICES, EQXM_SCALE_MODES (shared,per-project),
 EQXM_SCALE_RPS (Metal requests/s per project, 50), EQXM_SCALE_POLL (poll seconds, 15),
 EQXM_SCALE_KUBE_QPS (--kube-api-qps and burst, 200; 0 = the binary's default), EQXM_SCALE_TIMEOUT (seconds per configuration, 240),
-EQXM_SCALE_ARGS (more arguments for `run`), EQXM_SCALE_PERF=PREFIX (perf record of the measured steady-state window into PREFIX-N-MODE.data;
+EQXM_SCALE_ARGS (more arguments for `run`), EQXM_SCALE_CLUSTER_KB (pad each Cluster's cloud profile
+with machine images to about that many KB), EQXM_SCALE_PERF=PREFIX (perf record of the measured steady-state window into PREFIX-N-MODE.data;
 EQXM_SCALE_PERF_ARGS, default -g, e.g. "--call-graph dwarf").
 """
 import json
@@ -83,6 +84,13 @@ def make_objects(kube, metal, n, mode, devices):
     kube.bulk("/api/v1/namespaces", [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
                                      for ns in shoots])
     clusters = []
+    # EQXM_SCALE_CLUSTER_KB: a cloud profile with machine images, as real ones carry (their size
+    # is most of a real Cluster's): what the informers list and the journal records grows.
+    kb = env_int("EQXM_SCALE_CLUSTER_KB", 0)
+    images = [{"name": f"image-{i:03d}", "versions": [
+        {"version": f"{3000 + i}.{v}.0", "cri": [{"name": "containerd"}],
+         "architectures": ["amd64", "arm64"], "classification": "supported"} for v in range(4)]}
+        for i in range(kb * 1024 // 560)]
     for ns in shoots:
         shoot = {"apiVersion": "core.gardener.cloud/v1beta1", "kind": "Shoot",
                  "metadata": {"name": ns.split("--")[-1], "namespace": "garden-bench"},
@@ -90,7 +98,8 @@ def make_objects(kube, metal, n, mode, devices):
                  "status": {"lastOperation": {"type": "Reconcile", "state": "Succeeded", "progress": 100}}}
         clusters.append({"apiVersion": "extensions.gardener.cloud/v1alpha1", "kind": "Cluster",
                          "metadata": {"name": ns},
-                         "spec": {"cloudProfile": {"apiVersion": "core.gardener.cloud/v1beta1", "kind": "CloudProfile"},
+                         "spec": {"cloudProfile": {"apiVersion": "core.gardener.cloud/v1beta1", "kind": "CloudProfile",
+                                                   "spec": {"type": "equinixmetal", "machineImages": images}},
                                   "seed": {"apiVersion": "core.gardener.cloud/v1beta1", "kind": "Seed"},
                                   "shoot": shoot}})
     kube.bulk(GROUP + "/clusters", clusters)
