@@ -11,6 +11,7 @@
 #include "engine/base/buf.h"
 #include "engine/base/clock.h"
 #include "engine/net/http.h"
+#include "engine/base/jsonscan.h"
 #include "engine/base/jsonx.h"
 #include "engine/kube/watchdec.h"
 #include "engine/base/log.h"
@@ -94,6 +95,10 @@ struct kube_call {
   kube_list_page_fn on_page; /* pages are handed over, not kept */
   void *page_ud;
   bool page_first;
+  /* the page being handed over: its items as spans of the response body, parsed one by one */
+  const char *page_body;
+  struct jspan *page_items;
+  size_t npage_items;
   /* watch */
   struct kube_watchdec dec;
   kube_watch_fn on_event;
@@ -333,6 +338,7 @@ static void call_free(struct kube_call *call) {
   free(call->list_base_query);
   free(call->list_sel_query);
   json_decref(call->items);
+  free(call->page_items);
   free(call->list_kind);
   free(call->list_api_version);
   if (call->kind == CALL_WATCH)
@@ -515,6 +521,34 @@ static const char *hint(const struct kube_client *c, enum eng_err e, char *buf, 
  * Turn an HTTP response into a result. *parsed receives the parsed body (owned by the caller,
  * NULL when none). Statuses: reason, message, retryAfterSeconds.
  */
+/*
+ * A page for on_page: the list parsed without its items (NULL if the text does not allow it),
+ * the items left as spans of body to be parsed one at a time in list_page(). A page of 100
+ * objects of 30 KB is 3 MB of text but many times that once parsed whole.
+ */
+static json_t *list_envelope(struct kube_call *call, const char *body, size_t len) {
+  struct jspan arr, *items = NULL;
+  size_t n = 0;
+  if (!jsonscan_member(body, len, "items", &arr) || !jsonscan_elements(body, arr, &items, &n))
+    return NULL;
+  struct buf env;
+  buf_init(&env, BUF_MAX_HTTP_BODY);
+  bool ok = buf_append(&env, body, arr.off) == ENG_OK && buf_append(&env, "[]", 2) == ENG_OK &&
+            buf_append(&env, body + arr.off + arr.len, len - arr.off - arr.len) == ENG_OK;
+  json_error_t jerr;
+  json_t *j = ok ? json_loadb(env.data, env.len, 0, &jerr) : NULL;
+  buf_release(&env);
+  if (!j) {
+    free(items);
+    return NULL;
+  }
+  free(call->page_items);
+  call->page_body = body;
+  call->page_items = items;
+  call->npage_items = n;
+  return j;
+}
+
 static void build_result(struct kube_call *call, const struct http_response *resp,
                          struct kube_result *res, json_t **parsed) {
   struct kube_client *c = call->c;
@@ -532,7 +566,10 @@ static void build_result(struct kube_call *call, const struct http_response *res
                   c->cfg.server, resp->errmsg, hint(c, res->err, h, sizeof(h)));
     return;
   }
-  if (resp->body_len > 0) {
+  if (resp->body_len > 0 && call->kind == CALL_LIST && call->on_page && resp->status >= 200 &&
+      resp->status < 300)
+    *parsed = list_envelope(call, resp->body, resp->body_len);
+  if (resp->body_len > 0 && !*parsed) {
     json_error_t jerr;
     *parsed = json_loadb(resp->body, resp->body_len, 0, &jerr);
   }
@@ -701,6 +738,19 @@ static void list_send_page(struct kube_call *call, const char *cont) {
   send_request(call);
 }
 
+/* Give items to on_page. False when the callback canceled the call (it is freed then). */
+static bool hand_over(struct kube_call *call, const json_t *items) {
+  call->in_feed = true;
+  call->on_page(call->page_ud, items, call->page_first);
+  call->in_feed = false;
+  call->page_first = false;
+  if (call->canceled) {
+    call_free(call); /* kube_cancel() ran inside on_page */
+    return false;
+  }
+  return true;
+}
+
 /* A page arrived (2xx): collect items, ask for the next page or finish. */
 static void list_page(struct kube_call *call, struct kube_result *res) {
   json_t *b = res->body;
@@ -713,16 +763,46 @@ static void list_page(struct kube_call *call, struct kube_result *res) {
   }
   if (!call->items)
     call->items = json_array();
-  if (call->on_page) {
-    json_t *none = json_is_array(items) ? NULL : json_array();
-    call->in_feed = true;
-    call->on_page(call->page_ud, none ? none : items, call->page_first);
-    call->in_feed = false;
-    json_decref(none);
-    call->page_first = false;
-    if (call->canceled) {
+  if (call->on_page && call->page_items) {
+    /* One item at a time, each parsed from the page's text and dropped after its turn. */
+    struct jspan *spans = call->page_items;
+    size_t n = call->npage_items;
+    call->page_items = NULL;
+    bool bad = false, gone = false;
+    for (size_t i = 0; i < n && !bad && !gone; i++) {
+      json_error_t jerr;
+      json_t *one = json_loadb(call->page_body + spans[i].off, spans[i].len, 0, &jerr);
+      if (!one) {
+        bad = true;
+        break;
+      }
+      json_t *arr = json_array();
+      json_array_append_new(arr, one);
+      gone = !hand_over(call, arr);
+      json_decref(arr);
+    }
+    if (!gone && !bad && n == 0 && call->page_first) {
+      json_t *none = json_array();
+      gone = !hand_over(call, none); /* an empty first page still starts the list */
+      json_decref(none);
+    }
+    free(spans);
+    if (gone) {
       json_decref(b);
-      call_free(call); /* kube_cancel() ran inside on_page */
+      return;
+    }
+    if (bad) {
+      json_decref(b);
+      complete_error(call, ENG_PROTOCOL,
+                     "the API server answered a list with an item that is not JSON");
+      return;
+    }
+  } else if (call->on_page) {
+    json_t *none = json_is_array(items) ? NULL : json_array();
+    bool gone = !hand_over(call, none ? none : items);
+    json_decref(none);
+    if (gone) {
+      json_decref(b);
       return;
     }
   } else if (json_is_array(items)) {

@@ -75,8 +75,11 @@ class Faults:
         if not isinstance(rule, dict):
             raise bad_request("a fault rule must be a JSON object")
         action = rule.get("action")
-        if action not in ("status", "drop", "delay"):
-            raise bad_request('fault "action" must be "status", "drop" or "delay"')
+        if action not in ("status", "drop", "delay", "raw"):
+            raise bad_request('fault "action" must be "status", "drop", "delay" or "raw"')
+        body = rule.get("body", "")
+        if action == "raw" and not isinstance(body, str):
+            raise bad_request('fault "body" (the raw answer of a "raw" fault) must be a string')
         method = rule.get("method")
         if method is not None and not isinstance(method, str):
             raise bad_request('fault "method" must be a string or null')
@@ -96,7 +99,7 @@ class Faults:
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise bad_request(f'fault "{k}" must be an integer >= {lo}')
             return v
-        status = num("status", 500, 100)
+        status = num("status", 200 if action == "raw" else 500, 100)
         if status > 599:
             raise bad_request('fault "status" must be an HTTP status code')
         times = num("times", 1, -1)
@@ -107,7 +110,8 @@ class Faults:
              "retry_after": num("retry_after", 0, 0) if rule.get("retry_after") is not None else None,
              "retry_after_header": rule.get("retry_after_header") is not False,
              "delay_ms": num("delay_ms", 0, 0), "after_events": num("after_events", 0, 0),
-             "times": times, "message": str(rule.get("message") or f"injected fault ({action})"), "_rx": rx}
+             "times": times, "message": str(rule.get("message") or f"injected fault ({action})"), "_rx": rx,
+             "body": body}
         with self.lock:
             r["id"] = self.next_id
             self.next_id += 1
@@ -423,6 +427,17 @@ class Handler(BaseHTTPRequestHandler):
                                         fault["retry_after_header"])
                 elif fault["action"] == "drop" and not is_watch:
                     raise DropConnection()
+                elif fault["action"] == "raw":
+                    # A body of the test's own making, as a broken or hostile server would send.
+                    data = fault["body"].encode("utf-8")
+                    self.send_response(fault["status"])
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    if self.entry is not None:
+                        self.entry["status"] = fault["status"]
+                    return
             self.route(method, path, q, is_watch, fault if fault and fault["action"] == "drop" else None)
         except DropConnection:
             if self.entry is not None and not self.logged:
