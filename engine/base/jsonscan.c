@@ -179,3 +179,23 @@ bool jsonscan_plain_string(const char *buf, struct jspan v, const char **s, size
   *n = v.len - 2;
   return true;
 }
+
+char *jsonscan_splice(const char *buf, size_t len, struct jspan arr, const struct jspan *keep,
+                      size_t nkeep, size_t *out_len) {
+  /* Kept elements and the commas between them are no longer than the array's content. */
+  char *out = xmalloc(len + 1);
+  size_t w = arr.off + 1; /* up to and with the '[' */
+  memcpy(out, buf, w);
+  for (size_t i = 0; i < nkeep; i++) {
+    if (i)
+      out[w++] = ',';
+    memcpy(out + w, buf + keep[i].off, keep[i].len);
+    w += keep[i].len;
+  }
+  size_t tail = arr.off + arr.len - 1; /* the ']' and what follows the array */
+  memcpy(out + w, buf + tail, len - tail);
+  w += len - tail;
+  out[w] = '\0';
+  *out_len = w;
+  return out;
+}

@@ -36,4 +36,10 @@ bool jsonscan_elements(const char *buf, struct jspan v, struct jspan **items, si
 /* The string at v when it is one without escapes: its content (not NUL-terminated). */
 bool jsonscan_plain_string(const char *buf, struct jspan v, const char **s, size_t *n);
 
+/* buf[0, len) with the array at arr (as jsonscan_member() found it) holding only the nkeep
+ * elements at keep (spans of buf, in their order): a new NUL-terminated text of *out_len bytes
+ * (caller frees), never longer than buf. */
+char *jsonscan_splice(const char *buf, size_t len, struct jspan arr, const struct jspan *keep,
+                      size_t nkeep, size_t *out_len);
+
 #endif

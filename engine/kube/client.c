@@ -518,10 +518,6 @@ static const char *hint(const struct kube_client *c, enum eng_err e, char *buf, 
 }
 
 /*
- * Turn an HTTP response into a result. *parsed receives the parsed body (owned by the caller,
- * NULL when none). Statuses: reason, message, retryAfterSeconds.
- */
-/*
  * A page for on_page: the list parsed without its items (NULL if the text does not allow it),
  * the items left as spans of body to be parsed one at a time in list_page(). A page of 100
  * objects of 30 KB is 3 MB of text but many times that once parsed whole.
@@ -531,13 +527,11 @@ static json_t *list_envelope(struct kube_call *call, const char *body, size_t le
   size_t n = 0;
   if (!jsonscan_member(body, len, "items", &arr) || !jsonscan_elements(body, arr, &items, &n))
     return NULL;
-  struct buf env;
-  buf_init(&env, BUF_MAX_HTTP_BODY);
-  bool ok = buf_append(&env, body, arr.off) == ENG_OK && buf_append(&env, "[]", 2) == ENG_OK &&
-            buf_append(&env, body + arr.off + arr.len, len - arr.off - arr.len) == ENG_OK;
+  size_t elen = 0;
+  char *env = jsonscan_splice(body, len, arr, NULL, 0, &elen);
   json_error_t jerr;
-  json_t *j = ok ? json_loadb(env.data, env.len, 0, &jerr) : NULL;
-  buf_release(&env);
+  json_t *j = json_loadb(env, elen, 0, &jerr);
+  free(env);
   if (!j) {
     free(items);
     return NULL;
@@ -549,6 +543,10 @@ static json_t *list_envelope(struct kube_call *call, const char *body, size_t le
   return j;
 }
 
+/*
+ * Turn an HTTP response into a result. *parsed receives the parsed body (owned by the caller,
+ * NULL when none). Statuses: reason, message, retryAfterSeconds.
+ */
 static void build_result(struct kube_call *call, const struct http_response *resp,
                          struct kube_result *res, json_t **parsed) {
   struct kube_client *c = call->c;

@@ -108,6 +108,30 @@ static void test_members(void) {
   ASSERT(nel == 0 && el == NULL);
 }
 
+/* The splice keeps the envelope and exactly the chosen elements, in order. */
+static void test_splice(void) {
+  const char *doc = "{\"a\":1, \"items\" : [ {\"id\":\"x\"} ,\"s,]\", [2,3] ] ,\"z\":[]}";
+  struct jspan arr, *el;
+  size_t n, len;
+  ASSERT(jsonscan_member(doc, strlen(doc), "items", &arr));
+  ASSERT(jsonscan_elements(doc, arr, &el, &n));
+  ASSERT_EQ(3, (int)n);
+  struct jspan keep[] = {el[0], el[2]};
+  char *out = jsonscan_splice(doc, strlen(doc), arr, keep, 2, &len);
+  ASSERT_EQ(strlen(out), len);
+  ASSERT(len <= strlen(doc));
+  ASSERT_STR_EQ("{\"a\":1, \"items\" : [{\"id\":\"x\"},[2,3]] ,\"z\":[]}", out);
+  free(out);
+  out = jsonscan_splice(doc, strlen(doc), arr, NULL, 0, &len);
+  ASSERT_STR_EQ("{\"a\":1, \"items\" : [] ,\"z\":[]}", out);
+  json_error_t e;
+  json_t *j = json_loadb(out, len, 0, &e);
+  ASSERT(j && json_array_size(json_object_get(j, "items")) == 0);
+  json_decref(j);
+  free(out);
+  free(el);
+}
+
 /* What jansson could read differently, or not at all, is refused. */
 static void test_refusals(void) {
   const char *bad[] = {
@@ -203,6 +227,7 @@ int main(void) {
   xalloc_init();
   TEST(test_generated_documents);
   TEST(test_members);
+  TEST(test_splice);
   TEST(test_refusals);
   TEST(test_truncated_and_mutated);
   return tap_done();

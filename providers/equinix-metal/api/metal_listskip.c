@@ -74,11 +74,7 @@ char *metal_list_prefilter(struct metal_op *op, const char *body, size_t len, si
   size_t n = 0;
   if (!jsonscan_member(body, len, op->list_key, &arr) || !jsonscan_elements(body, arr, &items, &n))
     return NULL;
-  char *out = xmalloc(len + 1);
-  /* arr starts at its '[' and ends after its ']'. */
-  size_t w = arr.off + 1;
-  memcpy(out, body, w);
-  bool first = true;
+  size_t nkept = 0; /* items is compacted to the kept ones as it goes */
   op->list_digests = xcalloc(n ? n : 1, sizeof(*op->list_digests));
   for (size_t i = 0; i < n; i++) {
     const char *item = body + items[i].off;
@@ -98,21 +94,10 @@ char *metal_list_prefilter(struct metal_op *op, const char *body, size_t len, si
       d->id = xstrdup(id);
       memcpy(d->digest, full, METAL_ITEM_DIGEST_LEN);
     }
-    if (!first)
-      out[w++] = ',';
-    first = false;
-    memcpy(out + w, item, ilen);
-    w += ilen;
+    items[nkept++] = items[i];
   }
+  /* Nothing left out: parse the page as it came (the digests are kept). */
+  char *out = op->nlist_skipped ? jsonscan_splice(body, len, arr, items, nkept, out_len) : NULL;
   free(items);
-  if (op->nlist_skipped == 0) {
-    free(out); /* nothing left out: parse the page as it came (digests are kept) */
-    return NULL;
-  }
-  size_t tail = arr.off + arr.len - 1; /* the ']' and what follows the array */
-  memcpy(out + w, body + tail, len - tail);
-  w += len - tail;
-  out[w] = '\0';
-  *out_len = w;
   return out;
 }
