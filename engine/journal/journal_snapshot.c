@@ -56,13 +56,6 @@ static enum eng_err hash_at(struct journal *j, sqlite3 *db, int64_t seq, uint8_t
 /* A state is stored in parts of about this size (schema 0002_snapshot_parts.sql). */
 #define SNAPSHOT_PART_BYTES (256u * 1024)
 
-static enum eng_err exec_sql(struct journal *j, const char *sql, struct eng_error *err) {
-  char *msg = NULL;
-  int rc = sqlite3_exec(j->db, sql, NULL, NULL, &msg);
-  sqlite3_free(msg);
-  return rc == SQLITE_OK ? ENG_OK : journal_sql_error(j, j->db, rc, "storing a snapshot", err);
-}
-
 static enum eng_err delete_parts(struct journal *j, const char *name, int64_t seq,
                                  struct eng_error *err) {
   sqlite3_stmt *st = NULL;
@@ -78,7 +71,6 @@ static enum eng_err delete_parts(struct journal *j, const char *name, int64_t se
 }
 
 struct part_writer {
-  struct journal *j;
   sqlite3_stmt *st;
   int64_t part;
   bool secret; /* a part holds a registered secret: stop and take the careful way */
@@ -99,13 +91,14 @@ static enum eng_err put_part(void *ud, const char *text, size_t len) {
   return w->rc == SQLITE_DONE ? ENG_OK : ENG_IO;
 }
 
-/* The parts of state (redacted) for (name, seq); false with *secret when one holds a secret. */
+/* The parts of state (redacted) for (name, seq). ENG_OK with *secret set when a part holds a
+ * registered secret (nothing is then complete: the caller stores the state another way). */
 static enum eng_err write_parts(struct journal *j, const char *name, int64_t seq,
                                 const json_t *state, bool *secret, struct eng_error *err) {
   json_t *red = redact_needed(state, REDACT_HINT_NONE)
                     ? redact_shared_keyed(state, REDACT_HINT_NONE, &j->key)
                     : json_incref((json_t *)state);
-  struct part_writer w = {.j = j, .rc = SQLITE_DONE};
+  struct part_writer w = {.rc = SQLITE_DONE};
   int rc = sqlite3_prepare_v2(
       j->db, "INSERT INTO snapshot_parts (name, seq, part, data) VALUES (?1, ?2, ?3, ?4)", -1,
       &w.st, NULL);
@@ -154,7 +147,7 @@ enum eng_err journal_snapshot_put(struct journal *j, const char *name, int64_t s
                                              j->path, name, seq)
                              : e;
   /* The row and its parts in one savepoint: a reader sees all of the snapshot or none. */
-  e = exec_sql(j, "SAVEPOINT snapshot_put", err);
+  e = journal_exec(j, j->db, "SAVEPOINT snapshot_put", "storing a snapshot", err);
   if (e)
     return e;
   e = delete_parts(j, name, seq, err);
@@ -192,11 +185,11 @@ enum eng_err journal_snapshot_put(struct journal *j, const char *name, int64_t s
   free(text);
   if (e) {
     struct eng_error ignored;
-    (void)exec_sql(j, "ROLLBACK TO snapshot_put", &ignored);
-    (void)exec_sql(j, "RELEASE snapshot_put", &ignored);
+    (void)journal_exec(j, j->db, "ROLLBACK TO snapshot_put", "storing a snapshot", &ignored);
+    (void)journal_exec(j, j->db, "RELEASE snapshot_put", "storing a snapshot", &ignored);
     return e;
   }
-  return exec_sql(j, "RELEASE snapshot_put", err);
+  return journal_exec(j, j->db, "RELEASE snapshot_put", "storing a snapshot", err);
 }
 
 /* The state text of snapshot (name, seq) whose row holds none: its parts, in order. */

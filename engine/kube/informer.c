@@ -294,7 +294,7 @@ static void list_finish(struct kube_informer *inf, const json_t *list) {
   const char *rv = str_or_empty(jsonx_str(list, "metadata.resourceVersion"));
   if (!inf->listed)
     inf->listed = json_object(); /* an empty list has no page with items */
-  size_t ngone = 0, deleted = 0;
+  size_t ngone = 0;
   json_t **gone = xcalloc(json_object_size(inf->cache) + 1, sizeof(*gone));
   const char *k;
   json_t *v;
@@ -315,7 +315,6 @@ static void list_finish(struct kube_informer *inf, const json_t *list) {
   inf->stats.lists++;
   metrics_counter_inc(metrics_std.watch_relists_total, (const char *const[]){inf->res_name}, 1);
   for (size_t j = 0; j < ngone; j++) {
-    deleted++;
     journal_obj(inf, "kube.deleted", gone[j]);
     if (inf->h.on_delete)
       inf->h.on_delete(inf->ud, gone[j]);
@@ -327,7 +326,7 @@ static void list_finish(struct kube_informer *inf, const json_t *list) {
         json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "resource", inf->res_name, "namespace",
                   inf->ns ? inf->ns : "", "count", (json_int_t)json_object_size(inf->cache),
                   "added", (json_int_t)added, "modified", (json_int_t)modified, "deleted",
-                  (json_int_t)deleted, "initial", initial);
+                  (json_int_t)ngone, "initial", initial);
     struct jevent ev = {.source = JEV_SOURCE_KUBE,
                         .type = "kube.relisted",
                         .group_kind = inf->group_kind,
