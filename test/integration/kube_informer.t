@@ -50,6 +50,13 @@ class Informer:
         err = self.p.stderr.read()
         return self.p.returncode, err
 
+    def stop_checked(self, what):
+        """quit(), and a test that the tool stopped cleanly (its stderr as diagnostics if not)."""
+        rc, err = self.quit()
+        t.eq(0, rc, what)
+        if rc:
+            t.diag(err[-3000:])
+
 
 def server_map(k, path):
     st, lst = k.get(path)
@@ -107,10 +114,7 @@ def test_ten_thousand(k):
         t.ok(ok, "a modification and a deletion after the sync are seen", diag=diff(d["cache"], want))
         t.eq(1, d["stats"]["lists"], "no relist was needed")
     finally:
-        rc, err = inf.quit()
-        t.eq(0, rc, "the tool stops and frees everything (LeakSanitizer in the asan build)")
-        if rc:
-            t.diag(err[-3000:])
+        inf.stop_checked("the tool stops and frees everything (LeakSanitizer in the asan build)")
 
 
 def test_chaos(k):
@@ -223,10 +227,7 @@ def test_chaos(k):
              "every watch resumes from a resourceVersion (no synthetic ADDED replay)")
         t.diag("faults: " + json.dumps(faults_seen) + " stats: " + json.dumps(st))
     finally:
-        rc, err = inf.quit()
-        t.eq(0, rc, "the chaos tool stops cleanly")
-        if rc:
-            t.diag(err[-3000:])
+        inf.stop_checked("the chaos tool stops cleanly")
 
 
 def test_metadata_only(k):
@@ -264,10 +265,7 @@ def test_metadata_only(k):
         t.ok(d["cache"] == d["journal"] and d["handlers"]["delete"] == 10 and d["handlers"]["update"] >= 5,
              "journal events and handlers saw every change", diag=json.dumps(d["handlers"]))
     finally:
-        rc, err = inf.quit()
-        t.eq(0, rc, "the metadata-only tool stops cleanly")
-        if rc:
-            t.diag(err[-3000:])
+        inf.stop_checked("the metadata-only tool stops cleanly")
 
 
 def test_bad_page(k):
@@ -299,10 +297,7 @@ def test_bad_page(k):
              diag=json.dumps(d["stats"]) if d else "")
     finally:
         k.clear_faults()
-        rc, err = inf.quit()
-        t.eq(0, rc, "the tool stops and frees everything")
-        if rc:
-            t.diag(err[-3000:])
+        inf.stop_checked("the tool stops and frees everything")
 
 
 def main():

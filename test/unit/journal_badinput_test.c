@@ -250,11 +250,8 @@ static void test_readonly_directory(void) {
   ASSERT_OK(mkdir(dir, 0755));
   char *existing = xasprintf("%s/existing.db", dir);
   struct eng_error err;
-  struct journal *j = fx_open(existing, false, &err);
-  ASSERT(j);
-  for (int i = 1; i <= 3; i++)
-    fx_append(j, i, &err);
-  ASSERT_OK(journal_commit(j, &err));
+  struct journal *j = fx_open_filled(existing, 3, &err);
+  ASSERT_MSG(j, "%s", err.msg);
   journal_close(j);
   ASSERT_OK(chmod(existing, 0666));
   char *rodir = fx_path("rofile");

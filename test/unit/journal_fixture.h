@@ -123,6 +123,23 @@ static struct journal *fx_open(const char *path, bool ro, struct eng_error *err)
   return j;
 }
 
+/* A writable journal at path holding fx_append()'s events 1..n, committed; NULL on failure. */
+static UNUSED struct journal *fx_open_filled(const char *path, int n, struct eng_error *err) {
+  struct journal *j = fx_open(path, false, err);
+  if (!j)
+    return NULL;
+  for (int i = 1; i <= n; i++)
+    if (fx_append(j, i, err) < 0) {
+      journal_close(j);
+      return NULL;
+    }
+  if (journal_commit(j, err) != ENG_OK) {
+    journal_close(j);
+    return NULL;
+  }
+  return j;
+}
+
 /* Number of events an unfiltered iteration yields, -1 on error. */
 static UNUSED int64_t fx_count(struct journal *j) {
   struct journal_iter *it = NULL;

@@ -316,11 +316,8 @@ static int64_t count_sql(const char *path, const char *sql) {
 static void test_snapshot_parts(void) {
   char *p = fx_path("parts.db");
   struct eng_error err;
-  struct journal *j = fx_open(p, false, &err);
-  ASSERT(j);
-  for (int i = 1; i <= 10; i++)
-    fx_append(j, i, &err);
-  ASSERT_OK(journal_commit(j, &err));
+  struct journal *j = fx_open_filled(p, 10, &err);
+  ASSERT_MSG(j, "%s", err.msg);
   json_t *big = json_object();
   char key[32], val[200];
   memset(val, 'v', sizeof(val) - 1);
@@ -380,11 +377,8 @@ static void test_snapshot_parts(void) {
 
   /* A whole schema 1 journal: read as it is read-only, migrated by a writer. */
   char *p1 = fx_path("schema1.db");
-  j = fx_open(p1, false, &err);
-  ASSERT(j);
-  for (int i = 1; i <= 3; i++)
-    fx_append(j, i, &err);
-  ASSERT_OK(journal_commit(j, &err));
+  j = fx_open_filled(p1, 3, &err);
+  ASSERT_MSG(j, "%s", err.msg);
   json_t *one = json_pack("{s:i}", "v", 1);
   ASSERT_OK(journal_snapshot_put(j, "infra", 2, one, &err));
   json_decref(one);
@@ -433,11 +427,8 @@ static void test_snapshot_parts(void) {
 static void test_recorded_time_monotonic(void) {
   char *p = fx_path("time.db");
   struct eng_error err;
-  struct journal *j = fx_open(p, false, &err);
-  ASSERT(j);
-  for (int i = 1; i <= 200; i++)
-    fx_append(j, i, &err);
-  ASSERT_OK(journal_commit(j, &err));
+  struct journal *j = fx_open_filled(p, 200, &err);
+  ASSERT_MSG(j, "%s", err.msg);
   struct journal_iter *it;
   ASSERT_OK(journal_iter_open(j, &(struct journal_filter){.raw = true}, &it, &err));
   const struct journal_row *r;
@@ -463,11 +454,8 @@ static void test_recorded_time_monotonic(void) {
 static void test_reader_does_not_block_writer(void) {
   char *p = fx_path("concurrent.db");
   struct eng_error err;
-  struct journal *j = fx_open(p, false, &err);
-  ASSERT(j);
-  for (int i = 1; i <= 50; i++)
-    fx_append(j, i, &err);
-  ASSERT_OK(journal_commit(j, &err));
+  struct journal *j = fx_open_filled(p, 50, &err);
+  ASSERT_MSG(j, "%s", err.msg);
   journal_close(j);
   /* SQLite connections must not cross fork(): the child opens its own after it. */
   int go[2];
